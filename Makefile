@@ -1,0 +1,154 @@
+# hotreload -- hand-written GNU make.  Works on a fresh clone: libraries are
+# found with pkg-config.  ./configure (made by "make configure") writes
+# config.mk for packagers; it is included when present.
+#
+#   make            build hotreloadd and hotreloadctl
+#   make check      install missing Debian packages, build with warnings as
+#                   errors, run the unit and integration tests
+#   make demo       a live demo of status, drain, resume and reload
+#   make install    DESTDIR=... PREFIX=...
+
+-include config.mk
+
+VERSION		= 0.1.0
+
+PREFIX		?= /usr/local
+BINDIR		?= $(PREFIX)/bin
+SBINDIR		?= $(PREFIX)/sbin
+DATAROOTDIR	?= $(PREFIX)/share
+MANDIR		?= $(DATAROOTDIR)/man
+SYSCONFDIR	?= /etc
+RUNSTATEDIR	?= /run
+SYSTEMDUNITDIR	?= $(PREFIX)/lib/systemd/system
+WITH_SYSTEMD	?= yes
+
+PKG_CONFIG	?= pkg-config
+PKGS		= libevent jansson
+CC		?= cc
+CFLAGS		?= -O2 -g
+WERROR		?= -Werror
+WARNINGS	= -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes \
+		  -Wstrict-prototypes
+
+PKG_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS	:= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CHECK_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS	:= $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+DEFS		= -DHOTRELOAD_VERSION='"$(VERSION)"' \
+		  -DHR_DEFAULT_CONFIG='"$(SYSCONFDIR)/hotreloadd/hotreloadd.conf"' \
+		  -DHR_DEFAULT_SOCKET='"$(RUNSTATEDIR)/hotreloadd/control.sock"'
+ALL_CFLAGS	= -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(WERROR) -Iinclude -Isrc $(DEFS) \
+		  $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+ALL_LDFLAGS	= $(LDFLAGS)
+LIBS		= $(PKG_LIBS) -lm
+
+B		= build
+
+DAEMON_SRCS	= $(wildcard src/*.c)
+DAEMON_OBJS	= $(DAEMON_SRCS:%.c=$(B)/%.o)
+CTL_SRCS	= $(wildcard ctl/*.c)
+CTL_OBJS	= $(CTL_SRCS:%.c=$(B)/%.o)
+
+# Unit tests: each links the module under test and what it needs.
+UNIT_TESTS	= tests/unit/test_config tests/unit/test_proto \
+		  tests/unit/test_cmdq tests/unit/test_registry
+UNIT_test_config	= src/config.o
+UNIT_test_proto		= src/proto.o src/util.o
+UNIT_test_cmdq		= src/cmdq.o src/proto.o src/log.o src/util.o
+UNIT_test_registry	= src/registry.o src/util.o src/log.o \
+			  src/config.o
+
+.PHONY: all clean distclean check check-build check-unit check-integration \
+	demo deps install uninstall configure
+
+all: hotreloadd hotreloadctl
+
+hotreloadd: $(DAEMON_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJS) $(LIBS)
+
+hotreloadctl: $(CTL_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CTL_OBJS) $(PKG_LIBS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
+
+.SECONDEXPANSION:
+$(UNIT_TESTS): %: $(B)/%.o $$(addprefix $(B)/,$$(UNIT_$$(notdir $$@)))
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
+
+-include $(wildcard $(B)/src/*.d $(B)/ctl/*.d $(B)/tests/unit/*.d)
+
+# Rebuild when ./configure changes the flags or the paths.
+$(DAEMON_OBJS) $(CTL_OBJS) $(UNIT_TESTS:%=$(B)/%.o): $(wildcard config.mk)
+
+# Install what the project needs (Debian packages); prints the command to
+# run when not root.
+deps:
+	@scripts/install-deps
+
+# The README's test command.  The packages are installed first, then a
+# second make (which sees the libraries) builds and runs everything.
+check: deps
+	@$(MAKE) --no-print-directory check-build
+	@$(MAKE) --no-print-directory check-unit
+	@$(MAKE) --no-print-directory check-integration
+
+check-build: all $(UNIT_TESTS)
+
+check-unit: $(UNIT_TESTS)
+	@failed=0; for t in $(UNIT_TESTS); do \
+		echo "== $$t"; ./$$t || failed=1; \
+	done; exit $$failed
+
+check-integration: all
+	@tests/integration/run
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
+	install -m 0755 hotreloadd $(DESTDIR)$(SBINDIR)/hotreloadd
+	install -m 0755 hotreloadctl $(DESTDIR)$(BINDIR)/hotreloadctl
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8
+	install -m 0644 man/hotreloadctl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/hotreloadd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/hotreloadd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(SYSCONFDIR)/hotreloadd
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/hotreloadd/hotreloadd.conf ]; then \
+		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/hotreloadd/hotreloadd.conf"; \
+	else \
+		install -m 0644 conf/hotreloadd.conf \
+			$(DESTDIR)$(SYSCONFDIR)/hotreloadd/hotreloadd.conf; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/hotreloadd $(DESTDIR)$(BINDIR)/hotreloadctl \
+		$(DESTDIR)$(MANDIR)/man1/hotreloadctl.1 \
+		$(DESTDIR)$(MANDIR)/man5/hotreloadd.conf.5 \
+		$(DESTDIR)$(MANDIR)/man8/hotreloadd.8
+
+# For packagers: ./configure writes config.mk.  pkg.m4 comes from pkg-config.
+# automake (aclocal) is not needed: pkg.m4 is looked for where pkg-config
+# puts it.
+configure: configure.ac config.mk.in
+	@for d in $$(aclocal --print-ac-dir 2>/dev/null) /usr/share/aclocal \
+		/usr/local/share/aclocal; do \
+		if [ -f "$$d/pkg.m4" ]; then \
+			echo "cat $$d/pkg.m4 > aclocal.m4"; \
+			cat "$$d/pkg.m4" > aclocal.m4; exit 0; \
+		fi; \
+	done; \
+	echo "pkg.m4 not found (Debian: apt-get install pkg-config)" >&2; exit 1
+	autoconf
+
+clean:
+	rm -rf $(B) hotreloadd hotreloadctl $(UNIT_TESTS)
+
+distclean: clean
+	rm -rf config.mk config.log config.status configure aclocal.m4 \
+		autom4te.cache

@@ -1,0 +1,392 @@
+/*
+ * print.c -- how hotreloadctl shows a successful result.
+ *
+ * With --json the daemon's result object is printed as it came, indented.
+ * Otherwise each command has a short, aligned, human-readable form.  The
+ * printers read only the members they know and cope with missing or
+ * mistyped ones ("?" or "-"), so output does not break when the daemon
+ * grows new fields.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "hotreloadctl.h"
+
+/* Width of the labels in the first lines of status. */
+#define PRINT_LABEL_WIDTH	12
+
+/* The columns of the services table in status; LAST RELOAD comes last. */
+enum print_column {
+	COLUMN_SERVICE,
+	COLUMN_STATE,
+	COLUMN_GENERATION,
+	COLUMN_IN_FLIGHT,
+	COLUMN_RETIRING,
+	COLUMN_COUNT
+};
+
+static const struct {
+	const char	*title;
+	int		 right;		/* right-aligned */
+} print_columns[COLUMN_COUNT] = {
+	{ "SERVICE",	0 },
+	{ "STATE",	0 },
+	{ "GEN",	1 },
+	{ "IN-FLIGHT",	1 },
+	{ "RETIRING",	1 },
+};
+
+/* One row of the services table. */
+struct print_row {
+	char	cells[COLUMN_COUNT][64];
+};
+
+/* The string member KEY of OBJECT, or FALLBACK. */
+static const char *
+print_string(json_t *object, const char *key, const char *fallback)
+{
+	const char	*value;
+
+	value = json_string_value(json_object_get(object, key));
+	return (value != NULL ? value : fallback);
+}
+
+/* Format the integer member KEY of OBJECT into BUFFER, or FALLBACK. */
+static const char *
+print_integer(json_t *object, const char *key, const char *fallback,
+    char *buffer, size_t size)
+{
+	json_t	*value = json_object_get(object, key);
+
+	if (!json_is_integer(value))
+		return (fallback);
+	snprintf(buffer, size, "%" JSON_INTEGER_FORMAT,
+	    json_integer_value(value));
+	return (buffer);
+}
+
+/* The integer member KEY of OBJECT, or FALLBACK. */
+static json_int_t
+print_integer_value(json_t *object, const char *key, json_int_t fallback)
+{
+	json_t	*value = json_object_get(object, key);
+
+	return (json_is_integer(value) ? json_integer_value(value) : fallback);
+}
+
+/* Humanise a duration: 45s, 3m12s, 2h05m, 3d04h. */
+void
+print_duration(char *buffer, size_t size, double seconds)
+{
+	long long	s;
+
+	s = seconds > 0 ? (long long)seconds : 0;
+	if (s < 60)
+		snprintf(buffer, size, "%llds", s);
+	else if (s < 3600)
+		snprintf(buffer, size, "%lldm%02llds", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buffer, size, "%lldh%02lldm", s / 3600, s / 60 % 60);
+	else
+		snprintf(buffer, size, "%lldd%02lldh", s / 86400, s / 3600 % 24);
+}
+
+/* Print a JSON value on stdout, indented, in the daemon's member order. */
+void
+print_json(json_t *value)
+{
+	json_dumpf(value, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+	putchar('\n');
+}
+
+/* The queue line of status: what runs, what waits. */
+static void
+print_status_queue(json_t *queue)
+{
+	json_t	*running;
+	char	 since[32];
+	double	 seconds;
+
+	printf("%-*s", PRINT_LABEL_WIDTH, "queue");
+	running = json_object_get(queue, "running");
+	if (json_is_object(running)) {
+		printf("running %s (", print_string(running, "command", "?"));
+		if (json_is_integer(json_object_get(running, "uid"))) {
+			printf("uid %" JSON_INTEGER_FORMAT ", ",
+			    print_integer_value(running, "uid", 0));
+		}
+		seconds = json_number_value(json_object_get(running,
+		    "running_s"));
+		if (seconds < 60)
+			snprintf(since, sizeof since, "%.1fs", seconds);
+		else
+			print_duration(since, sizeof since, seconds);
+		printf("%s)", since);
+	} else
+		printf("idle");
+
+	if (json_is_integer(json_object_get(queue, "pending"))) {
+		printf(", %" JSON_INTEGER_FORMAT " pending",
+		    print_integer_value(queue, "pending", 0));
+	}
+	if (json_is_integer(json_object_get(queue, "depth"))) {
+		printf(" (depth %" JSON_INTEGER_FORMAT ")",
+		    print_integer_value(queue, "depth", 0));
+	}
+	putchar('\n');
+}
+
+/* Fill the table cells of service NAME. */
+static void
+print_service_row(const char *name, json_t *service, struct print_row *row)
+{
+	json_t		*retiring;
+	json_int_t	 generation;
+	size_t		 size = sizeof row->cells[0];
+
+	snprintf(row->cells[COLUMN_SERVICE], size, "%s", name);
+	snprintf(row->cells[COLUMN_STATE], size, "%s",
+	    print_string(service, "state", "?"));
+
+	/* Generation 0: the service was never started. */
+	generation = print_integer_value(service, "generation", 0);
+	if (generation > 0) {
+		snprintf(row->cells[COLUMN_GENERATION], size,
+		    "%" JSON_INTEGER_FORMAT, generation);
+	} else
+		snprintf(row->cells[COLUMN_GENERATION], size, "-");
+
+	if (json_is_integer(json_object_get(service, "in_flight"))) {
+		snprintf(row->cells[COLUMN_IN_FLIGHT], size,
+		    "%" JSON_INTEGER_FORMAT,
+		    print_integer_value(service, "in_flight", 0));
+	} else
+		snprintf(row->cells[COLUMN_IN_FLIGHT], size, "-");
+
+	/* How many old generations are still finishing their work. */
+	retiring = json_object_get(service, "retiring");
+	if (json_array_size(retiring) > 0) {
+		snprintf(row->cells[COLUMN_RETIRING], size, "%zu",
+		    json_array_size(retiring));
+	} else
+		snprintf(row->cells[COLUMN_RETIRING], size, "-");
+}
+
+/* The LAST RELOAD cell: "ok AT (D ms)", "failed AT (D ms): error" or "-". */
+static void
+print_last_reload(json_t *last)
+{
+	json_t		*duration;
+	const char	*error;
+
+	if (!json_is_object(last)) {
+		printf("-");
+		return;
+	}
+	printf("%s %s", json_is_true(json_object_get(last, "ok")) ? "ok" :
+	    "failed", print_string(last, "at", "?"));
+	duration = json_object_get(last, "duration_ms");
+	if (json_is_number(duration))
+		printf(" (%.0f ms)", json_number_value(duration));
+	if ((error = print_string(last, "error", NULL)) != NULL)
+		printf(": %s", error);
+}
+
+/* Print one line of the services table; LAST is NULL for the titles. */
+static void
+print_table_line(const char *const *cells, const size_t *widths,
+    json_t *last, int titles)
+{
+	int	column;
+
+	for (column = 0; column < COLUMN_COUNT; column++) {
+		if (column > 0)
+			printf("  ");
+		printf(print_columns[column].right ? "%*s" : "%-*s",
+		    (int)widths[column], cells[column]);
+	}
+	printf("  ");
+	if (titles)
+		printf("LAST RELOAD");
+	else
+		print_last_reload(last);
+	putchar('\n');
+}
+
+/* The services table of status, in the daemon's order. */
+static void
+print_status_services(json_t *services)
+{
+	struct print_row	 row;
+	const char		*cells[COLUMN_COUNT];
+	const char		*name;
+	json_t			*service;
+	size_t			 widths[COLUMN_COUNT], length;
+	int			 column;
+
+	for (column = 0; column < COLUMN_COUNT; column++) {
+		cells[column] = print_columns[column].title;
+		widths[column] = strlen(cells[column]);
+	}
+	json_object_foreach(services, name, service) {
+		print_service_row(name, service, &row);
+		for (column = 0; column < COLUMN_COUNT; column++) {
+			length = strlen(row.cells[column]);
+			if (length > widths[column])
+				widths[column] = length;
+		}
+	}
+
+	print_table_line(cells, widths, NULL, 1);
+	json_object_foreach(services, name, service) {
+		print_service_row(name, service, &row);
+		for (column = 0; column < COLUMN_COUNT; column++)
+			cells[column] = row.cells[column];
+		print_table_line(cells, widths,
+		    json_object_get(service, "last_reload"), 0);
+	}
+}
+
+/* status: the daemon, drain, queue, then one line per service. */
+void
+print_status(__attribute__((unused)) struct ctl *ctl, json_t *result)
+{
+	json_t	*draining, *uptime, *services;
+	char	 pid[32], in_flight[32], up[32];
+
+	if (json_is_number((uptime = json_object_get(result, "uptime_s"))))
+		print_duration(up, sizeof up, json_number_value(uptime));
+	else
+		snprintf(up, sizeof up, "?");
+	printf("hotreloadd %s  pid %s  up %s\n",
+	    print_string(result, "version", "?"),
+	    print_integer(result, "pid", "?", pid, sizeof pid), up);
+
+	draining = json_object_get(result, "draining");
+	printf("%-*s%s\n", PRINT_LABEL_WIDTH, "draining",
+	    json_is_boolean(draining) ? (json_is_true(draining) ? "yes" : "no") :
+	    "?");
+	printf("%-*s%s\n", PRINT_LABEL_WIDTH, "in flight",
+	    print_integer(result, "in_flight", "?", in_flight,
+	    sizeof in_flight));
+	print_status_queue(json_object_get(result, "queue"));
+
+	services = json_object_get(result, "services");
+	if (json_object_size(services) > 0) {
+		putchar('\n');
+		print_status_services(services);
+	}
+}
+
+/* drain: how much is in flight, or with --wait whether it all finished. */
+void
+print_drain(struct ctl *ctl, json_t *result)
+{
+	const char	*in_flight;
+	char		 buffer[32];
+
+	in_flight = print_integer(result, "in_flight", "?", buffer,
+	    sizeof buffer);
+	if (!ctl->drain_wait)
+		printf("draining: %s in flight\n", in_flight);
+	else if (json_is_true(json_object_get(result, "drained")))
+		printf("drained\n");
+	else
+		printf("drain timed out: %s still in flight\n", in_flight);
+}
+
+/* resume. */
+void
+print_resume(__attribute__((unused)) struct ctl *ctl,
+    __attribute__((unused)) json_t *result)
+{
+	printf("resumed: taking new work\n");
+}
+
+/* reload-llm, reload-hsp: the generation change and what still finishes. */
+void
+print_reload_service(struct ctl *ctl, json_t *result)
+{
+	const char	*service;
+	json_int_t	 generation, previous, finishing;
+	double		 duration;
+
+	service = print_string(result, "service", ctl->command->name);
+	generation = print_integer_value(result, "generation", 0);
+	previous = print_integer_value(result, "previous_generation", 0);
+	finishing = print_integer_value(result, "previous_in_flight", 0);
+	duration = json_number_value(json_object_get(result, "duration_ms"));
+
+	if (json_is_false(json_object_get(result, "reloaded"))) {
+		printf("%s: not reloaded, still generation %" JSON_INTEGER_FORMAT
+		    "\n", service, generation);
+		return;
+	}
+	if (previous > 0) {
+		printf("%s: generation %" JSON_INTEGER_FORMAT " -> %"
+		    JSON_INTEGER_FORMAT " in %.0f ms", service, previous,
+		    generation, duration);
+	} else {
+		printf("%s: generation %" JSON_INTEGER_FORMAT " in %.0f ms",
+		    service, generation, duration);
+	}
+	if (finishing > 0 && previous > 0) {
+		printf(" (%" JSON_INTEGER_FORMAT " request%s finishing on "
+		    "generation %" JSON_INTEGER_FORMAT ")", finishing,
+		    finishing == 1 ? "" : "s", previous);
+	}
+	putchar('\n');
+}
+
+/* One line of reload: LABEL and the service names in ARRAY, or "none". */
+static void
+print_service_list(const char *label, json_t *array)
+{
+	json_t	*name;
+	size_t	 i, printed = 0;
+
+	printf("%s:", label);
+	json_array_foreach(array, i, name) {
+		if (!json_is_string(name))
+			continue;
+		printf("%s %s", printed > 0 ? "," : "",
+		    json_string_value(name));
+		printed++;
+	}
+	if (printed == 0)
+		printf(" none");
+	putchar('\n');
+}
+
+/* reload: what was replaced, what was left alone, how long it took. */
+void
+print_reload(__attribute__((unused)) struct ctl *ctl, json_t *result)
+{
+	json_t	*duration;
+
+	print_service_list("reloaded", json_object_get(result, "reloaded"));
+	print_service_list("unchanged", json_object_get(result, "unchanged"));
+	if (json_is_number((duration = json_object_get(result, "duration_ms"))))
+		printf("duration: %.0f ms\n", json_number_value(duration));
+}
+
+/* version: the daemon's, not ours (that is -V). */
+void
+print_version(__attribute__((unused)) struct ctl *ctl, json_t *result)
+{
+	char	protocol[32];
+
+	printf("hotreloadd %s (protocol %s)\n",
+	    print_string(result, "version", "?"),
+	    print_integer(result, "protocol", "?", protocol, sizeof protocol));
+}
+
+/* metrics: the Prometheus text, as it came. */
+void
+print_metrics(__attribute__((unused)) struct ctl *ctl, json_t *result)
+{
+	const char	*text;
+
+	if ((text = print_string(result, "text", NULL)) != NULL)
+		fputs(text, stdout);
+}

@@ -1,0 +1,81 @@
+/*
+ * cmd-status.c -- "status": what runs, what waits, and every service.
+ *
+ * Read-only: answered at once, even while a reload holds the queue.
+ */
+#include <unistd.h>
+
+#include "hotreloadd.h"
+
+/* The queue part of status: the running command and the pending count. */
+static json_t *
+cmd_status_queue(void)
+{
+	struct cmdq		*q = hr->cmdq;
+	struct cmdq_item	*item = q->running;
+	json_t			*running = json_null();
+
+	if (item != NULL)
+		running = json_pack("{s:s, s:O, s:I, s:f}",
+		    "command", item->cmd->name,
+		    "id", item->id,
+		    "uid", (json_int_t)item->uid,
+		    "running_s", cmdq_item_running_s(item));
+	return (json_pack("{s:o, s:I, s:I}",
+	    "running", running,
+	    "pending", (json_int_t)q->pending_count,
+	    "depth", (json_int_t)q->depth));
+}
+
+/* The limits in force, so an operator sees what bounds the daemon. */
+static json_t *
+cmd_status_limits(void)
+{
+	const struct config	*config = hr->config;
+
+	return (json_pack("{s:i, s:I, s:I, s:i, s:i, s:i}",
+	    "max_clients", config->control.max_clients,
+	    "max_request_bytes", (json_int_t)config->control.max_request_bytes,
+	    "queue_depth", (json_int_t)config->control.queue_depth,
+	    "command_timeout_s", config->control.command_timeout_s,
+	    "idle_timeout_s", config->control.idle_timeout_s,
+	    "drain_timeout_s", config->drain.timeout_s));
+}
+
+/* Reply with the status object of DESIGN.md section 5. */
+static enum cmd_retval
+cmd_status_exec(struct cmdq_item *item)
+{
+	json_t	*services;
+	int	 i;
+
+	services = json_object();
+	for (i = 0; i < SERVICE_COUNT; i++) {
+		struct service_slot *slot = registry_slot(hr->registry, i);
+
+		json_object_set_new(services, slot->name,
+		    registry_slot_status(slot));
+	}
+	cmdq_item_ok(item, json_pack("{s:s, s:I, s:f, s:b, s:b, s:I, s:o, "
+	    "s:o, s:{s:I, s:I}, s:o, s:s}",
+	    "version", HOTRELOAD_VERSION,
+	    "pid", (json_int_t)getpid(),
+	    "uptime_s", daemon_uptime_s(),
+	    "draining", hr->registry->draining,
+	    "shutting_down", hr->shutting_down,
+	    "in_flight", (json_int_t)registry_in_flight(hr->registry),
+	    "queue", cmd_status_queue(),
+	    "services", services,
+	    "clients",
+		"connected", (json_int_t)control_client_count(hr->control),
+		"refused", (json_int_t)control_refused_count(hr->control),
+	    "limits", cmd_status_limits(),
+	    "config", hr->config_path));
+	return (CMD_RETURN_NORMAL);
+}
+
+const struct cmd_entry cmd_status_entry = {
+	.name = HR_CMD_STATUS,
+	.check = cmd_check_no_args,
+	.exec = cmd_status_exec,
+};

@@ -1,0 +1,82 @@
+/*
+ * cmd.c -- the command table: every control command, found by name or alias.
+ *
+ * Each command lives in its own cmd-*.c file and exports one struct
+ * cmd_entry.  Read-only commands (no CMD_STATE_CHANGING flag) are answered at
+ * once; the others go through the command queue (cmdq.c).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "hotreloadd.h"
+
+extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_drain_entry;
+extern const struct cmd_entry cmd_resume_entry;
+extern const struct cmd_entry cmd_reload_entry;
+extern const struct cmd_entry cmd_reload_llm_entry;
+extern const struct cmd_entry cmd_reload_hsp_entry;
+extern const struct cmd_entry cmd_version_entry;
+extern const struct cmd_entry cmd_metrics_entry;
+
+/* The commands a client may send. */
+const struct cmd_entry *const cmd_table[] = {
+	&cmd_status_entry,
+	&cmd_drain_entry,
+	&cmd_resume_entry,
+	&cmd_reload_entry,
+	&cmd_reload_llm_entry,
+	&cmd_reload_hsp_entry,
+	&cmd_version_entry,
+	&cmd_metrics_entry,
+	NULL
+};
+
+/* Find a client command by NAME or alias; NULL if there is none. */
+const struct cmd_entry *
+cmd_find(const char *name)
+{
+	const struct cmd_entry *const	*entry;
+
+	for (entry = cmd_table; *entry != NULL; entry++) {
+		if (strcmp((*entry)->name, name) == 0)
+			return (*entry);
+		if ((*entry)->alias != NULL &&
+		    strcmp((*entry)->alias, name) == 0)
+			return (*entry);
+	}
+	return (NULL);
+}
+
+/*
+ * Check that ARGS has no member outside ALLOWED (NULL-terminated); a typo in
+ * an argument must not be ignored silently.
+ */
+int
+cmd_check_arg_names(json_t *args, const char *const *allowed, char **cause)
+{
+	const char		*key;
+	const char *const	*name;
+	json_t			*value;
+
+	json_object_foreach(args, key, value) {
+		for (name = allowed; *name != NULL; name++) {
+			if (strcmp(*name, key) == 0)
+				break;
+		}
+		if (*name == NULL) {
+			*cause = str_printf("unknown argument \"%s\"", key);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* For commands that take no arguments. */
+int
+cmd_check_no_args(json_t *args, char **cause)
+{
+	static const char *const none[] = { NULL };
+
+	return (cmd_check_arg_names(args, none, cause));
+}

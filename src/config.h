@@ -1,0 +1,151 @@
+/*
+ * config.h -- the daemon's configuration: a JSON file read with jansson.
+ *
+ * config_load() parses and validates the whole file (DESIGN.md section 4) and
+ * either returns a complete struct config with every default filled in, or
+ * NULL and a list of problems, each "FILE:LINE:COLUMN: key.path: message".
+ * Unknown keys are errors.  A loaded config is immutable: a reload loads a new
+ * one and swaps it in, so whoever holds the old one may keep reading it.
+ */
+#ifndef HOTRELOAD_CONFIG_H
+#define HOTRELOAD_CONFIG_H
+
+#include <sys/types.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+/* Limits and defaults, also used by the man page and the tests. */
+#define CONFIG_DEFAULT_MODE			0660
+#define CONFIG_DEFAULT_MAX_CLIENTS		64
+#define CONFIG_DEFAULT_MAX_REQUEST_BYTES	65536
+#define CONFIG_DEFAULT_QUEUE_DEPTH		16
+#define CONFIG_DEFAULT_COMMAND_TIMEOUT_S	120
+#define CONFIG_DEFAULT_IDLE_TIMEOUT_S		300
+#define CONFIG_DEFAULT_DRAIN_TIMEOUT_S		30
+
+/* One diagnostic: an error or a warning, already formatted for the operator. */
+struct config_problem {
+	bool	 warning;	/* false: error */
+	char	*text;		/* "FILE:LINE:COLUMN: key.path: message" */
+};
+
+/* All diagnostics of one load, in file order. */
+struct config_problems {
+	struct config_problem	*list;
+	size_t			 count;
+	size_t			 errors;
+	size_t			 warnings;
+};
+
+struct config_backend {
+	char	*name;
+	char	*provider;	/* "openai", "ollama" or "anthropic" */
+	char	*base_url;
+	char	*model;
+	char	*api_key_env;	/* name of the variable, or NULL */
+	char	*api_key_file;	/* path, or NULL */
+	int	 timeout_s;
+	int	 max_in_flight;
+};
+
+struct config_llm {
+	struct config_backend	*backends;
+	size_t			 backends_count;
+	char			**fallback;	/* back-end names; default: all, in order */
+	size_t			 fallback_count;
+	bool			 probe_on_reload;
+	int			 retire_timeout_s;
+};
+
+struct config_tls {
+	char	*ca_file;
+	char	*ca_path;
+	char	*cert_file;
+	char	*key_file;
+};
+
+struct config_hsp {
+	char			*host;
+	int			 port;
+	char			*username;
+	char			*password_file;
+	struct config_tls	*tls;		/* NULL: plain TCP */
+	int			 keepalive_s;
+	int			 protocol;	/* 5 (mqttv5) or 4 (mqttv311) */
+	bool			 persistent;	/* session: "persistent" */
+	char			*share_group;
+	char			**extra_subscriptions;
+	size_t			 extra_subscriptions_count;
+	int			 connect_timeout_s;
+	int			 retire_timeout_s;
+	size_t			 dedup_window;
+};
+
+struct config {
+	unsigned int		 references;
+	char			*path;		/* the file it was read from */
+	json_t			*root;		/* the parsed document */
+
+	char			*ai_id;		/* NULL when absent */
+
+	struct {
+		char		*socket;
+		mode_t		 mode;
+		uid_t		*admin_uids;
+		size_t		 admin_uids_count;
+		char		**admin_groups;
+		size_t		 admin_groups_count;
+		gid_t		*admin_gids;	/* the groups that exist */
+		size_t		 admin_gids_count;
+		int		 max_clients;
+		size_t		 max_request_bytes;
+		int		 queue_depth;
+		int		 command_timeout_s;
+		int		 idle_timeout_s;
+	} control;
+
+	struct {
+		int		 timeout_s;
+	} drain;
+
+	struct config_llm	*llm;		/* NULL: not configured */
+	struct config_hsp	*hsp;		/* NULL: not configured */
+
+	struct {
+		char		*listen;	/* "HOST:PORT" or NULL */
+	} metrics;
+};
+
+/*
+ * Read and validate PATH.  Returns the configuration, or NULL when there is
+ * at least one error.  Problems (errors and warnings) are appended to
+ * PROBLEMS, which the caller releases with config_problems_clear().
+ */
+struct config	*config_load(const char *path, struct config_problems *problems);
+
+/* The same, from a buffer; NAME is used in messages in place of a file. */
+struct config	*config_load_buffer(const char *name, const char *text,
+		    size_t length, struct config_problems *problems);
+
+/*
+ * Configurations are reference counted: config_load() returns one reference,
+ * config_ref() takes another, config_free() drops one and frees the
+ * configuration with the last (NULL is fine).
+ */
+struct config	*config_ref(struct config *);
+void		 config_free(struct config *);
+
+/* Release the problems of a load and reset the list to empty. */
+void		 config_problems_clear(struct config_problems *);
+
+/*
+ * True when the top-level section NAME (e.g. "llm", "hsp") differs between
+ * the two configurations (an absent section differs from a present one).
+ * For "hsp", a change of ai_id counts as a change of the section.
+ */
+bool		 config_section_changed(const struct config *old,
+		    const struct config *new, const char *name);
+
+#endif /* HOTRELOAD_CONFIG_H */

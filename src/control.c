@@ -1,0 +1,664 @@
+/*
+ * control.c -- the control socket: listening, clients, framing, credentials.
+ *
+ * A stream Unix socket; each client sends newline-delimited JSON requests
+ * (protocol version 1, see proto.c) and gets replies in order.  A client has
+ * at most one request outstanding: further input stays buffered until the
+ * final reply of the current one is written, which is what keeps replies in
+ * order and gives back-pressure to a client that floods us.
+ *
+ * Limits come from the configuration: control.max_clients (excess
+ * connections get one error line and are closed), control.max_request_bytes
+ * (an over-long line is answered with bad_request and skipped; the connection
+ * stays usable) and control.idle_timeout_s (silent clients are closed).
+ *
+ * The peer's uid and groups come from SO_PEERCRED and SO_PEERGROUPS: anyone
+ * who can connect may run read-only commands, state-changing ones need root,
+ * a uid in control.admin_uids or a group in control.admin_groups.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "hotreloadd.h"
+#include "log.h"
+
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS	59
+#endif
+
+#define CONTROL_MAX_GROUPS	256
+
+struct control_client {
+	struct control		*control;
+	struct bufferevent	*bev;
+	struct event		*process_event;	/* look at buffered input */
+	uid_t			 uid;
+	gid_t			 gid;
+	pid_t			 pid;
+	gid_t			*groups;	/* primary and supplementary */
+	size_t			 groups_count;
+	char			 origin[64];	/* "uid 0 pid 123" */
+	struct cmdq_item	*item;		/* the request being served */
+	bool			 discarding;	/* skipping an over-long line */
+	bool			 eof;		/* peer shut its side */
+	bool			 closing;	/* close once output is out */
+	TAILQ_ENTRY(control_client) entry;
+};
+
+struct control {
+	struct event_base		*base;
+	const struct config		*config;
+	char				*path;
+	ino_t				 inode;	/* of the socket we bound */
+	struct evconnlistener		*listener;
+	TAILQ_HEAD(, control_client)	 clients;
+	unsigned int			 clients_count;
+	uint64_t			 accepted;
+	uint64_t			 refused;
+};
+
+static void	control_client_free(struct control_client *);
+static void	control_client_process(struct control_client *);
+
+/*
+ * Make sure PATH is free to bind: refuse when another daemon answers there
+ * or when it is not a socket; remove a stale socket nobody listens on.
+ */
+static int
+control_claim_path(const char *path, char **cause)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 sb;
+	int			 fd, error;
+
+	if (lstat(path, &sb) == -1) {
+		if (errno == ENOENT)
+			return (0);
+		return (*cause = str_printf("%s: %s", path, strerror(errno)),
+		    -1);
+	}
+	if (!S_ISSOCK(sb.st_mode))
+		return (*cause = str_printf("%s exists and is not a socket; not "
+		    "removing it", path), -1);
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (*cause = str_printf("socket: %s", strerror(errno)), -1);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
+		close(fd);
+		return (*cause = str_printf("another hotreloadd is already "
+		    "listening on %s", path), -1);
+	}
+	error = errno;
+	close(fd);
+	if (error != ECONNREFUSED)
+		return (*cause = str_printf("%s: cannot check for another daemon: "
+		    "%s", path, strerror(error)), -1);
+	if (unlink(path) == -1 && errno != ENOENT)
+		return (*cause = str_printf("%s: cannot remove stale socket: %s",
+		    path, strerror(errno)), -1);
+	log_info("removed stale socket %s", path);
+	return (0);
+}
+
+/* Bind and listen on PATH with MODE; returns the socket or -1 and CAUSE. */
+static int
+control_bind(const char *path, mode_t mode, ino_t *inode, char **cause)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 sb;
+	mode_t			 old_umask;
+	int			 fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path)
+		return (*cause = str_printf("%s: socket path too long", path), -1);
+	if (control_claim_path(path, cause) == -1)
+		return (-1);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return (*cause = str_printf("socket: %s", strerror(errno)), -1);
+	/* Never let the socket exist with wider rights than MODE. */
+	old_umask = umask(~mode & 0777);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		umask(old_umask);
+		*cause = str_printf("bind %s: %s", path, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	umask(old_umask);
+	if (chmod(path, mode) == -1 || lstat(path, &sb) == -1 ||
+	    listen(fd, 128) == -1) {
+		*cause = str_printf("%s: %s", path, strerror(errno));
+		unlink(path);
+		close(fd);
+		return (-1);
+	}
+	*inode = sb.st_ino;
+	return (fd);
+}
+
+/* Is a peer with UID and GROUPS allowed to change state under CONFIG? */
+bool
+control_peer_is_admin(const struct config *config, uid_t uid,
+    const gid_t *groups, size_t groups_count)
+{
+	size_t	i, j;
+
+	if (uid == 0)
+		return (true);
+	for (i = 0; i < config->control.admin_uids_count; i++) {
+		if (config->control.admin_uids[i] == uid)
+			return (true);
+	}
+	for (i = 0; i < config->control.admin_gids_count; i++) {
+		for (j = 0; j < groups_count; j++) {
+			if (config->control.admin_gids[i] == groups[j])
+				return (true);
+		}
+	}
+	return (false);
+}
+
+/* Read the peer's credentials and groups from the kernel. */
+static int
+control_client_credentials(struct control_client *c, int fd)
+{
+	struct ucred	 cred;
+	socklen_t	 len = sizeof cred;
+	gid_t		 groups[CONTROL_MAX_GROUPS];
+	socklen_t	 groups_len = sizeof groups;
+	size_t		 n = 0, i;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
+		return (-1);
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->pid = cred.pid;
+	/* Supplementary groups, where the kernel can tell (Linux 4.13+). */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups,
+	    &groups_len) == 0)
+		n = groups_len / sizeof groups[0];
+	c->groups = calloc(n + 1, sizeof *c->groups);
+	if (c->groups == NULL)
+		return (-1);
+	c->groups[0] = cred.gid;
+	for (i = 0; i < n; i++)
+		c->groups[i + 1] = groups[i];
+	c->groups_count = n + 1;
+	snprintf(c->origin, sizeof c->origin, "uid %lu pid %ld",
+	    (unsigned long)c->uid, (long)c->pid);
+	return (0);
+}
+
+/* Queue LINE for the client; takes nothing. */
+static void
+control_client_write(struct control_client *c, json_t *line)
+{
+	char	*text;
+	size_t	 length;
+
+	if (c->closing && c->bev == NULL)
+		return;
+	if ((text = proto_encode_line(line, &length)) == NULL)
+		return;
+	bufferevent_write(c->bev, text, length);
+	free(text);
+}
+
+/* Send an error reply for request ID (may be NULL). */
+static void
+control_client_error(struct control_client *c, json_t *id, const char *code,
+    const char *message)
+{
+	json_t	*line = proto_reply_error(id, code, message);
+
+	control_client_write(c, line);
+	json_decref(line);
+}
+
+/* Close the client once everything queued for it has been written. */
+static void
+control_client_close_after_write(struct control_client *c)
+{
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		control_client_free(c);
+}
+
+/* Arm the idle timeout (only while no request is outstanding). */
+static void
+control_client_idle_timer(struct control_client *c, bool on)
+{
+	struct timeval	 tv;
+
+	if (on) {
+		tv.tv_sec = c->control->config->control.idle_timeout_s;
+		tv.tv_usec = 0;
+		bufferevent_set_timeouts(c->bev, &tv, NULL);
+	} else
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+}
+
+/* Replies of the client's outstanding item. */
+static void
+control_client_reply_cb(__attribute__((unused)) struct cmdq_item *item,
+    json_t *line, bool final, void *arg)
+{
+	struct control_client	*c = arg;
+
+	control_client_write(c, line);
+	if (!final)
+		return;
+	c->item = NULL;
+	/* Look at input that arrived meanwhile, on a later turn. */
+	event_active(c->process_event, 0, 0);
+}
+
+/* Handle one complete request line. */
+static void
+control_client_handle(struct control_client *c, const char *line,
+    size_t length)
+{
+	struct control		*ctl = c->control;
+	struct proto_request	 req;
+	const struct cmd_entry	*cmd;
+	struct cmdq_item	*item;
+	const char		*code;
+	char			*message = NULL;
+	json_t			*id = NULL;
+
+	if (strspn(line, " \t") == length)
+		return;		/* blank lines are harmless */
+	if (proto_parse_request(line, length, &req, &id, &code,
+	    &message) == -1) {
+		log_debug("client %s: %s: %s", c->origin, code, message);
+		control_client_error(c, id, code, message);
+		json_decref(id);
+		free(message);
+		return;
+	}
+
+	if ((cmd = cmd_find(req.cmd)) == NULL) {
+		message = str_printf("unknown command \"%s\"", req.cmd);
+		control_client_error(c, req.id, HR_ERR_UNKNOWN_COMMAND,
+		    message);
+		goto out;
+	}
+	if (cmd->check != NULL && cmd->check(req.args, &message) == -1) {
+		control_client_error(c, req.id, HR_ERR_BAD_REQUEST, message);
+		goto out;
+	}
+	if (cmd->flags & CMD_STATE_CHANGING) {
+		if (!control_peer_is_admin(ctl->config, c->uid, c->groups,
+		    c->groups_count)) {
+			log_warnx("refused %s from %s: not an admin",
+			    cmd->name, c->origin);
+			message = str_printf("%s changes state and needs admin "
+			    "rights: uid %lu is not root, not in "
+			    "control.admin_uids, and none of its groups is in "
+			    "control.admin_groups", cmd->name,
+			    (unsigned long)c->uid);
+			control_client_error(c, req.id, HR_ERR_FORBIDDEN,
+			    message);
+			goto out;
+		}
+		if (hr->shutting_down) {
+			control_client_error(c, req.id, HR_ERR_SHUTTING_DOWN,
+			    "hotreloadd is shutting down");
+			goto out;
+		}
+	}
+
+	item = cmdq_item_create(cmd, req.id, req.args, c->uid, c->pid,
+	    c->origin);
+	if (item == NULL) {
+		control_client_error(c, req.id, HR_ERR_INTERNAL,
+		    "out of memory");
+		goto out;
+	}
+	cmdq_item_set_reply(item, control_client_reply_cb, c);
+	c->item = item;
+	control_client_idle_timer(c, false);
+	if (cmd->flags & CMD_STATE_CHANGING) {
+		/* A full queue answers queue_full itself. */
+		if (cmdq_append(hr->cmdq, item, false) == -1)
+			control_client_idle_timer(c, true);
+	} else
+		cmdq_run_now(hr->cmdq, item);
+
+out:
+	free(message);
+	proto_request_clear(&req);
+}
+
+/* Serve buffered complete lines until a request stays outstanding. */
+static void
+control_client_process(struct control_client *c)
+{
+	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	char		*line, *message;
+	size_t		 length, max = c->control->config->control.max_request_bytes;
+
+	while (c->item == NULL && !c->closing) {
+		switch (proto_next_line(in, max, &c->discarding, &line,
+		    &length)) {
+		case PROTO_FRAME_NONE:
+			if (c->eof) {
+				control_client_close_after_write(c);
+				return;
+			}
+			control_client_idle_timer(c, true);
+			bufferevent_enable(c->bev, EV_READ);
+			return;
+		case PROTO_FRAME_TOO_LONG:
+			log_warnx("client %s: request over %zu bytes",
+			    c->origin, max);
+			message = str_printf("request longer than %zu bytes "
+			    "(control.max_request_bytes)", max);
+			control_client_error(c, NULL, HR_ERR_BAD_REQUEST,
+			    message);
+			free(message);
+			break;
+		case PROTO_FRAME_SKIPPED:
+			break;
+		case PROTO_FRAME_LINE:
+			control_client_handle(c, line, length);
+			free(line);
+			break;
+		}
+	}
+	/* A request is outstanding: stop reading until it is answered. */
+	if (!c->closing)
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+/* Deferred look at the input after a reply went out. */
+static void
+control_client_process_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	control_client_process(arg);
+}
+
+/* Input arrived. */
+static void
+control_client_read_cb(__attribute__((unused)) struct bufferevent *bev,
+    void *arg)
+{
+	control_client_process(arg);
+}
+
+/* Output drained: close if we were waiting to. */
+static void
+control_client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct control_client	*c = arg;
+
+	if (c->closing &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		control_client_free(c);
+}
+
+/* End of file, errors and the idle timeout. */
+static void
+control_client_event_cb(__attribute__((unused)) struct bufferevent *bev,
+    short events, void *arg)
+{
+	struct control_client	*c = arg;
+	char			*message;
+	int			 idle = c->control->config->control.idle_timeout_s;
+
+	if (events & BEV_EVENT_TIMEOUT) {
+		log_debug("client %s: idle for %d s, closing", c->origin,
+		    idle);
+		message = str_printf("idle for %d s "
+		    "(control.idle_timeout_s); closing", idle);
+		control_client_error(c, NULL, HR_ERR_TIMEOUT, message);
+		free(message);
+		control_client_close_after_write(c);
+		return;
+	}
+	if (events & BEV_EVENT_EOF) {
+		/* The peer may have shut only its side: finish its requests. */
+		c->eof = true;
+		bufferevent_disable(c->bev, EV_READ);
+		if (c->item == NULL)
+			control_client_process(c);
+		return;
+	}
+	if (events & BEV_EVENT_ERROR) {
+		log_debug("client %s: %s", c->origin,
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		control_client_free(c);
+	}
+}
+
+/* Drop a client; a command it sent goes on without it. */
+static void
+control_client_free(struct control_client *c)
+{
+	struct control	*ctl = c->control;
+
+	if (c->item != NULL) {
+		log_info("client %s went away; %s goes on", c->origin,
+		    c->item->cmd->name);
+		cmdq_item_set_reply(c->item, NULL, NULL);
+	}
+	TAILQ_REMOVE(&ctl->clients, c, entry);
+	ctl->clients_count--;
+	bufferevent_free(c->bev);
+	event_free(c->process_event);
+	free(c->groups);
+	free(c);
+}
+
+/* Refuse a connection over control.max_clients with one error line. */
+static void
+control_refuse(struct control *ctl, evutil_socket_t fd)
+{
+	json_t	*line;
+	char	*text, *message;
+	size_t	 length;
+
+	ctl->refused++;
+	message = str_printf("too many clients (control.max_clients is "
+	    "%d)", ctl->config->control.max_clients);
+	line = proto_reply_error(NULL, HR_ERR_TOO_MANY_CLIENTS, message);
+	if ((text = proto_encode_line(line, &length)) != NULL) {
+		/* Best effort: a fresh socket buffer takes one short line. */
+		if (send(fd, text, length, MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
+			log_debug("refusing client: %s", strerror(errno));
+		free(text);
+	}
+	json_decref(line);
+	free(message);
+	evutil_closesocket(fd);
+}
+
+/* A new connection. */
+static void
+control_accept_cb(__attribute__((unused)) struct evconnlistener *listener,
+    evutil_socket_t fd, __attribute__((unused)) struct sockaddr *sa,
+    __attribute__((unused)) int socklen, void *arg)
+{
+	struct control		*ctl = arg;
+	struct control_client	*c;
+
+	if (ctl->clients_count >= (unsigned int)ctl->config->control.max_clients) {
+		log_warnx("refusing a client: %u connected "
+		    "(control.max_clients)", ctl->clients_count);
+		control_refuse(ctl, fd);
+		return;
+	}
+	if ((c = calloc(1, sizeof *c)) == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->control = ctl;
+	if (control_client_credentials(c, fd) == -1) {
+		log_warn("client credentials");
+		free(c->groups);
+		free(c);
+		evutil_closesocket(fd);
+		return;
+	}
+	c->bev = bufferevent_socket_new(ctl->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->process_event = event_new(ctl->base, -1, 0,
+	    control_client_process_cb, c);
+	if (c->bev == NULL || c->process_event == NULL) {
+		log_warnx("out of memory accepting a client");
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		else
+			evutil_closesocket(fd);
+		if (c->process_event != NULL)
+			event_free(c->process_event);
+		free(c->groups);
+		free(c);
+		return;
+	}
+	bufferevent_setcb(c->bev, control_client_read_cb,
+	    control_client_write_cb, control_client_event_cb, c);
+	control_client_idle_timer(c, true);
+	bufferevent_enable(c->bev, EV_READ);
+	TAILQ_INSERT_TAIL(&ctl->clients, c, entry);
+	ctl->clients_count++;
+	ctl->accepted++;
+	log_debug("client %s connected (%u)", c->origin, ctl->clients_count);
+}
+
+/* Errors on the listening socket (EMFILE and the like): log, go on. */
+static void
+control_accept_error_cb(__attribute__((unused)) struct evconnlistener *l,
+    __attribute__((unused)) void *arg)
+{
+	log_warnx("accept on the control socket: %s",
+	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+/* Listen on the socket CONFIG names. */
+struct control *
+control_create(struct event_base *base, const struct config *config,
+    char **cause)
+{
+	struct control	*ctl;
+	int		 fd;
+
+	*cause = NULL;
+	if ((ctl = calloc(1, sizeof *ctl)) == NULL)
+		return (NULL);
+	ctl->base = base;
+	ctl->config = config;
+	TAILQ_INIT(&ctl->clients);
+	if ((ctl->path = strdup(config->control.socket)) == NULL) {
+		free(ctl);
+		return (NULL);
+	}
+	fd = control_bind(ctl->path, config->control.mode, &ctl->inode, cause);
+	if (fd == -1) {
+		free(ctl->path);
+		free(ctl);
+		return (NULL);
+	}
+	ctl->listener = evconnlistener_new(base, control_accept_cb, ctl,
+	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (ctl->listener == NULL) {
+		*cause = str_printf("%s: cannot listen", ctl->path);
+		unlink(ctl->path);
+		close(fd);
+		free(ctl->path);
+		free(ctl);
+		return (NULL);
+	}
+	evconnlistener_set_error_cb(ctl->listener, control_accept_error_cb);
+	log_info("listening on %s (mode %04o)", ctl->path,
+	    (unsigned int)config->control.mode);
+	return (ctl);
+}
+
+/*
+ * Use a new configuration: limits apply to new requests at once, a new
+ * mode is applied to the socket; a new socket path needs a restart.
+ */
+int
+control_apply_config(struct control *ctl, const struct config *config,
+    char **cause)
+{
+	*cause = NULL;
+	if (strcmp(config->control.socket, ctl->path) != 0)
+		log_warnx("control.socket changed to %s: it takes effect when "
+		    "hotreloadd restarts; still listening on %s",
+		    config->control.socket, ctl->path);
+	if (config->control.mode != ctl->config->control.mode &&
+	    chmod(ctl->path, config->control.mode) == -1) {
+		*cause = str_printf("chmod %s: %s", ctl->path, strerror(errno));
+		return (-1);
+	}
+	ctl->config = config;
+	return (0);
+}
+
+/* Stop accepting connections (the clients stay). */
+void
+control_stop_listening(struct control *ctl)
+{
+	if (ctl->listener != NULL) {
+		evconnlistener_free(ctl->listener);
+		ctl->listener = NULL;
+	}
+}
+
+/* Connected clients. */
+unsigned int
+control_client_count(struct control *ctl)
+{
+	return (ctl->clients_count);
+}
+
+/* Connections refused over the limit since start. */
+uint64_t
+control_refused_count(struct control *ctl)
+{
+	return (ctl->refused);
+}
+
+/*
+ * Close everything.  With UNLINK_SOCKET, remove the socket file if it is
+ * still the one we bound (a newer daemon may have replaced it).
+ */
+void
+control_free(struct control *ctl, bool unlink_socket)
+{
+	struct control_client	*c;
+	struct stat		 sb;
+
+	if (ctl == NULL)
+		return;
+	while ((c = TAILQ_FIRST(&ctl->clients)) != NULL)
+		control_client_free(c);
+	control_stop_listening(ctl);
+	if (unlink_socket && lstat(ctl->path, &sb) == 0 &&
+	    sb.st_ino == ctl->inode)
+		unlink(ctl->path);
+	free(ctl->path);
+	free(ctl);
+}

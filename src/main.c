@@ -1,0 +1,291 @@
+/*
+ * main.c -- hotreloadd: command line, start-up, signals, shutdown.
+ *
+ * The daemon stays in the foreground, runs one libevent loop and does all
+ * its work from callbacks.  Start-up errors are fatal; after that nothing is:
+ * bad input is answered and logged, and the loop goes on.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hotreloadd.h"
+#include "log.h"
+
+extern const struct cmd_entry cmd_shutdown_entry;
+
+struct daemon	*hr;
+
+static struct event	*main_signal_events[3];
+static int		 main_term_signals;
+
+/* Print the usage to F. */
+static void
+main_usage(FILE *f)
+{
+	fprintf(f,
+"usage: hotreloadd [-tvVh] [-c FILE]\n"
+"Supervise an AI agent's LLM and HSP services and replace them while it runs.\n"
+"\n"
+"  -c, --config FILE    configuration file (default: %s)\n"
+"  -t, --check-config   validate the file, print problems as\n"
+"                       FILE:LINE:COLUMN: message, exit 0 (valid) or 1\n"
+"  -v, --verbose        more logging (debug); repeatable\n"
+"  -V, --version        print the version and exit\n"
+"  -h, --help           print this help and exit\n"
+"\n"
+"hotreloadd stays in the foreground and logs to stderr. Control it with\n"
+"hotreloadctl(1) over the socket named by control.socket.\n"
+"\n"
+"Signals: SIGHUP reloads the configuration (as \"hotreloadctl reload\");\n"
+"SIGTERM and SIGINT drain and shut down (exit 0); a second one exits at once.\n"
+"\n"
+"See hotreloadd(8) and hotreloadd.conf(5).\n", HR_DEFAULT_CONFIG);
+}
+
+/* Seconds since the daemon started. */
+double
+daemon_uptime_s(void)
+{
+	return (timespec_elapsed_s(&hr->started));
+}
+
+/* Leave the loop; main() cleans up and exits with CODE. */
+void
+daemon_exit(int code)
+{
+	hr->exit_code = code;
+	event_base_loopexit(hr->base, NULL);
+}
+
+/* Log the outcome of a command nobody waits for (signals). */
+static void
+main_signal_reply_cb(__attribute__((unused)) struct cmdq_item *item,
+    __attribute__((unused)) json_t *line, __attribute__((unused)) bool final,
+    __attribute__((unused)) void *arg)
+{
+	/* cmdq logs the outcome of every state-changing command. */
+}
+
+/* Queue the command NAME on behalf of the daemon itself (a signal). */
+int
+daemon_queue_command(const char *name, const char *origin)
+{
+	const struct cmd_entry	*cmd;
+	struct cmdq_item	*item;
+	bool			 force = false;
+
+	if (strcmp(name, cmd_shutdown_entry.name) == 0) {
+		cmd = &cmd_shutdown_entry;
+		force = true;
+	} else if ((cmd = cmd_find(name)) == NULL)
+		return (-1);
+	item = cmdq_item_create(cmd, NULL, NULL, getuid(), getpid(), origin);
+	if (item == NULL)
+		return (-1);
+	cmdq_item_set_reply(item, main_signal_reply_cb, NULL);
+	return (cmdq_append(hr->cmdq, item, force));
+}
+
+/* SIGHUP: queue a reload. */
+static void
+main_sighup_cb(__attribute__((unused)) evutil_socket_t sig,
+    __attribute__((unused)) short events, __attribute__((unused)) void *arg)
+{
+	if (hr->shutting_down) {
+		log_info("SIGHUP ignored: shutting down");
+		return;
+	}
+	log_info("SIGHUP: reloading the configuration");
+	daemon_queue_command(HR_CMD_RELOAD, "SIGHUP");
+}
+
+/* SIGTERM/SIGINT: the first drains and shuts down, a second exits now. */
+static void
+main_sigterm_cb(evutil_socket_t sig, __attribute__((unused)) short events,
+    __attribute__((unused)) void *arg)
+{
+	const char	*name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+
+	if (main_term_signals++ > 0) {
+		log_warnx("%s again: exiting at once with %u in flight",
+		    name, registry_in_flight(hr->registry));
+		hr->exit_code = 1;
+		event_base_loopbreak(hr->base);
+		return;
+	}
+	log_info("%s: shutting down", name);
+	hr->shutting_down = true;
+	daemon_queue_command(cmd_shutdown_entry.name, name);
+}
+
+/* Log problems of a configuration load; true if there was an error. */
+static bool
+main_print_problems(struct config_problems *problems, bool plain)
+{
+	size_t	i;
+
+	for (i = 0; i < problems->count; i++) {
+		if (plain)
+			fprintf(stderr, "%s\n", problems->list[i].text);
+		else
+			log_warnx("%s", problems->list[i].text);
+	}
+	return (problems->errors > 0);
+}
+
+/* The first start of a configured service has ended. */
+static void
+main_service_started_cb(void *arg, bool ok, __attribute__((unused)) const char *code,
+    const char *cause, __attribute__((unused)) json_t *result)
+{
+	struct service_slot	*slot = arg;
+
+	if (!ok)
+		log_warnx("%s: could not start: %s", slot->name, cause);
+}
+
+/* Start every service that has an implementation and a configuration. */
+static void
+main_start_services(void)
+{
+	struct service_slot	*slot;
+	const char		*code;
+	char			*cause;
+	int			 i;
+
+	for (i = 0; i < SERVICE_COUNT; i++) {
+		slot = registry_slot(hr->registry, i);
+		if (slot->ops == NULL ||
+		    !config_section_changed(NULL, hr->config, slot->name))
+			continue;
+		if (registry_reload(slot, hr->config, main_service_started_cb,
+		    slot, &code, &cause) == NULL) {
+			log_warnx("%s: %s", slot->name, cause);
+			free(cause);
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option	 options[] = {
+		{ "config",		required_argument,	NULL, 'c' },
+		{ "check-config",	no_argument,		NULL, 't' },
+		{ "verbose",		no_argument,		NULL, 'v' },
+		{ "version",		no_argument,		NULL, 'V' },
+		{ "help",		no_argument,		NULL, 'h' },
+		{ NULL,			0,			NULL, 0 }
+	};
+	static const int		 signals[] = { SIGHUP, SIGTERM, SIGINT };
+	struct config_problems		 problems = { 0 };
+	struct daemon			 daemon;
+	const char			*path = HR_DEFAULT_CONFIG;
+	char				*cause;
+	bool				 check_only = false;
+	int				 ch, verbosity = 0, code;
+	size_t				 i;
+
+	while ((ch = getopt_long(argc, argv, "c:tvVh", options, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check_only = true;
+			break;
+		case 'v':
+			verbosity++;
+			break;
+		case 'V':
+			printf("hotreloadd %s\n", HOTRELOAD_VERSION);
+			return (0);
+		case 'h':
+			main_usage(stdout);
+			return (0);
+		default:
+			fprintf(stderr, "Try 'hotreloadd --help'.\n");
+			return (2);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "hotreloadd: unexpected argument \"%s\"\n"
+		    "Try 'hotreloadd --help'.\n", argv[optind]);
+		return (2);
+	}
+
+	log_init(verbosity);
+	memset(&daemon, 0, sizeof daemon);
+	hr = &daemon;
+	clock_gettime(CLOCK_MONOTONIC, &hr->started);
+	if ((hr->config_path = strdup(path)) == NULL)
+		fatal("strdup");
+
+	hr->config = config_load(path, &problems);
+	if (check_only) {
+		main_print_problems(&problems, true);
+		config_problems_clear(&problems);
+		if (hr->config == NULL)
+			return (1);
+		printf("%s: configuration OK\n", path);
+		config_free(hr->config);
+		free(hr->config_path);
+		return (0);
+	}
+	main_print_problems(&problems, false);
+	config_problems_clear(&problems);
+	if (hr->config == NULL)
+		fatalx("%s: invalid configuration; not starting", path);
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((hr->base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+	if ((hr->registry = registry_create(hr->base)) == NULL ||
+	    (hr->cmdq = cmdq_create(hr->base,
+	    (size_t)hr->config->control.queue_depth,
+	    hr->config->control.command_timeout_s)) == NULL)
+		fatalx("out of memory");
+	if ((hr->control = control_create(hr->base, hr->config,
+	    &cause)) == NULL)
+		fatalx("control socket: %s", cause != NULL ? cause :
+		    "cannot listen");
+	if (hr->config->metrics.listen != NULL &&
+	    (hr->metrics_http = metrics_http_create(hr->base,
+	    hr->config->metrics.listen, &cause)) == NULL) {
+		control_free(hr->control, true);
+		fatalx("%s", cause != NULL ? cause : "metrics listener");
+	}
+	for (i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+		main_signal_events[i] = evsignal_new(hr->base, signals[i],
+		    signals[i] == SIGHUP ? main_sighup_cb : main_sigterm_cb,
+		    NULL);
+		if (main_signal_events[i] == NULL ||
+		    evsignal_add(main_signal_events[i], NULL) == -1)
+			fatalx("cannot handle signal %d", signals[i]);
+	}
+
+	main_start_services();
+	log_info("hotreloadd %s started (pid %ld, config %s)",
+	    HOTRELOAD_VERSION, (long)getpid(), path);
+
+	if (event_base_dispatch(hr->base) == -1)
+		log_warnx("event loop failed");
+
+	code = hr->exit_code;
+	control_free(hr->control, true);
+	metrics_http_free(hr->metrics_http);
+	cmdq_free(hr->cmdq);
+	registry_free(hr->registry);
+	for (i = 0; i < sizeof signals / sizeof signals[0]; i++)
+		event_free(main_signal_events[i]);
+	config_free(hr->config);
+	free(hr->config_path);
+	event_base_free(hr->base);
+	log_info("exiting with status %d", code);
+	return (code);
+}

@@ -1,0 +1,1098 @@
+/*
+ * test_config.c -- unit tests of config.c: the schema of DESIGN.md section 4,
+ * its defaults, and the exact text of the problems an operator reads
+ * ("FILE:LINE:COLUMN: key.path: message").
+ */
+
+#include <sys/stat.h>
+
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hotreload/protocol.h"
+#include "config.h"
+
+/* Every key of the schema, each set to something other than its default. */
+static const char full_config[] =
+    "{\n"
+    "  \"ai_id\": \"did:hsp:agent-1\",\n"
+    "  \"control\": {\n"
+    "    \"socket\": \"/run/hr/control.sock\",\n"
+    "    \"mode\": \"0640\",\n"
+    "    \"admin_uids\": [0, 1000],\n"
+    "    \"admin_groups\": [\"root\"],\n"
+    "    \"max_clients\": 8,\n"
+    "    \"max_request_bytes\": 4096,\n"
+    "    \"queue_depth\": 4,\n"
+    "    \"command_timeout_s\": 60,\n"
+    "    \"idle_timeout_s\": 30\n"
+    "  },\n"
+    "  \"drain\": { \"timeout_s\": 0 },\n"
+    "  \"llm\": {\n"
+    "    \"backends\": [\n"
+    "      { \"name\": \"local\", \"provider\": \"openai\",\n"
+    "        \"base_url\": \"http://127.0.0.1:8080/v1\",\n"
+    "        \"model\": \"qwen2.5-0.5b\", \"api_key_env\": null,\n"
+    "        \"api_key_file\": null, \"timeout_s\": 30,\n"
+    "        \"max_in_flight\": 8 },\n"
+    "      { \"name\": \"cloud.1\", \"provider\": \"anthropic\",\n"
+    "        \"base_url\": \"https://api.example.com\",\n"
+    "        \"model\": \"m\", \"api_key_env\": \"CLOUD_KEY\" },\n"
+    "      { \"name\": \"ol\", \"provider\": \"ollama\",\n"
+    "        \"base_url\": \"http://ollama:11434\", \"model\": \"llama3\",\n"
+    "        \"api_key_file\": \"/etc/hr/key\" }\n"
+    "    ],\n"
+    "    \"fallback\": [\"cloud.1\", \"local\"],\n"
+    "    \"probe_on_reload\": false,\n"
+    "    \"retire_timeout_s\": 10\n"
+    "  },\n"
+    "  \"hsp\": {\n"
+    "    \"broker\": { \"host\": \"broker.example\", \"port\": 8883,\n"
+    "                \"username\": \"agent\",\n"
+    "                \"password_file\": \"/etc/hr/mqtt.pw\",\n"
+    "                \"tls\": { \"ca_file\": \"/etc/ssl/ca.pem\",\n"
+    "                         \"ca_path\": null,\n"
+    "                         \"cert_file\": \"/etc/hr/c.pem\",\n"
+    "                         \"key_file\": \"/etc/hr/k.pem\" },\n"
+    "                \"keepalive_s\": 5 },\n"
+    "    \"protocol\": \"mqttv311\",\n"
+    "    \"session\": \"persistent\",\n"
+    "    \"share_group\": \"workers\",\n"
+    "    \"extra_subscriptions\": [\"hsp/knowledge/facts/#\", \"a/+/b\"],\n"
+    "    \"connect_timeout_s\": 600,\n"
+    "    \"retire_timeout_s\": 3600,\n"
+    "    \"dedup_window\": 16777216\n"
+    "  },\n"
+    "  \"metrics\": { \"listen\": \"[::1]:9464\" }\n"
+    "}\n";
+
+static char	*format(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+
+static struct config_problems	 problems;
+
+/* Start each test with an empty problem list. */
+static void
+setup(void)
+{
+	memset(&problems, 0, sizeof problems);
+}
+
+/* Release what a test left behind. */
+static void
+teardown(void)
+{
+	config_problems_clear(&problems);
+}
+
+/* Load TEXT as if it were the file "t.conf". */
+static struct config *
+load(const char *text)
+{
+	return (config_load_buffer("t.conf", text, strlen(text), &problems));
+}
+
+/* Load TEXT, expect it to be rejected with exactly one error, EXPECTED. */
+static void
+expect_one_error(const char *text, const char *expected)
+{
+	struct config	*c;
+
+	c = load(text);
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 1);
+	ck_assert_uint_eq(problems.errors, 1);
+	ck_assert(!problems.list[0].warning);
+	ck_assert_str_eq(problems.list[0].text, expected);
+}
+
+/* snprintf() into a new string. */
+static char *
+format(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	ck_assert_int_ge(n, 0);
+	s = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(s);
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return (s);
+}
+
+/* The minimal configuration with one more control member, MEMBER. */
+static char *
+control_with(const char *member)
+{
+	char	*text;
+
+	text = format("{\"control\": {\"socket\": \"/tmp/x.sock\", %s}}",
+	    member);
+	return (text);
+}
+
+START_TEST(test_full_config)
+{
+	struct config		*c;
+	struct config_backend	*b;
+
+	c = load(full_config);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(problems.count, 0);
+
+	ck_assert_str_eq(c->path, "t.conf");
+	ck_assert_ptr_nonnull(c->root);
+	ck_assert_str_eq(c->ai_id, "did:hsp:agent-1");
+
+	ck_assert_str_eq(c->control.socket, "/run/hr/control.sock");
+	ck_assert_uint_eq(c->control.mode, 0640);
+	ck_assert_uint_eq(c->control.admin_uids_count, 2);
+	ck_assert_uint_eq(c->control.admin_uids[0], 0);
+	ck_assert_uint_eq(c->control.admin_uids[1], 1000);
+	ck_assert_uint_eq(c->control.admin_groups_count, 1);
+	ck_assert_str_eq(c->control.admin_groups[0], "root");
+	ck_assert_uint_eq(c->control.admin_gids_count, 1);
+	ck_assert_uint_eq(c->control.admin_gids[0], 0);
+	ck_assert_int_eq(c->control.max_clients, 8);
+	ck_assert_uint_eq(c->control.max_request_bytes, 4096);
+	ck_assert_int_eq(c->control.queue_depth, 4);
+	ck_assert_int_eq(c->control.command_timeout_s, 60);
+	ck_assert_int_eq(c->control.idle_timeout_s, 30);
+	ck_assert_int_eq(c->drain.timeout_s, 0);
+
+	ck_assert_ptr_nonnull(c->llm);
+	ck_assert_uint_eq(c->llm->backends_count, 3);
+	b = &c->llm->backends[0];
+	ck_assert_str_eq(b->name, "local");
+	ck_assert_str_eq(b->provider, "openai");
+	ck_assert_str_eq(b->base_url, "http://127.0.0.1:8080/v1");
+	ck_assert_str_eq(b->model, "qwen2.5-0.5b");
+	ck_assert_ptr_null(b->api_key_env);
+	ck_assert_ptr_null(b->api_key_file);
+	ck_assert_int_eq(b->timeout_s, 30);
+	ck_assert_int_eq(b->max_in_flight, 8);
+	b = &c->llm->backends[1];
+	ck_assert_str_eq(b->name, "cloud.1");
+	ck_assert_str_eq(b->provider, "anthropic");
+	ck_assert_str_eq(b->base_url, "https://api.example.com");
+	ck_assert_str_eq(b->api_key_env, "CLOUD_KEY");
+	ck_assert_ptr_null(b->api_key_file);
+	ck_assert_int_eq(b->timeout_s, 60);
+	ck_assert_int_eq(b->max_in_flight, 64);
+	b = &c->llm->backends[2];
+	ck_assert_str_eq(b->provider, "ollama");
+	ck_assert_ptr_null(b->api_key_env);
+	ck_assert_str_eq(b->api_key_file, "/etc/hr/key");
+	ck_assert_uint_eq(c->llm->fallback_count, 2);
+	ck_assert_str_eq(c->llm->fallback[0], "cloud.1");
+	ck_assert_str_eq(c->llm->fallback[1], "local");
+	ck_assert(!c->llm->probe_on_reload);
+	ck_assert_int_eq(c->llm->retire_timeout_s, 10);
+
+	ck_assert_ptr_nonnull(c->hsp);
+	ck_assert_str_eq(c->hsp->host, "broker.example");
+	ck_assert_int_eq(c->hsp->port, 8883);
+	ck_assert_str_eq(c->hsp->username, "agent");
+	ck_assert_str_eq(c->hsp->password_file, "/etc/hr/mqtt.pw");
+	ck_assert_ptr_nonnull(c->hsp->tls);
+	ck_assert_str_eq(c->hsp->tls->ca_file, "/etc/ssl/ca.pem");
+	ck_assert_ptr_null(c->hsp->tls->ca_path);
+	ck_assert_str_eq(c->hsp->tls->cert_file, "/etc/hr/c.pem");
+	ck_assert_str_eq(c->hsp->tls->key_file, "/etc/hr/k.pem");
+	ck_assert_int_eq(c->hsp->keepalive_s, 5);
+	ck_assert_int_eq(c->hsp->protocol, 4);
+	ck_assert(c->hsp->persistent);
+	ck_assert_str_eq(c->hsp->share_group, "workers");
+	ck_assert_uint_eq(c->hsp->extra_subscriptions_count, 2);
+	ck_assert_str_eq(c->hsp->extra_subscriptions[0],
+	    "hsp/knowledge/facts/#");
+	ck_assert_str_eq(c->hsp->extra_subscriptions[1], "a/+/b");
+	ck_assert_int_eq(c->hsp->connect_timeout_s, 600);
+	ck_assert_int_eq(c->hsp->retire_timeout_s, 3600);
+	ck_assert_uint_eq(c->hsp->dedup_window, 16777216);
+
+	ck_assert_str_eq(c->metrics.listen, "[::1]:9464");
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+	struct config	*c;
+
+	c = load("{\"control\":{\"socket\":\"/tmp/x.sock\"}}");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(problems.count, 0);
+	ck_assert_ptr_null(c->ai_id);
+	ck_assert_str_eq(c->control.socket, "/tmp/x.sock");
+	ck_assert_uint_eq(c->control.mode, CONFIG_DEFAULT_MODE);
+	ck_assert_uint_eq(c->control.mode, 0660);
+	ck_assert_uint_eq(c->control.admin_uids_count, 0);
+	ck_assert_uint_eq(c->control.admin_groups_count, 0);
+	ck_assert_uint_eq(c->control.admin_gids_count, 0);
+	ck_assert_int_eq(c->control.max_clients, 64);
+	ck_assert_uint_eq(c->control.max_request_bytes, 65536);
+	ck_assert_int_eq(c->control.queue_depth, 16);
+	ck_assert_int_eq(c->control.command_timeout_s, 120);
+	ck_assert_int_eq(c->control.idle_timeout_s, 300);
+	ck_assert_int_eq(c->drain.timeout_s, 30);
+	ck_assert_ptr_null(c->llm);
+	ck_assert_ptr_null(c->hsp);
+	ck_assert_ptr_null(c->metrics.listen);
+	config_free(c);
+
+	/* Even the socket has a default: the one hotreloadctl uses. */
+	c = load("{\"control\":{}}");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(c->control.socket, HR_DEFAULT_SOCKET);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_section_defaults)
+{
+	struct config	*c;
+
+	c = load("{\"ai_id\": \"a\", \"control\": {},\n"
+	    " \"llm\": {\"backends\": [{\"name\": \"x\", \"provider\": "
+	    "\"openai\", \"base_url\": \"http://h\", \"model\": \"m\"},\n"
+	    "   {\"name\": \"y\", \"provider\": \"ollama\", \"base_url\": "
+	    "\"http://h\", \"model\": \"m\"}]},\n"
+	    " \"hsp\": {\"broker\": {}}, \"drain\": {}, \"metrics\": {}}");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(problems.count, 0);
+	ck_assert_int_eq(c->llm->backends[0].timeout_s, 60);
+	ck_assert_int_eq(c->llm->backends[0].max_in_flight, 64);
+	ck_assert_uint_eq(c->llm->fallback_count, 2);
+	ck_assert_str_eq(c->llm->fallback[0], "x");
+	ck_assert_str_eq(c->llm->fallback[1], "y");
+	ck_assert(c->llm->probe_on_reload);
+	ck_assert_int_eq(c->llm->retire_timeout_s, 120);
+	ck_assert_str_eq(c->hsp->host, "127.0.0.1");
+	ck_assert_int_eq(c->hsp->port, 1883);
+	ck_assert_ptr_null(c->hsp->username);
+	ck_assert_ptr_null(c->hsp->password_file);
+	ck_assert_ptr_null(c->hsp->tls);
+	ck_assert_int_eq(c->hsp->keepalive_s, 60);
+	ck_assert_int_eq(c->hsp->protocol, 5);
+	ck_assert(!c->hsp->persistent);
+	ck_assert_ptr_null(c->hsp->share_group);
+	ck_assert_uint_eq(c->hsp->extra_subscriptions_count, 0);
+	ck_assert_int_eq(c->hsp->connect_timeout_s, 10);
+	ck_assert_int_eq(c->hsp->retire_timeout_s, 30);
+	ck_assert_uint_eq(c->hsp->dedup_window, 65536);
+	ck_assert_int_eq(c->drain.timeout_s, 30);
+	ck_assert_ptr_null(c->metrics.listen);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_invalid_json)
+{
+	expect_one_error("{\n  \"control\": {\n    \"socket\": \"/tmp/x.sock\",\n"
+	    "  }\n}\n",
+	    "t.conf:4:3: invalid JSON: string or '}' expected near '}'");
+	teardown();
+	expect_one_error("",
+	    "t.conf:1:1: invalid JSON: unexpected token near end of file");
+	teardown();
+	expect_one_error("{\"control\": {}, \"control\": {}}",
+	    "t.conf:1:25: invalid JSON: duplicate object key near "
+	    "'\"control\"'");
+}
+END_TEST
+
+START_TEST(test_comment_lines)
+{
+	struct config	*c;
+
+	/*
+	 * Lines whose first non-blank character is '#' are comments; lines
+	 * and columns stay as written, and '#' inside a string is kept.
+	 */
+	c = load("# hotreloadd.conf\n"
+	    "{\n"
+	    "  # the agent\n"
+	    "\t# \xc3\xa9t\xc3\xa9 \"quoted\" { [\n"
+	    "  \"ai_id\": \"did:hsp:#1\",\n"
+	    "  \"control\": {\"queue_depth\": 0}\n"
+	    "}\n"
+	    "# the end\n");
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 2);
+	ck_assert_str_eq(problems.list[0].text, "t.conf:5:3: ai_id: expected a "
+	    "non-empty string without '/', '+' or '#', got the string "
+	    "\"did:hsp:#1\"");
+	ck_assert_str_eq(problems.list[1].text, "t.conf:6:15: "
+	    "control.queue_depth: expected an integer from 1 to 1024, got 0");
+	config_problems_clear(&problems);
+
+	c = load("{\"control\": {},\n  # \"drain\": {\"timeout_s\": 5},\n"
+	    "  \"metrics\": {\"listen\": \"127.0.0.1:9464\"}}");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->drain.timeout_s, 30);
+	ck_assert_str_eq(c->metrics.listen, "127.0.0.1:9464");
+	config_free(c);
+
+	/* Only whole lines: a '#' after a value is still a JSON error. */
+	expect_one_error("{\"control\": {}} # note\n",
+	    "t.conf:1:17: invalid JSON: end of file expected near '#'");
+}
+END_TEST
+
+START_TEST(test_top_level_not_object)
+{
+	expect_one_error("\n  [1, 2]\n",
+	    "t.conf:2:3: expected an object at the top level, got an array");
+}
+END_TEST
+
+START_TEST(test_unknown_key)
+{
+	expect_one_error("{\"control\": {\n\t\"sockte\": \"/tmp/x.sock\"}}",
+	    "t.conf:2:2: control.sockte: unknown key "
+	    "(did you mean \"socket\"?)");
+	teardown();
+	expect_one_error("{\"control\": {},\n \"colour\": 1}",
+	    "t.conf:2:2: colour: unknown key");
+	teardown();
+	/* A key that would garble the path is quoted. */
+	expect_one_error("{\"control\": {\"a.b\\n\": 1}}",
+	    "t.conf:1:14: control[\"a.b\\n\"]: unknown key");
+}
+END_TEST
+
+START_TEST(test_wrong_type)
+{
+	char	*text;
+
+	text = control_with("\n\"max_clients\": \"64\"");
+	expect_one_error(text, "t.conf:2:1: control.max_clients: expected an "
+	    "integer from 1 to 4096, got the string \"64\"");
+	free(text);
+	teardown();
+
+	text = control_with("\"max_clients\": 1.5");
+	expect_one_error(text, "t.conf:1:39: control.max_clients: expected an "
+	    "integer from 1 to 4096, got 1.5");
+	free(text);
+	teardown();
+
+	text = control_with("\"max_clients\": 64.0");
+	expect_one_error(text, "t.conf:1:39: control.max_clients: expected an "
+	    "integer from 1 to 4096, got 64.0");
+	free(text);
+	teardown();
+
+	expect_one_error("{\"control\": [],\n \"drain\": {}}",
+	    "t.conf:1:2: control: expected an object, got an array");
+	teardown();
+
+	expect_one_error("{\"control\": {}, \"llm\": {\"backends\": []}}",
+	    "t.conf:1:25: llm.backends: expected a non-empty array of back ends");
+	teardown();
+
+	expect_one_error("{\"control\": {}, \"llm\": {\"backends\": [{\"name\": "
+	    "\"a\", \"provider\": \"openai\", \"base_url\": \"http://h\", "
+	    "\"model\": \"m\"}],\n \"probe_on_reload\": \"yes\"}}",
+	    "t.conf:2:2: llm.probe_on_reload: expected true or false, got the "
+	    "string \"yes\"");
+}
+END_TEST
+
+START_TEST(test_wrong_type_several)
+{
+	struct config	*c;
+
+	c = load("{\"control\": {},\n \"drain\": 3,\n"
+	    " \"metrics\": {\"listen\": 9464}}");
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 2);
+	ck_assert_str_eq(problems.list[0].text,
+	    "t.conf:2:2: drain: expected an object, got 3");
+	ck_assert_str_eq(problems.list[1].text,
+	    "t.conf:3:14: metrics.listen: expected \"HOST:PORT\" with a port "
+	    "from 1 to 65535 (such as \"127.0.0.1:9464\" or \"[::1]:9464\"), "
+	    "or null, got 9464");
+}
+END_TEST
+
+START_TEST(test_out_of_range)
+{
+	char	*text;
+
+	text = control_with("\"max_clients\": 0");
+	expect_one_error(text, "t.conf:1:39: control.max_clients: expected an "
+	    "integer from 1 to 4096, got 0");
+	free(text);
+	teardown();
+
+	text = control_with("\"max_request_bytes\": 16777217");
+	expect_one_error(text, "t.conf:1:39: control.max_request_bytes: "
+	    "expected an integer from 256 to 16777216, got 16777217");
+	free(text);
+	teardown();
+
+	expect_one_error("{\"control\": {}, \"drain\": {\"timeout_s\": -1}}",
+	    "t.conf:1:27: drain.timeout_s: expected an integer from 0 to "
+	    "86400, got -1");
+	teardown();
+
+	expect_one_error("{\"control\": {}, \"ai_id\": \"a\", \"hsp\": "
+	    "{\"broker\": {\"port\": 65536}}}",
+	    "t.conf:1:50: hsp.broker.port: expected an integer from 1 to "
+	    "65535, got 65536");
+	teardown();
+
+	text = control_with("\"idle_timeout_s\": 86401");
+	expect_one_error(text, "t.conf:1:39: control.idle_timeout_s: expected "
+	    "an integer from 1 to 86400, got 86401");
+	free(text);
+}
+END_TEST
+
+START_TEST(test_missing_control)
+{
+	expect_one_error("\n  {\"drain\": {\"timeout_s\": 5}}",
+	    "t.conf:2:3: control: required key is missing");
+}
+END_TEST
+
+START_TEST(test_missing_backend_model)
+{
+	expect_one_error(
+	    "{\"control\": {},\n"
+	    " \"llm\": {\n"
+	    "  \"backends\": [\n"
+	    "    {\"name\": \"a\", \"provider\": \"openai\",\n"
+	    "     \"base_url\": \"http://h\"}\n"
+	    "  ]}}",
+	    "t.conf:4:5: llm.backends[0].model: required key is missing");
+}
+END_TEST
+
+START_TEST(test_ai_id_missing_with_hsp)
+{
+	expect_one_error("{\"control\": {},\n  \"hsp\": {\"broker\": {}}}",
+	    "t.conf:2:3: hsp: requires the top-level key \"ai_id\" "
+	    "(the agent's id)");
+	teardown();
+	expect_one_error("{\"control\": {}, \"ai_id\": \"a/b\"}",
+	    "t.conf:1:17: ai_id: expected a non-empty string without '/', "
+	    "'+' or '#', got the string \"a/b\"");
+}
+END_TEST
+
+/* Two back ends, local and cloud, then FALLBACK as the fallback member. */
+static char *
+llm_with_fallback(const char *fallback)
+{
+	char	*text;
+
+	text = format("{\"control\": {}, \"llm\": {\"backends\": [\n"
+	    "{\"name\": \"local\", \"provider\": \"openai\", "
+	    "\"base_url\": \"http://h\", \"model\": \"m\"},\n"
+	    "{\"name\": \"cloud\", \"provider\": \"openai\", "
+	    "\"base_url\": \"http://h\", \"model\": \"m\"}],\n"
+	    "\"fallback\": %s}}", fallback);
+	return (text);
+}
+
+START_TEST(test_unknown_fallback)
+{
+	char	*text;
+
+	text = llm_with_fallback("[\"local\", \"lokal\"]");
+	expect_one_error(text, "t.conf:4:23: llm.fallback[1]: no back end is "
+	    "named \"lokal\" (did you mean \"local\"?)");
+	free(text);
+	teardown();
+
+	text = llm_with_fallback("[\"remote\"]");
+	expect_one_error(text, "t.conf:4:14: llm.fallback[0]: no back end is "
+	    "named \"remote\"");
+	free(text);
+	teardown();
+
+	text = llm_with_fallback("[\"cloud\", \"cloud\"]");
+	expect_one_error(text, "t.conf:4:23: llm.fallback[1]: back end "
+	    "\"cloud\" is listed twice");
+	free(text);
+	teardown();
+
+	text = llm_with_fallback("[]");
+	expect_one_error(text, "t.conf:4:1: llm.fallback: expected a non-empty "
+	    "array of back-end names (leave it out to try every back end in "
+	    "order)");
+	free(text);
+}
+END_TEST
+
+START_TEST(test_duplicate_backend_names)
+{
+	expect_one_error("{\"control\": {}, \"llm\": {\"backends\": [\n"
+	    "{\"name\": \"a\", \"provider\": \"openai\", "
+	    "\"base_url\": \"http://h\", \"model\": \"m\"},\n"
+	    "{\"name\": \"a\", \"provider\": \"ollama\", "
+	    "\"base_url\": \"http://h\", \"model\": \"m\"}]}}",
+	    "t.conf:3:2: llm.backends[1].name: duplicate back-end name \"a\" "
+	    "(already used by llm.backends[0])");
+}
+END_TEST
+
+START_TEST(test_both_api_key_sources)
+{
+	expect_one_error("{\"control\": {}, \"llm\": {\"backends\": [\n"
+	    "{\"name\": \"a\", \"provider\": \"openai\", "
+	    "\"base_url\": \"http://h\", \"model\": \"m\",\n"
+	    " \"api_key_env\": \"KEY\", \"api_key_file\": \"/k\"}]}}",
+	    "t.conf:3:24: llm.backends[0].api_key_file: cannot be set together "
+	    "with api_key_env; set one of them (or neither)");
+}
+END_TEST
+
+START_TEST(test_backend_values)
+{
+	struct config	*c;
+
+	c = load("{\"control\": {}, \"llm\": {\"backends\": [\n"
+	    "{\"name\": \"a b\", \"provider\": \"opnai\", "
+	    "\"base_url\": \"ftp://h\", \"model\": \"\",\n"
+	    " \"api_key_env\": \"1KEY\", \"api_key_file\": null, "
+	    "\"timeout_s\": 3601}]}}");
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 6);
+	ck_assert_str_eq(problems.list[0].text, "t.conf:2:2: "
+	    "llm.backends[0].name: expected a name of 1 to 64 letters, digits, "
+	    "'_', '.' or '-', got the string \"a b\"");
+	ck_assert_str_eq(problems.list[1].text, "t.conf:2:17: "
+	    "llm.backends[0].provider: expected one of \"openai\", \"ollama\" "
+	    "or \"anthropic\", got the string \"opnai\" "
+	    "(did you mean \"openai\"?)");
+	ck_assert_str_eq(problems.list[2].text, "t.conf:2:38: "
+	    "llm.backends[0].base_url: expected a URL starting with http:// or "
+	    "https://, got the string \"ftp://h\"");
+	ck_assert_str_eq(problems.list[3].text, "t.conf:2:61: "
+	    "llm.backends[0].model: expected a non-empty string, got the "
+	    "string \"\"");
+	ck_assert_str_eq(problems.list[4].text, "t.conf:3:2: "
+	    "llm.backends[0].api_key_env: expected an environment variable "
+	    "name (letters, digits and '_', not starting with a digit), or "
+	    "null, got the string \"1KEY\"");
+	ck_assert_str_eq(problems.list[5].text, "t.conf:3:47: "
+	    "llm.backends[0].timeout_s: expected an integer from 1 to 3600, "
+	    "got 3601");
+}
+END_TEST
+
+START_TEST(test_bad_mode)
+{
+	char	*text;
+
+	text = control_with("\"mode\": \"0999\"");
+	expect_one_error(text, "t.conf:1:39: control.mode: expected a string "
+	    "of octal digits from \"0000\" to \"0777\" (such as \"0660\"), got "
+	    "the string \"0999\"");
+	free(text);
+	teardown();
+
+	text = control_with("\"mode\": \"1777\"");
+	expect_one_error(text, "t.conf:1:39: control.mode: expected a string "
+	    "of octal digits from \"0000\" to \"0777\" (such as \"0660\"), got "
+	    "the string \"1777\"");
+	free(text);
+	teardown();
+
+	/* JSON has no octal numbers: 660 would not mean what it looks like. */
+	text = control_with("\"mode\": 660");
+	expect_one_error(text, "t.conf:1:39: control.mode: expected a string "
+	    "of octal digits from \"0000\" to \"0777\" (such as \"0660\"), got "
+	    "660");
+	free(text);
+	teardown();
+
+	{
+		struct config	*c;
+
+		text = control_with("\"mode\": \"600\"");
+		c = load(text);
+		ck_assert_ptr_nonnull(c);
+		ck_assert_uint_eq(c->control.mode, 0600);
+		config_free(c);
+		free(text);
+	}
+}
+END_TEST
+
+START_TEST(test_socket)
+{
+	struct config	*c;
+	char		 path[200], *text;
+
+	expect_one_error("{\"control\": {\"socket\": \"run/x.sock\"}}",
+	    "t.conf:1:14: control.socket: expected an absolute path, got the "
+	    "string \"run/x.sock\"");
+	teardown();
+
+	/* sun_path holds 108 bytes with the NUL: 107 fit, 108 do not. */
+	memset(path, 'a', sizeof path);
+	path[0] = '/';
+	path[107] = '\0';
+	text = format("{\"control\": {\"socket\": \"%s\"}}", path);
+	c = load(text);
+	ck_assert_ptr_nonnull(c);
+	config_free(c);
+	free(text);
+
+	path[107] = 'a';
+	path[108] = '\0';
+	text = format("{\"control\": {\"socket\": \"%s\"}}", path);
+	expect_one_error(text, "t.conf:1:14: control.socket: expected an "
+	    "absolute path shorter than 108 bytes, got a path of 108 bytes");
+	free(text);
+}
+END_TEST
+
+START_TEST(test_hsp_values)
+{
+	struct config	*c;
+
+	c = load("{\"control\": {}, \"ai_id\": \"a\", \"hsp\": {\n"
+	    "\"broker\": {\"host\": \"\", \"password_file\": \"pw\",\n"
+	    "  \"tls\": {\"cert_file\": \"/c\"}},\n"
+	    "\"protocol\": \"mqtt5\", \"session\": \"dirty\",\n"
+	    "\"share_group\": \"a+b\",\n"
+	    "\"extra_subscriptions\": [\"a/#\", \"a/#/b\", \"a+\", \"\"]}}");
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 10);
+	ck_assert_str_eq(problems.list[0].text, "t.conf:2:12: "
+	    "hsp.broker.host: expected a non-empty string, got the string \"\"");
+	ck_assert_str_eq(problems.list[1].text, "t.conf:2:24: "
+	    "hsp.broker.password_file: expected an absolute path, or null, got "
+	    "the string \"pw\"");
+	ck_assert_str_eq(problems.list[2].text, "t.conf:3:3: "
+	    "hsp.broker.tls: set ca_file or ca_path (or both) to verify the "
+	    "broker");
+	ck_assert_str_eq(problems.list[3].text, "t.conf:3:3: "
+	    "hsp.broker.tls: cert_file and key_file go together: set both or "
+	    "neither");
+	ck_assert_str_eq(problems.list[4].text, "t.conf:4:1: "
+	    "hsp.protocol: expected \"mqttv5\" or \"mqttv311\", got the string "
+	    "\"mqtt5\" (did you mean \"mqttv5\"?)");
+	ck_assert_str_eq(problems.list[5].text, "t.conf:4:22: "
+	    "hsp.session: expected \"clean\" or \"persistent\", got the string "
+	    "\"dirty\"");
+	ck_assert_str_eq(problems.list[6].text, "t.conf:5:1: "
+	    "hsp.share_group: expected a non-empty string without '/', '+' or "
+	    "'#', or null, got the string \"a+b\"");
+	ck_assert_str_eq(problems.list[7].text, "t.conf:6:32: "
+	    "hsp.extra_subscriptions[1]: expected an MQTT topic filter, got the "
+	    "string \"a/#/b\"");
+	ck_assert_str_eq(problems.list[8].text, "t.conf:6:41: "
+	    "hsp.extra_subscriptions[2]: expected an MQTT topic filter, got the "
+	    "string \"a+\"");
+	ck_assert_str_eq(problems.list[9].text, "t.conf:6:47: "
+	    "hsp.extra_subscriptions[3]: expected an MQTT topic filter, got the "
+	    "string \"\"");
+}
+END_TEST
+
+START_TEST(test_metrics_listen)
+{
+	static const char *const good[] = {
+		"127.0.0.1:9464", "[::1]:9464", "localhost:1", "h:65535"
+	};
+	static const char *const bad[] = {
+		"::1:9464", ":9464", "h:", "h:0", "h:65536", "[]:1", "[::1]9464",
+		"h:12a", "h", "a b:1"
+	};
+	struct config	*c;
+	char		*text;
+	size_t		 i;
+
+	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+		text = format("{\"control\": {}, \"metrics\": "
+		    "{\"listen\": \"%s\"}}", good[i]);
+		c = load(text);
+		ck_assert_msg(c != NULL, "%s rejected", good[i]);
+		ck_assert_str_eq(c->metrics.listen, good[i]);
+		config_free(c);
+		free(text);
+	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		text = format("{\"control\": {}, \"metrics\": "
+		    "{\"listen\": \"%s\"}}", bad[i]);
+		c = load(text);
+		ck_assert_msg(c == NULL, "%s accepted", bad[i]);
+		ck_assert_uint_eq(problems.count, 1);
+		ck_assert_ptr_nonnull(strstr(problems.list[0].text,
+		    "t.conf:1:29: metrics.listen: expected \"HOST:PORT\""));
+		config_problems_clear(&problems);
+		free(text);
+	}
+}
+END_TEST
+
+START_TEST(test_errors_in_file_order)
+{
+	struct config	*c;
+
+	/*
+	 * The validators meet these in another order (hsp is checked before
+	 * its missing ai_id is noticed, control before the top-level typo);
+	 * the operator reads them top to bottom.
+	 */
+	c = load("{\n"
+	    "  \"hsp\": {\"broker\": {\"port\": 0}},\n"
+	    "  \"control\": {\"max_clients\": 0,\n"
+	    "              \"queue_depth\": \"x\"},\n"
+	    "  \"metrcs\": {},\n"
+	    "  \"drain\": {\"timeout_s\": 1e9}\n"
+	    "}\n");
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 6);
+	ck_assert_uint_eq(problems.errors, 6);
+	ck_assert_str_eq(problems.list[0].text,
+	    "t.conf:2:3: hsp: requires the top-level key \"ai_id\" "
+	    "(the agent's id)");
+	ck_assert_str_eq(problems.list[1].text,
+	    "t.conf:2:22: hsp.broker.port: expected an integer from 1 to "
+	    "65535, got 0");
+	ck_assert_str_eq(problems.list[2].text,
+	    "t.conf:3:15: control.max_clients: expected an integer from 1 to "
+	    "4096, got 0");
+	ck_assert_str_eq(problems.list[3].text,
+	    "t.conf:4:15: control.queue_depth: expected an integer from 1 to "
+	    "1024, got the string \"x\"");
+	ck_assert_str_eq(problems.list[4].text,
+	    "t.conf:5:3: metrcs: unknown key (did you mean \"metrics\"?)");
+	ck_assert_str_eq(problems.list[5].text,
+	    "t.conf:6:13: drain.timeout_s: expected an integer from 0 to "
+	    "86400, got 1e9");
+}
+END_TEST
+
+START_TEST(test_positions_after_escapes)
+{
+	struct config	*c;
+
+	/*
+	 * Columns count characters, as jansson's do: "é" and "€" are one
+	 * column each, an escaped quote two, "\u00e9" six.
+	 */
+	c = load("{\"ai_id\": \"\\u00e9\\\"€é\", \"control\": {\"x\": [1, {}]},\n"
+	    "\t\"metrics\": {\"li\\u0073ten\": \"nope\"}}");
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 2);
+	ck_assert_str_eq(problems.list[0].text,
+	    "t.conf:1:37: control.x: unknown key");
+	ck_assert_str_eq(problems.list[1].text,
+	    "t.conf:2:14: metrics.listen: expected \"HOST:PORT\" with a port "
+	    "from 1 to 65535 (such as \"127.0.0.1:9464\" or \"[::1]:9464\"), "
+	    "or null, got the string \"nope\"");
+}
+END_TEST
+
+START_TEST(test_array_element_positions)
+{
+	struct config	*c;
+
+	c = load("{\"control\": {\"admin_uids\": [\n"
+	    "   0,\n"
+	    "   [1, 2],\n"
+	    "   -5,\n"
+	    "   \"root\"]}}");
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 3);
+	ck_assert_str_eq(problems.list[0].text,
+	    "t.conf:3:4: control.admin_uids[1]: expected an integer from 0 to "
+	    "4294967294, got an array");
+	ck_assert_str_eq(problems.list[1].text,
+	    "t.conf:4:4: control.admin_uids[2]: expected an integer from 0 to "
+	    "4294967294, got -5");
+	ck_assert_str_eq(problems.list[2].text,
+	    "t.conf:5:4: control.admin_uids[3]: expected an integer from 0 to "
+	    "4294967294, got the string \"root\"");
+}
+END_TEST
+
+START_TEST(test_long_string_is_cut)
+{
+	char	*text;
+
+	text = control_with("\"mode\": \"0123456701234567012345670123456701234567"
+	    "0123\"");
+	expect_one_error(text, "t.conf:1:39: control.mode: expected a string "
+	    "of octal digits from \"0000\" to \"0777\" (such as \"0660\"), got "
+	    "the string \"0123456701234567012345670123456701234567...\"");
+	free(text);
+}
+END_TEST
+
+START_TEST(test_missing_group_is_warning)
+{
+	struct config	*c;
+	char		*text;
+
+	text = control_with("\n  \"admin_groups\": [\"root\", "
+	    "\"no-such-group-hr\"]");
+	c = load(text);
+	free(text);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(problems.count, 1);
+	ck_assert_uint_eq(problems.errors, 0);
+	ck_assert_uint_eq(problems.warnings, 1);
+	ck_assert(problems.list[0].warning);
+	ck_assert_str_eq(problems.list[0].text,
+	    "t.conf:2:28: control.admin_groups[1]: no group named "
+	    "\"no-such-group-hr\" on this system; ignored");
+	ck_assert_uint_eq(c->control.admin_groups_count, 2);
+	ck_assert_str_eq(c->control.admin_groups[1], "no-such-group-hr");
+	ck_assert_uint_eq(c->control.admin_gids_count, 1);
+	ck_assert_uint_eq(c->control.admin_gids[0], 0);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_warning_with_errors)
+{
+	struct config	*c;
+
+	/* Warnings are kept, in file order, when errors reject the file. */
+	c = load("{\"control\": {\"admin_groups\": [\"no-such-group-hr\"],\n"
+	    "  \"queue_depth\": 0}}");
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 2);
+	ck_assert_uint_eq(problems.errors, 1);
+	ck_assert_uint_eq(problems.warnings, 1);
+	ck_assert(problems.list[0].warning);
+	ck_assert(!problems.list[1].warning);
+	ck_assert_str_eq(problems.list[1].text, "t.conf:2:3: "
+	    "control.queue_depth: expected an integer from 1 to 1024, got 0");
+}
+END_TEST
+
+START_TEST(test_unreadable_file)
+{
+	char		 dir[] = "/tmp/test_config.XXXXXX", *path;
+	struct config	*c;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	path = format("%s/missing.conf", dir);
+	c = config_load(path, &problems);
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 1);
+	ck_assert_uint_eq(problems.errors, 1);
+	ck_assert_str_eq(strchr(problems.list[0].text, ':'),
+	    ": cannot open: No such file or directory");
+	ck_assert(strncmp(problems.list[0].text, path, strlen(path)) == 0);
+	config_problems_clear(&problems);
+
+	/* A directory opens, but cannot be read. */
+	c = config_load(dir, &problems);
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 1);
+	ck_assert_str_eq(problems.list[0].text + strlen(dir),
+	    ": cannot read: Is a directory");
+
+	rmdir(dir);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_load_file)
+{
+	char		 path[] = "/tmp/test_config.XXXXXX";
+	struct config	*c;
+	FILE		*f;
+	int		 fd;
+
+	fd = mkstemp(path);
+	ck_assert_int_ne(fd, -1);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(full_config, f);
+	fclose(f);
+
+	c = config_load(path, &problems);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(problems.count, 0);
+	ck_assert_str_eq(c->path, path);
+	ck_assert_str_eq(c->hsp->host, "broker.example");
+	config_free(c);
+
+	/* Errors in a file name the file. */
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("{\n \"control\": {\"mode\": \"8\"}}\n", f);
+	fclose(f);
+	c = config_load(path, &problems);
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 1);
+	ck_assert(strncmp(problems.list[0].text, path, strlen(path)) == 0);
+	ck_assert_str_eq(problems.list[0].text + strlen(path),
+	    ":2:14: control.mode: expected a string of octal digits from "
+	    "\"0000\" to \"0777\" (such as \"0660\"), got the string \"8\"");
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_problems_accumulate)
+{
+	struct config	*c;
+
+	/* A load appends to the list; clear resets it; NULL is allowed. */
+	ck_assert_ptr_null(load("{}"));
+	ck_assert_ptr_null(load("[]"));
+	ck_assert_uint_eq(problems.count, 2);
+	ck_assert_uint_eq(problems.errors, 2);
+	config_problems_clear(&problems);
+	ck_assert_uint_eq(problems.count, 0);
+	ck_assert_ptr_null(problems.list);
+	config_problems_clear(NULL);
+
+	c = config_load_buffer("x", "{", 1, NULL);
+	ck_assert_ptr_null(c);
+	c = config_load_buffer("x", "{\"control\": {}}", 15, NULL);
+	ck_assert_ptr_nonnull(c);
+	config_free(c);
+	config_free(NULL);
+}
+END_TEST
+
+START_TEST(test_section_changed)
+{
+	struct config	*a, *b, *c, *d;
+
+	a = load(full_config);
+	b = load(full_config);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert(!config_section_changed(a, b, "llm"));
+	ck_assert(!config_section_changed(a, b, "hsp"));
+	ck_assert(!config_section_changed(a, b, "control"));
+	ck_assert(!config_section_changed(a, b, "nothing"));
+
+	/* Only the LLM back end's model differs. */
+	{
+		char	*text, *at;
+
+		text = strdup(full_config);
+		at = strstr(text, "qwen2.5-0.5b");
+		at[0] = 'Q';
+		c = load(text);
+		free(text);
+	}
+	ck_assert_ptr_nonnull(c);
+	ck_assert(config_section_changed(a, c, "llm"));
+	ck_assert(!config_section_changed(a, c, "hsp"));
+	ck_assert(!config_section_changed(a, c, "control"));
+
+	/* The same sections, written differently: no change. */
+	d = load("{\"ai_id\": \"x\", \"control\": {}, \"llm\": {\"backends\": "
+	    "[{\"name\": \"a\", \"provider\": \"openai\", \"base_url\": "
+	    "\"http://h\", \"model\": \"m\"}]}, \"hsp\": {\"broker\": {}}}");
+	config_free(c);
+	c = load("{\"hsp\": {\"broker\": {}},\n\n \"llm\": {\"backends\": "
+	    "[{\"model\": \"m\", \"base_url\": \"http://h\", \"provider\": "
+	    "\"openai\", \"name\": \"a\"}]}, \"control\": {}, \"ai_id\": \"y\"}");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(d);
+	ck_assert(!config_section_changed(c, d, "llm"));
+	ck_assert(!config_section_changed(c, d, "control"));
+	/* A new ai_id is a new HSP section. */
+	ck_assert(config_section_changed(c, d, "hsp"));
+
+	/* Absent differs from present, and from an explicit default. */
+	ck_assert(config_section_changed(a, d, "metrics"));
+	ck_assert(config_section_changed(d, a, "metrics"));
+	ck_assert(!config_section_changed(c, d, "metrics"));
+	config_free(c);
+	c = load("{\"control\": {}, \"metrics\": {\"listen\": null}}");
+	ck_assert_ptr_nonnull(c);
+	ck_assert(config_section_changed(d, c, "metrics"));
+	ck_assert(config_section_changed(d, c, "hsp"));
+	ck_assert(config_section_changed(c, d, "hsp"));
+	ck_assert(config_section_changed(NULL, c, "control"));
+	ck_assert(!config_section_changed(NULL, c, "llm"));
+
+	/* Neither has hsp: no change, whatever ai_id does. */
+	config_free(a);
+	a = load("{\"ai_id\": \"p\", \"control\": {}}");
+	ck_assert_ptr_nonnull(a);
+	ck_assert(!config_section_changed(a, c, "hsp"));
+
+	config_free(a);
+	config_free(b);
+	config_free(c);
+	config_free(d);
+}
+END_TEST
+
+/* Every test of the module. */
+static Suite *
+config_suite(void)
+{
+	Suite	*s;
+	TCase	*tc;
+
+	s = suite_create("config");
+	tc = tcase_create("load");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_full_config);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_section_defaults);
+	tcase_add_test(tc, test_invalid_json);
+	tcase_add_test(tc, test_comment_lines);
+	tcase_add_test(tc, test_top_level_not_object);
+	tcase_add_test(tc, test_unknown_key);
+	tcase_add_test(tc, test_wrong_type);
+	tcase_add_test(tc, test_wrong_type_several);
+	tcase_add_test(tc, test_out_of_range);
+	tcase_add_test(tc, test_missing_control);
+	tcase_add_test(tc, test_missing_backend_model);
+	tcase_add_test(tc, test_ai_id_missing_with_hsp);
+	tcase_add_test(tc, test_unknown_fallback);
+	tcase_add_test(tc, test_duplicate_backend_names);
+	tcase_add_test(tc, test_both_api_key_sources);
+	tcase_add_test(tc, test_backend_values);
+	tcase_add_test(tc, test_bad_mode);
+	tcase_add_test(tc, test_socket);
+	tcase_add_test(tc, test_hsp_values);
+	tcase_add_test(tc, test_metrics_listen);
+	tcase_add_test(tc, test_errors_in_file_order);
+	tcase_add_test(tc, test_positions_after_escapes);
+	tcase_add_test(tc, test_array_element_positions);
+	tcase_add_test(tc, test_long_string_is_cut);
+	tcase_add_test(tc, test_missing_group_is_warning);
+	tcase_add_test(tc, test_warning_with_errors);
+	tcase_add_test(tc, test_unreadable_file);
+	tcase_add_test(tc, test_load_file);
+	tcase_add_test(tc, test_problems_accumulate);
+	tcase_add_test(tc, test_section_changed);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	sr = srunner_create(config_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}

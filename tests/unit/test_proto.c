@@ -1,0 +1,264 @@
+/*
+ * test_proto.c -- unit tests of the control protocol: framing, request
+ * validation and reply lines (src/proto.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "hotreloadd.h"
+
+/* Feed TEXT to a buffer. */
+static struct evbuffer *
+buffer_with(const char *text)
+{
+	struct evbuffer	*b = evbuffer_new();
+
+	evbuffer_add(b, text, strlen(text));
+	return (b);
+}
+
+START_TEST(frame_lines_in_order)
+{
+	struct evbuffer	*b = buffer_with("one\ntwo\r\nthr");
+	bool		 discarding = false;
+	char		*line;
+	size_t		 length;
+
+	ck_assert_int_eq(proto_next_line(b, 100, &discarding, &line, &length),
+	    PROTO_FRAME_LINE);
+	ck_assert_str_eq(line, "one");
+	ck_assert_uint_eq(length, 3);
+	free(line);
+	ck_assert_int_eq(proto_next_line(b, 100, &discarding, &line, &length),
+	    PROTO_FRAME_LINE);
+	ck_assert_str_eq(line, "two");		/* CR dropped */
+	free(line);
+	ck_assert_int_eq(proto_next_line(b, 100, &discarding, &line, &length),
+	    PROTO_FRAME_NONE);
+	ck_assert_ptr_null(line);
+	ck_assert_uint_eq(evbuffer_get_length(b), 3);	/* partial kept */
+	evbuffer_add(b, "ee\n", 3);
+	ck_assert_int_eq(proto_next_line(b, 100, &discarding, &line, &length),
+	    PROTO_FRAME_LINE);
+	ck_assert_str_eq(line, "three");
+	free(line);
+	evbuffer_free(b);
+}
+END_TEST
+
+START_TEST(frame_exact_limit_is_accepted)
+{
+	struct evbuffer	*b = buffer_with("12345678\n");
+	bool		 discarding = false;
+	char		*line;
+	size_t		 length;
+
+	ck_assert_int_eq(proto_next_line(b, 8, &discarding, &line, &length),
+	    PROTO_FRAME_LINE);
+	ck_assert_str_eq(line, "12345678");
+	free(line);
+	evbuffer_free(b);
+}
+END_TEST
+
+START_TEST(frame_too_long_complete_line)
+{
+	struct evbuffer	*b = buffer_with("123456789\nok\n");
+	bool		 discarding = false;
+	char		*line;
+	size_t		 length;
+
+	ck_assert_int_eq(proto_next_line(b, 8, &discarding, &line, &length),
+	    PROTO_FRAME_TOO_LONG);
+	ck_assert(!discarding);
+	/* The next line is intact: the connection stays usable. */
+	ck_assert_int_eq(proto_next_line(b, 8, &discarding, &line, &length),
+	    PROTO_FRAME_LINE);
+	ck_assert_str_eq(line, "ok");
+	free(line);
+	evbuffer_free(b);
+}
+END_TEST
+
+START_TEST(frame_too_long_partial_line_is_skipped)
+{
+	struct evbuffer	*b = buffer_with("0123456789abcdef");
+	bool		 discarding = false;
+	char		*line;
+	size_t		 length;
+
+	ck_assert_int_eq(proto_next_line(b, 8, &discarding, &line, &length),
+	    PROTO_FRAME_TOO_LONG);
+	ck_assert(discarding);
+	ck_assert_uint_eq(evbuffer_get_length(b), 0);	/* not held */
+	evbuffer_add(b, "more garbage", 12);
+	ck_assert_int_eq(proto_next_line(b, 8, &discarding, &line, &length),
+	    PROTO_FRAME_NONE);
+	evbuffer_add(b, "end\n{\"a\":1}\n", 12);
+	ck_assert_int_eq(proto_next_line(b, 8, &discarding, &line, &length),
+	    PROTO_FRAME_SKIPPED);
+	ck_assert(!discarding);
+	ck_assert_int_eq(proto_next_line(b, 8, &discarding, &line, &length),
+	    PROTO_FRAME_LINE);
+	ck_assert_str_eq(line, "{\"a\":1}");
+	free(line);
+	evbuffer_free(b);
+}
+END_TEST
+
+/* Parse TEXT, expecting failure with CODE and a message containing PART. */
+static void
+expect_error(const char *text, const char *code, const char *part,
+    json_t *want_id)
+{
+	struct proto_request	 req;
+	const char		*got_code = NULL;
+	char			*message = NULL;
+	json_t			*id = NULL;
+
+	ck_assert_int_eq(proto_parse_request(text, strlen(text), &req, &id,
+	    &got_code, &message), -1);
+	ck_assert_str_eq(got_code, code);
+	ck_assert_ptr_nonnull(message);
+	if (strstr(message, part) == NULL)
+		ck_abort_msg("message \"%s\" lacks \"%s\"", message, part);
+	if (want_id == NULL)
+		ck_assert_ptr_null(id);
+	else
+		ck_assert(json_equal(id, want_id));
+	json_decref(id);
+	json_decref(want_id);
+	free(message);
+}
+
+START_TEST(parse_valid_request)
+{
+	const char		*text = "{\"v\":1,\"id\":7,\"cmd\":\"drain\","
+				    "\"args\":{\"wait\":true}}";
+	struct proto_request	 req;
+	const char		*code;
+	char			*message;
+	json_t			*id;
+
+	ck_assert_int_eq(proto_parse_request(text, strlen(text), &req, &id,
+	    &code, &message), 0);
+	ck_assert_str_eq(req.cmd, "drain");
+	ck_assert_int_eq(json_integer_value(req.id), 7);
+	ck_assert(json_is_true(json_object_get(req.args, "wait")));
+	json_decref(id);
+	proto_request_clear(&req);
+}
+END_TEST
+
+START_TEST(parse_string_id_and_no_args)
+{
+	const char		*text = "{\"v\":1,\"id\":\"abc\",\"cmd\":\"status\"}";
+	struct proto_request	 req;
+	const char		*code;
+	char			*message;
+	json_t			*id;
+
+	ck_assert_int_eq(proto_parse_request(text, strlen(text), &req, &id,
+	    &code, &message), 0);
+	ck_assert_str_eq(json_string_value(req.id), "abc");
+	ck_assert(json_is_object(req.args));
+	ck_assert_uint_eq(json_object_size(req.args), 0);
+	json_decref(id);
+	proto_request_clear(&req);
+}
+END_TEST
+
+START_TEST(parse_errors)
+{
+	expect_error("not json", HR_ERR_BAD_REQUEST, "not valid JSON", NULL);
+	expect_error("[1,2]", HR_ERR_BAD_REQUEST, "must be a JSON object",
+	    NULL);
+	expect_error("{\"id\":3,\"cmd\":\"status\"}", HR_ERR_BAD_REQUEST,
+	    "missing field \"v\"", json_integer(3));
+	expect_error("{\"v\":\"1\",\"id\":3,\"cmd\":\"status\"}",
+	    HR_ERR_BAD_REQUEST, "\"v\" must be an integer", json_integer(3));
+	expect_error("{\"v\":2,\"id\":3,\"cmd\":\"status\"}",
+	    HR_ERR_UNSUPPORTED_VERSION, "version 2", json_integer(3));
+	expect_error("{\"v\":1,\"cmd\":\"status\"}", HR_ERR_BAD_REQUEST,
+	    "missing field \"id\"", NULL);
+	expect_error("{\"v\":1,\"id\":[1],\"cmd\":\"status\"}",
+	    HR_ERR_BAD_REQUEST, "\"id\" must be a number or a string", NULL);
+	expect_error("{\"v\":1,\"id\":\"x\"}", HR_ERR_BAD_REQUEST,
+	    "missing field \"cmd\"", json_string("x"));
+	expect_error("{\"v\":1,\"id\":1,\"cmd\":5}", HR_ERR_BAD_REQUEST,
+	    "\"cmd\" must be a non-empty string", json_integer(1));
+	expect_error("{\"v\":1,\"id\":1,\"cmd\":\"status\",\"args\":[]}",
+	    HR_ERR_BAD_REQUEST, "\"args\" must be an object", json_integer(1));
+	expect_error("{\"v\":1,\"id\":1,\"cmd\":\"status\",\"extra\":1}",
+	    HR_ERR_BAD_REQUEST, "unknown field \"extra\"", json_integer(1));
+	expect_error("{\"v\":1,\"v\":1,\"id\":1,\"cmd\":\"status\"}",
+	    HR_ERR_BAD_REQUEST, "duplicate", NULL);
+}
+END_TEST
+
+START_TEST(reply_lines)
+{
+	json_t	*id = json_integer(9), *line;
+	char	*text;
+	size_t	 length;
+
+	line = proto_reply_ok(id, json_pack("{s:b}", "draining", 0));
+	text = proto_encode_line(line, &length);
+	ck_assert_str_eq(text,
+	    "{\"v\":1,\"id\":9,\"ok\":true,\"result\":{\"draining\":false}}\n");
+	ck_assert_uint_eq(length, strlen(text));
+	free(text);
+	json_decref(line);
+
+	line = proto_reply_error(NULL, HR_ERR_FORBIDDEN, "no");
+	text = proto_encode_line(line, &length);
+	ck_assert_str_eq(text, "{\"v\":1,\"id\":null,\"ok\":false,\"error\":"
+	    "{\"code\":\"forbidden\",\"message\":\"no\"}}\n");
+	free(text);
+	json_decref(line);
+
+	line = proto_reply_progress(id, json_pack("{s:i}", "in_flight", 3));
+	text = proto_encode_line(line, &length);
+	ck_assert_str_eq(text,
+	    "{\"v\":1,\"id\":9,\"progress\":{\"in_flight\":3}}\n");
+	free(text);
+	json_decref(line);
+	json_decref(id);
+}
+END_TEST
+
+static Suite *
+proto_suite(void)
+{
+	Suite	*s = suite_create("proto");
+	TCase	*frame = tcase_create("framing");
+	TCase	*parse = tcase_create("requests");
+	TCase	*reply = tcase_create("replies");
+
+	tcase_add_test(frame, frame_lines_in_order);
+	tcase_add_test(frame, frame_exact_limit_is_accepted);
+	tcase_add_test(frame, frame_too_long_complete_line);
+	tcase_add_test(frame, frame_too_long_partial_line_is_skipped);
+	tcase_add_test(parse, parse_valid_request);
+	tcase_add_test(parse, parse_string_id_and_no_args);
+	tcase_add_test(parse, parse_errors);
+	tcase_add_test(reply, reply_lines);
+	suite_add_tcase(s, frame);
+	suite_add_tcase(s, parse);
+	suite_add_tcase(s, reply);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*runner = srunner_create(proto_suite());
+	int	 failed;
+
+	srunner_run_all(runner, CK_NORMAL);
+	failed = srunner_ntests_failed(runner);
+	srunner_free(runner);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
