@@ -150,5 +150,5 @@ clean:
 	rm -rf $(B) hotreloadd hotreloadctl $(UNIT_TESTS)
 
 distclean: clean
-	rm -rf config.mk config.log config.status configure aclocal.m4 \
+	rm -rf config.mk config.log config.status configure configure~ aclocal.m4 \
 		autom4te.cache

@@ -235,7 +235,8 @@ conn_line_is_blank(const char *line, size_t length)
  * newer daemon may send more kinds.
  */
 static int
-conn_handle_line(const char *line, size_t length, json_t **final)
+conn_handle_line(struct ctl *ctl, const char *line, size_t length,
+    json_t **final)
 {
 	json_t		*reply, *ok, *progress;
 	json_error_t	 error;
@@ -266,8 +267,16 @@ conn_handle_line(const char *line, size_t length, json_t **final)
 	}
 
 	progress = json_object_get(reply, HR_FIELD_PROGRESS);
-	if (json_is_object(progress))
+	if (json_is_object(progress)) {
 		progress_update(progress);
+		/*
+		 * The daemon sends progress at least every second while it
+		 * waits: as long as it does, it is alive, so -t bounds the
+		 * silence rather than the whole wait.
+		 */
+		if (ctl->drain_wait && ctl_now() + ctl->timeout > ctl->deadline)
+			ctl->deadline = ctl_now() + ctl->timeout;
+	}
 	json_decref(reply);
 	return (HR_EXIT_OK);
 }
@@ -307,7 +316,7 @@ conn_receive(struct ctl *ctl, json_t **final)
 		if (scanned < used)
 			newline = memchr(buffer + scanned, '\n', used - scanned);
 		if (newline != NULL) {
-			status = conn_handle_line(buffer + start,
+			status = conn_handle_line(ctl, buffer + start,
 			    (size_t)(newline - buffer) - start, final);
 			start = scanned = (size_t)(newline - buffer) + 1;
 			continue;

@@ -209,13 +209,12 @@ ctl_help(void)
 	    "                       human-readable form\n"
 	    "  -t, --timeout SEC    give up waiting for the daemon after SEC "
 	    "seconds\n"
-	    "                       (default %.15g; drain --wait waits at least "
-	    "its\n"
-	    "                       drain timeout + %.15g)\n"
+	    "                       (default %.15g); with drain --wait, for "
+	    "silence:\n"
+	    "                       the daemon reports progress every second\n"
 	    "  -V, --version        print the client's version and exit\n"
 	    "  -h, --help           print this help and exit\n"
-	    "\n", HR_SOCKET_ENV, HR_DEFAULT_SOCKET, CTL_DEFAULT_TIMEOUT,
-	    CTL_DRAIN_MARGIN);
+	    "\n", HR_SOCKET_ENV, HR_DEFAULT_SOCKET, CTL_DEFAULT_TIMEOUT);
 
 	printf("commands:\n");
 	for (i = 0; i < sizeof ctl_commands / sizeof ctl_commands[0]; i++) {
@@ -235,9 +234,8 @@ ctl_help(void)
 	    "                       is still running when the drain times out\n"
 	    "  --timeout SEC        how long the daemon waits for work in "
 	    "flight\n"
-	    "                       (default: its drain.timeout_s, %.15g unless "
-	    "configured)\n"
-	    "\n", HR_EXIT_TIMEOUT, CTL_DRAIN_DEFAULT_TIMEOUT);
+	    "                       (default: its drain.timeout_s)\n"
+	    "\n", HR_EXIT_TIMEOUT);
 
 	printf("exit status:\n"
 	    "  %-3d success\n"
@@ -447,10 +445,9 @@ ctl_wait_seconds(const struct ctl *ctl)
 {
 	double	drain;
 
-	if (!ctl->drain_wait)
+	if (!ctl->drain_wait || ctl->drain_timeout <= 0)
 		return (ctl->timeout);
-	drain = ctl->drain_timeout > 0 ? ctl->drain_timeout :
-	    CTL_DRAIN_DEFAULT_TIMEOUT;
+	drain = ctl->drain_timeout;
 	if (drain + CTL_DRAIN_MARGIN > ctl->timeout)
 		return (drain + CTL_DRAIN_MARGIN);
 	return (ctl->timeout);

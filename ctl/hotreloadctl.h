@@ -21,10 +21,9 @@
 #define CTL_DEFAULT_TIMEOUT		60.0
 
 /*
- * drain --wait waits for the drain itself: the daemon's drain timeout (30 s
- * when --timeout is not given) plus this margin, or -t if that is longer.
+ * drain --wait --timeout SEC waits at least SEC plus this margin; without
+ * --timeout, -t bounds the silence between the daemon's progress lines.
  */
-#define CTL_DRAIN_DEFAULT_TIMEOUT	30.0
 #define CTL_DRAIN_MARGIN		10.0
 
 /* The id of our single request on a connection. */

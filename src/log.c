@@ -58,7 +58,7 @@ log_to_journal(void)
 }
 
 /* Write one line at PRIORITY, with SUFFIX (may be NULL) after the text. */
-static void
+static void __attribute__((format(printf, 3, 0)))
 log_vwrite(int priority, const char *suffix, const char *fmt, va_list ap)
 {
 	static const char *const names[] = {
