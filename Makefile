@@ -45,6 +45,13 @@ LIBS		= $(PKG_LIBS) -lm
 
 B		= build
 
+# "make V=1" shows the compiler command lines.
+ifeq ($(V),1)
+Q		=
+else
+Q		= @printf '  CC      %s\n' $< ;
+endif
+
 DAEMON_SRCS	= $(wildcard src/*.c)
 DAEMON_OBJS	= $(DAEMON_SRCS:%.c=$(B)/%.o)
 CTL_SRCS	= $(wildcard ctl/*.c)
@@ -72,7 +79,7 @@ hotreloadctl: $(CTL_OBJS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
 
 .SECONDEXPANSION:
 $(UNIT_TESTS): %: $(B)/%.o $$(addprefix $(B)/,$$(UNIT_$$(notdir $$@)))

@@ -358,7 +358,10 @@ print_service_list(const char *label, json_t *array)
 	putchar('\n');
 }
 
-/* reload: what was replaced, what was left alone, how long it took. */
+/*
+ * reload: what was replaced, what was left alone, what is not configured,
+ * how long it took.
+ */
 void
 print_reload(__attribute__((unused)) struct ctl *ctl, json_t *result)
 {
@@ -366,6 +369,10 @@ print_reload(__attribute__((unused)) struct ctl *ctl, json_t *result)
 
 	print_service_list("reloaded", json_object_get(result, "reloaded"));
 	print_service_list("unchanged", json_object_get(result, "unchanged"));
+	/* Only when there are some: older daemons do not send the list. */
+	if (json_array_size(json_object_get(result, "not_configured")) > 0)
+		print_service_list("not configured",
+		    json_object_get(result, "not_configured"));
 	if (json_is_number((duration = json_object_get(result, "duration_ms"))))
 		printf("duration: %.0f ms\n", json_number_value(duration));
 }

@@ -67,7 +67,15 @@ struct control {
 	unsigned int			 clients_count;
 	uint64_t			 accepted;
 	uint64_t			 refused;
+	uint64_t			 refused_logged;	/* in the log */
+	time_t				 refused_log_time;
+	struct event			*resume_event;	/* after EMFILE */
 };
+
+/* Seconds between two log lines about refused connections. */
+#define CONTROL_REFUSED_LOG_INTERVAL	10
+/* How long to stop accepting when out of file descriptors. */
+#define CONTROL_ACCEPT_PAUSE_MS		200
 
 static void	control_client_free(struct control_client *);
 static void	control_client_process(struct control_client *);
@@ -504,9 +512,17 @@ control_accept_cb(__attribute__((unused)) struct evconnlistener *listener,
 	struct control_client	*c;
 
 	if (ctl->clients_count >= (unsigned int)ctl->config->control.max_clients) {
-		log_warnx("refusing a client: %u connected "
-		    "(control.max_clients)", ctl->clients_count);
 		control_refuse(ctl, fd);
+		/* A flood of connections must not flood the log too. */
+		if (time(NULL) - ctl->refused_log_time >=
+		    CONTROL_REFUSED_LOG_INTERVAL) {
+			log_warnx("refused %llu connection(s): %u clients "
+			    "connected (control.max_clients)",
+			    (unsigned long long)(ctl->refused -
+			    ctl->refused_logged), ctl->clients_count);
+			ctl->refused_logged = ctl->refused;
+			ctl->refused_log_time = time(NULL);
+		}
 		return;
 	}
 	if ((c = calloc(1, sizeof *c)) == NULL) {
@@ -546,13 +562,36 @@ control_accept_cb(__attribute__((unused)) struct evconnlistener *listener,
 	log_debug("client %s connected (%u)", c->origin, ctl->clients_count);
 }
 
-/* Errors on the listening socket (EMFILE and the like): log, go on. */
+/* Accept connections again after a pause. */
 static void
-control_accept_error_cb(__attribute__((unused)) struct evconnlistener *l,
-    __attribute__((unused)) void *arg)
+control_accept_resume_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
 {
+	struct control	*ctl = arg;
+
+	if (ctl->listener != NULL)
+		evconnlistener_enable(ctl->listener);
+}
+
+/*
+ * Errors on the listening socket.  Out of file descriptors, the pending
+ * connection stays pending and accept() would fail again at once: pause
+ * accepting for a moment instead of spinning.
+ */
+static void
+control_accept_error_cb(struct evconnlistener *listener, void *arg)
+{
+	struct control	*ctl = arg;
+	int		 error = EVUTIL_SOCKET_ERROR();
+	struct timeval	 tv = { 0, CONTROL_ACCEPT_PAUSE_MS * 1000 };
+
 	log_warnx("accept on the control socket: %s",
-	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	    evutil_socket_error_to_string(error));
+	if (error == EMFILE || error == ENFILE || error == ENOBUFS ||
+	    error == ENOMEM) {
+		evconnlistener_disable(listener);
+		evtimer_add(ctl->resume_event, &tv);
+	}
 }
 
 /* Listen on the socket CONFIG names. */
@@ -581,10 +620,16 @@ control_create(struct event_base *base, const struct config *config,
 	}
 	ctl->listener = evconnlistener_new(base, control_accept_cb, ctl,
 	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
-	if (ctl->listener == NULL) {
+	ctl->resume_event = evtimer_new(base, control_accept_resume_cb, ctl);
+	if (ctl->listener == NULL || ctl->resume_event == NULL) {
+		if (ctl->listener != NULL)
+			evconnlistener_free(ctl->listener);
+		else
+			close(fd);
+		if (ctl->resume_event != NULL)
+			event_free(ctl->resume_event);
 		*cause = str_printf("%s: cannot listen", ctl->path);
 		unlink(ctl->path);
-		close(fd);
 		free(ctl->path);
 		free(ctl);
 		return (NULL);
@@ -656,6 +701,7 @@ control_free(struct control *ctl, bool unlink_socket)
 	while ((c = TAILQ_FIRST(&ctl->clients)) != NULL)
 		control_client_free(c);
 	control_stop_listening(ctl);
+	event_free(ctl->resume_event);
 	if (unlink_socket && lstat(ctl->path, &sb) == 0 &&
 	    sb.st_ino == ctl->inode)
 		unlink(ctl->path);

@@ -5,6 +5,8 @@
  * its work from callbacks.  Start-up errors are fatal; after that nothing is:
  * bad input is answered and logged, and the loop goes on.
  */
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -149,6 +151,26 @@ main_service_started_cb(void *arg, bool ok, __attribute__((unused)) const char *
 		log_warnx("%s: could not start: %s", slot->name, cause);
 }
 
+/*
+ * Make room for WANT file descriptors (clients, listeners, services) when the
+ * hard limit allows; the soft default of 1024 is low for a busy supervisor.
+ */
+static void
+main_raise_file_limit(rlim_t want)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("setrlimit RLIMIT_NOFILE");
+	if (rl.rlim_cur < want)
+		log_warnx("only %llu file descriptors allowed; "
+		    "control.max_clients may not be reachable",
+		    (unsigned long long)rl.rlim_cur);
+}
+
 /* Start every service that has an implementation and a configuration. */
 static void
 main_start_services(void)
@@ -243,6 +265,7 @@ main(int argc, char **argv)
 		fatalx("%s: invalid configuration; not starting", path);
 
 	signal(SIGPIPE, SIG_IGN);
+	main_raise_file_limit((rlim_t)hr->config->control.max_clients + 64);
 	if ((hr->base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	if ((hr->registry = registry_create(hr->base)) == NULL ||

@@ -116,7 +116,7 @@ proto_parse_request(const char *line, size_t length, struct proto_request *req,
     json_t **id, const char **code, char **message)
 {
 	json_error_t	 error;
-	json_t		*root, *value, *args;
+	json_t		*root, *value, *args, *found_id;
 	const char	*key;
 	int		 version;
 
@@ -135,9 +135,11 @@ proto_parse_request(const char *line, size_t length, struct proto_request *req,
 		    "a request must be a JSON object"));
 	}
 
-	value = json_object_get(root, HR_FIELD_ID);
-	if (value != NULL && (json_is_string(value) || json_is_number(value)))
-		*id = json_incref(value);
+	/* Kept for the error reply, so the client can match it. */
+	found_id = json_object_get(root, HR_FIELD_ID);
+	if (found_id != NULL && !json_is_string(found_id) &&
+	    !json_is_number(found_id))
+		found_id = NULL;
 
 	json_object_foreach(root, key, value) {
 		if (strcmp(key, HR_FIELD_VERSION) != 0 &&
@@ -214,6 +216,8 @@ proto_parse_request(const char *line, size_t length, struct proto_request *req,
 	return (0);
 
 fail:
+	if (found_id != NULL)
+		*id = json_incref(found_id);
 	json_decref(root);
 	return (-1);
 }
@@ -275,7 +279,8 @@ proto_encode_line(json_t *line, size_t *length)
 	char	*text, *out;
 	size_t	 n;
 
-	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER |
+	    JSON_REAL_PRECISION(10));
 	if (text == NULL)
 		return (NULL);
 	n = strlen(text);
