@@ -23,7 +23,7 @@ SYSTEMDUNITDIR	?= $(PREFIX)/lib/systemd/system
 WITH_SYSTEMD	?= yes
 
 PKG_CONFIG	?= pkg-config
-PKGS		= libevent jansson
+PKGS		= libevent jansson libmosquitto
 CC		?= cc
 CFLAGS		?= -O2 -g
 WERROR		?= -Werror
@@ -66,6 +66,12 @@ UNIT_test_cmdq		= src/cmdq.o src/proto.o src/log.o src/util.o
 UNIT_test_registry	= src/registry.o src/util.o src/log.o \
 			  src/config.o
 
+# Test peers (tests/support): built for the integration tests.
+SUPPORT_PROGS	= tests/support/loadpeer
+
+tests/support/loadpeer: $(B)/tests/support/loadpeer.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
 .PHONY: all clean distclean check check-build check-unit check-integration \
 	demo deps install uninstall configure
 
@@ -85,7 +91,8 @@ $(B)/%.o: %.c
 $(UNIT_TESTS): %: $(B)/%.o $$(addprefix $(B)/,$$(UNIT_$$(notdir $$@)))
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
 
--include $(wildcard $(B)/src/*.d $(B)/ctl/*.d $(B)/tests/unit/*.d)
+-include $(wildcard $(B)/src/*.d $(B)/ctl/*.d $(B)/tests/unit/*.d \
+	$(B)/tests/support/*.d)
 
 # Rebuild when ./configure changes the flags or the paths.
 $(DAEMON_OBJS) $(CTL_OBJS) $(UNIT_TESTS:%=$(B)/%.o): $(wildcard config.mk)
@@ -102,14 +109,14 @@ check: deps
 	@$(MAKE) --no-print-directory check-unit
 	@$(MAKE) --no-print-directory check-integration
 
-check-build: all $(UNIT_TESTS)
+check-build: all $(UNIT_TESTS) $(SUPPORT_PROGS)
 
 check-unit: $(UNIT_TESTS)
 	@failed=0; for t in $(UNIT_TESTS); do \
 		echo "== $$t"; ./$$t || failed=1; \
 	done; exit $$failed
 
-check-integration: all
+check-integration: all $(SUPPORT_PROGS)
 	@tests/integration/run
 
 demo: deps
@@ -154,7 +161,7 @@ configure: configure.ac config.mk.in
 	autoconf
 
 clean:
-	rm -rf $(B) hotreloadd hotreloadctl $(UNIT_TESTS)
+	rm -rf $(B) hotreloadd hotreloadctl $(UNIT_TESTS) $(SUPPORT_PROGS)
 
 distclean: clean
 	rm -rf config.mk config.log config.status configure configure~ aclocal.m4 \

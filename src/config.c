@@ -1868,7 +1868,7 @@ check_hsp(struct load *ld, json_t *object)
 	static const char *const keys[] = {
 		"broker", "protocol", "session", "share_group",
 		"extra_subscriptions", "connect_timeout_s", "retire_timeout_s",
-		"dedup_window", NULL
+		"dedup_window", "session_expiry_s", NULL
 	};
 	static const char *const protocols[] = { "mqttv5", "mqttv311", NULL };
 	static const char *const sessions[] = { "clean", "persistent", NULL };
@@ -1897,6 +1897,8 @@ check_hsp(struct load *ld, json_t *object)
 	    "retire_timeout_s", 1, 3600, 30);
 	hsp->dedup_window = member_integer(ld, object, "hsp", "dedup_window", 1,
 	    16777216, 65536);
+	hsp->session_expiry_s = member_integer(ld, object, "hsp",
+	    "session_expiry_s", 1, 2147483647, 86400);
 }
 
 /* The metrics section (NULL when absent: defaults only). */

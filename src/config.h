@@ -81,6 +81,7 @@ struct config_hsp {
 	int			 connect_timeout_s;
 	int			 retire_timeout_s;
 	size_t			 dedup_window;
+	int			 session_expiry_s;	/* persistent, v5 */
 };
 
 struct config {

@@ -15,7 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <mosquitto.h>
+
 #include "hotreloadd.h"
+#include "hsp.h"
 #include "log.h"
 
 extern const struct cmd_entry cmd_shutdown_entry;
@@ -171,6 +174,20 @@ main_raise_file_limit(rlim_t want)
 		    (unsigned long long)rl.rlim_cur);
 }
 
+/*
+ * A slot has a new instance: rewire the dependants.  The router learns the
+ * new agent id and dedup window with the connector that uses them; the
+ * router's publisher is always the current connector.
+ */
+static void
+main_swapped(__attribute__((unused)) struct registry *reg,
+    struct service_slot *slot, __attribute__((unused)) struct service_instance *old,
+    __attribute__((unused)) struct service_instance *new)
+{
+	if (slot->id == SERVICE_HSP && router_configure(slot->config) == -1)
+		log_warnx("hsp: out of memory applying the new configuration");
+}
+
 /* Start every service that has an implementation and a configuration. */
 static void
 main_start_services(void)
@@ -182,8 +199,7 @@ main_start_services(void)
 
 	for (i = 0; i < SERVICE_COUNT; i++) {
 		slot = registry_slot(hr->registry, i);
-		if (slot->ops == NULL ||
-		    !config_section_changed(NULL, hr->config, slot->name))
+		if (slot->ops == NULL || !slot->ops->changed(NULL, hr->config))
 			continue;
 		if (registry_reload(slot, hr->config, main_service_started_cb,
 		    slot, &code, &cause) == NULL) {
@@ -268,11 +284,18 @@ main(int argc, char **argv)
 	main_raise_file_limit((rlim_t)hr->config->control.max_clients + 64);
 	if ((hr->base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
+	mosquitto_lib_init();
 	if ((hr->registry = registry_create(hr->base)) == NULL ||
 	    (hr->cmdq = cmdq_create(hr->base,
 	    (size_t)hr->config->control.queue_depth,
 	    hr->config->control.command_timeout_s)) == NULL)
 		fatalx("out of memory");
+	registry_set_ops(hr->registry, SERVICE_HSP, &hsp_service_ops);
+	registry_set_ops(hr->registry, SERVICE_TOOL_DISPATCHER,
+	    &tool_dispatcher_service_ops);
+	registry_set_ops(hr->registry, SERVICE_SERVICE_DISCOVERY,
+	    &discovery_service_ops);
+	hr->registry->swapped = main_swapped;
 	if ((hr->control = control_create(hr->base, hr->config,
 	    &cause)) == NULL)
 		fatalx("control socket: %s", cause != NULL ? cause :
@@ -304,6 +327,8 @@ main(int argc, char **argv)
 	metrics_http_free(hr->metrics_http);
 	cmdq_free(hr->cmdq);
 	registry_free(hr->registry);
+	hsp_shutdown();
+	mosquitto_lib_cleanup();
 	for (i = 0; i < sizeof signals / sizeof signals[0]; i++)
 		event_free(main_signal_events[i]);
 	config_free(hr->config);

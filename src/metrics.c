@@ -12,6 +12,7 @@
 #include <event2/http.h>
 
 #include "hotreloadd.h"
+#include "hsp.h"
 #include "log.h"
 
 struct metrics_http {
@@ -121,6 +122,8 @@ metrics_render(void)
 		fprintf(f, "hotreload_service_in_flight{service=\"%s\"} %u\n",
 		    slot->name, registry_slot_in_flight(slot));
 	}
+
+	hsp_metrics(f);
 
 	if (fclose(f) != 0) {
 		free(text);

@@ -1,0 +1,201 @@
+/*
+ * dispatcher.c -- the ToolDispatcher: which tool answers a TaskRequest.
+ *
+ * A request names a tool by capability id ("<ai_id>:echo_v1") in
+ * capability_id_filter or by name ("echo") in capability_name_filter; with
+ * neither, the default tool answers (dialogue when the LLM service is there,
+ * otherwise echo).  Nothing matching is a failure with error code
+ * no_capability.  Each available tool is advertised to the network.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hotreloadd.h"
+#include "hsp.h"
+#include "log.h"
+
+static char		*dispatcher_ai_id;
+static uint64_t		 dispatcher_completed;
+static uint64_t		 dispatcher_failed;
+static uint64_t		 dispatcher_rejected;
+static unsigned int	 dispatcher_running;
+
+/* echo: the request's parameters come back as the result payload. */
+static void
+tool_echo_exec(struct hsp_task *task)
+{
+	task_finish(task, "success", json_deep_copy(task->parameters), NULL,
+	    NULL);
+}
+
+/* The tool table, default tool first among the available ones. */
+static const struct tool dispatcher_tools[] = {
+	{
+		.suffix = "echo_v1",
+		.name = "echo",
+		.description = "Returns the request's parameters as the "
+		    "result payload.",
+		.version = "1.0",
+		.exec = tool_echo_exec,
+	},
+};
+#define DISPATCHER_TOOLS_COUNT \
+	(sizeof dispatcher_tools / sizeof dispatcher_tools[0])
+
+/* Remember our agent id (capability ids are built from it). */
+int
+dispatcher_init(const char *ai_id)
+{
+	char	*copy = strdup(ai_id);
+
+	if (copy == NULL)
+		return (-1);
+	free(dispatcher_ai_id);
+	dispatcher_ai_id = copy;
+	return (0);
+}
+
+/* Forget everything (exit). */
+void
+dispatcher_free(void)
+{
+	free(dispatcher_ai_id);
+	dispatcher_ai_id = NULL;
+}
+
+/* Is TOOL usable now? */
+static bool
+dispatcher_available(const struct tool *tool)
+{
+	return (tool->available == NULL || tool->available());
+}
+
+/* The capability id of TOOL. */
+static char *
+dispatcher_capability_id(const struct tool *tool)
+{
+	return (str_printf("%s:%s", dispatcher_ai_id, tool->suffix));
+}
+
+/*
+ * Find the tool for a TaskRequest payload.  NULL with CODE and WHY (to free)
+ * when nothing matches.
+ */
+const struct tool *
+dispatcher_find(json_t *payload, const char **code, char **why)
+{
+	const char		*by_id, *by_name;
+	const struct tool	*tool;
+	char			*id;
+	size_t			 i;
+	bool			 match;
+
+	by_id = json_string_value(json_object_get(payload,
+	    "capability_id_filter"));
+	by_name = json_string_value(json_object_get(payload,
+	    "capability_name_filter"));
+	for (i = 0; i < DISPATCHER_TOOLS_COUNT; i++) {
+		tool = &dispatcher_tools[i];
+		if (!dispatcher_available(tool))
+			continue;
+		if (by_id == NULL && by_name == NULL)
+			return (tool);
+		match = true;
+		if (by_id != NULL) {
+			id = dispatcher_capability_id(tool);
+			match = id != NULL && strcmp(id, by_id) == 0;
+			free(id);
+		}
+		if (match && by_name != NULL)
+			match = strcmp(tool->name, by_name) == 0;
+		if (match)
+			return (tool);
+	}
+	*code = "no_capability";
+	if (by_id != NULL && by_name != NULL)
+		*why = str_printf("no capability with id \"%.80s\" and name "
+		    "\"%.80s\"", by_id, by_name);
+	else if (by_id != NULL)
+		*why = str_printf("no capability with id \"%.80s\"", by_id);
+	else if (by_name != NULL)
+		*why = str_printf("no capability named \"%.80s\"", by_name);
+	else
+		*why = strdup("no capability available");
+	return (NULL);
+}
+
+/* Run TASK's tool. */
+void
+dispatcher_run(struct hsp_task *task)
+{
+	dispatcher_running++;
+	task->tool->exec(task);
+}
+
+/*
+ * A task has an outcome: count it and hand it to the router, which sends
+ * the result.  Takes PAYLOAD.
+ */
+void
+task_finish(struct hsp_task *task, const char *status, json_t *payload,
+    const char *error_code, const char *error_message)
+{
+	if (task->tool != NULL && dispatcher_running > 0)
+		dispatcher_running--;
+	if (strcmp(status, "success") == 0)
+		dispatcher_completed++;
+	else if (strcmp(status, "rejected") == 0)
+		dispatcher_rejected++;
+	else
+		dispatcher_failed++;
+	router_task_done(task, status, payload, error_code, error_message);
+}
+
+/* The CapabilityAdvertisement payloads of the available tools. */
+json_t *
+dispatcher_adverts(void)
+{
+	const struct tool	*tool;
+	json_t			*adverts = json_array();
+	char			*id;
+	size_t			 i;
+
+	for (i = 0; i < DISPATCHER_TOOLS_COUNT; i++) {
+		tool = &dispatcher_tools[i];
+		if (!dispatcher_available(tool) ||
+		    (id = dispatcher_capability_id(tool)) == NULL)
+			continue;
+		json_array_append_new(adverts, json_pack("{s:s, s:s, s:s, "
+		    "s:s, s:s, s:s, s:[s]}",
+		    "capability_id", id,
+		    "ai_id", dispatcher_ai_id,
+		    "name", tool->name,
+		    "description", tool->description,
+		    "version", tool->version,
+		    "availability_status", hr->registry->draining ?
+		    "maintenance" : "online",
+		    "tags", "hotreloadd"));
+		free(id);
+	}
+	return (adverts);
+}
+
+/* Status details of the tool_dispatcher slot. */
+json_t *
+dispatcher_status(void)
+{
+	json_t	*tools = json_array();
+	size_t	 i;
+
+	for (i = 0; i < DISPATCHER_TOOLS_COUNT; i++) {
+		if (dispatcher_available(&dispatcher_tools[i]))
+			json_array_append_new(tools,
+			    json_string(dispatcher_tools[i].name));
+	}
+	return (json_pack("{s:o, s:I, s:I, s:I, s:I}",
+	    "tools", tools,
+	    "in_flight", (json_int_t)dispatcher_running,
+	    "completed", (json_int_t)dispatcher_completed,
+	    "failed", (json_int_t)dispatcher_failed,
+	    "rejected", (json_int_t)dispatcher_rejected));
+}

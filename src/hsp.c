@@ -1,0 +1,1210 @@
+/*
+ * hsp.c -- the HSPConnector service: an MQTT client (libmosquitto) on the
+ * daemon's libevent loop, and the two dependants that live with it.
+ *
+ * libmosquitto runs without a thread of its own: its socket is watched by a
+ * read event (mosquitto_loop_read), a write event armed whenever
+ * mosquitto_want_write() says so (mosquitto_loop_write), and a one-second
+ * timer for keepalives (mosquitto_loop_misc).  Connecting is asynchronous:
+ * the broker's name is resolved with evdns, the TCP connect does not block,
+ * and each step (CONNACK, SUBACK) arrives as a callback.  Every step has a
+ * timeout.
+ *
+ * An instance is one broker connection with its own client id.  Started for
+ * a reload it must reach SUBACK for every subscription within
+ * hsp.connect_timeout_s or the reload fails and the running connector is
+ * untouched.  Started when the daemon starts, it reports ready at once and
+ * keeps trying in the background (the daemon runs without its broker).
+ * Once up, a lost connection is retried with capped exponential back-off
+ * and jitter; status says "degraded" meanwhile.
+ *
+ * Retiring (after a swap) is: unsubscribe, wait for the UNSUBACK and for the
+ * PUBACK of everything this connection published, disconnect -- bounded by
+ * hsp.retire_timeout_s.  Messages that reach it meanwhile still go to the
+ * shared router, which drops what the new connector also received.
+ *
+ * Persistent sessions use two stable client ids per agent and host, "-a" and
+ * "-b": blue/green alternates between them (never the same id twice at once,
+ * which would make the broker drop the older connection), and at start-up
+ * the connector finds the one whose session the broker kept.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/util.h>
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+
+#include "hotreloadd.h"
+#include "hsp.h"
+#include "log.h"
+
+#define HSP_BACKOFF_FIRST_MS	500
+#define HSP_BACKOFF_MAX_MS	30000
+#define HSP_PASSWORD_MAX	1024
+
+enum hsp_state {
+	HSP_STATE_IDLE,
+	HSP_STATE_RESOLVING,
+	HSP_STATE_CONNECTING,		/* TCP and CONNACK */
+	HSP_STATE_SUBSCRIBING,
+	HSP_STATE_UP,
+	HSP_STATE_BACKOFF,		/* waiting to reconnect */
+	HSP_STATE_UNSUBSCRIBING,	/* retiring */
+	HSP_STATE_FLUSHING,		/* retiring: waiting for PUBACKs */
+	HSP_STATE_DISCONNECTING,
+	HSP_STATE_CLOSED,
+};
+
+static const char *const hsp_state_names[] = {
+	"idle", "resolving", "connecting", "subscribing", "up", "backoff",
+	"unsubscribing", "flushing", "disconnecting", "closed"
+};
+
+struct hsp_conn {
+	struct service_instance	*inst;
+	struct config		*config;	/* a reference */
+	const struct config_hsp	*cfg;
+	enum hsp_state		 state;
+
+	struct mosquitto	*mosq;
+	char			*client_id;
+	char			 letter;	/* persistent: 'a' or 'b' */
+	bool			 probing;	/* looking for our session */
+	bool			 switch_id;	/* probe over: use the other id */
+	char			*address;	/* resolved broker address */
+	char			*password;
+
+	/* Reload: fail the start rather than retry. */
+	bool			 strict;
+	service_started_cb	 started_cb;
+	bool			 start_reported;
+
+	int			 fd;
+	struct event		*read_event;
+	struct event		*write_event;
+	struct event		*misc_event;
+	struct event		*timer;		/* connect, back-off, retire */
+	struct evdns_getaddrinfo_request *dns;
+
+	char			**topics;
+	int			 topics_count;
+	int			 subscribe_mid;
+	int			 unsubscribe_mid;
+
+	unsigned int		 backoff_ms;
+	unsigned int		 attempts;
+	char			*last_error;
+	bool			 connected;
+	time_t			 connected_at;
+	bool			 retiring;
+
+	uint64_t		 received;
+	uint64_t		 published;
+	uint64_t		 pubacks;
+	unsigned int		 pending_pubacks;
+	uint64_t		 reconnects;
+};
+
+static struct evdns_base	*hsp_dns;
+static unsigned int		 hsp_serial;
+
+static void	hsp_conn_connect(struct hsp_conn *);
+static void	hsp_conn_lost(struct hsp_conn *, const char *);
+static void	hsp_conn_failed(struct hsp_conn *);
+static void	hsp_conn_update(struct hsp_conn *);
+static void	hsp_conn_free(struct hsp_conn *);
+
+/* Record the last error of C (for status and the start reply). */
+static void
+hsp_conn_error(struct hsp_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void
+hsp_conn_error(struct hsp_conn *c, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*text;
+
+	va_start(ap, fmt);
+	text = str_vprintf(fmt, ap);
+	va_end(ap);
+	if (text == NULL)
+		return;
+	free(c->last_error);
+	c->last_error = text;
+}
+
+/* The text of a libmosquitto error code. */
+static const char *
+hsp_strerror(int rc)
+{
+	if (rc == MOSQ_ERR_ERRNO)
+		return (strerror(errno));
+	return (mosquitto_strerror(rc));
+}
+
+/* Keep only characters every broker takes in a client id. */
+static void
+hsp_sanitize(char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' ||
+		    *s == '.'))
+			*s = '_';
+	}
+}
+
+/* Make the client id: stable per letter when persistent, else unique. */
+static char *
+hsp_client_id(const struct config *config, char letter)
+{
+	char	 host[64], *id;
+
+	if (gethostname(host, sizeof host) == -1)
+		snprintf(host, sizeof host, "host");
+	host[sizeof host - 1] = '\0';
+	if (letter != '\0')
+		id = str_printf("hr-%s-%s-%c", config->ai_id, host, letter);
+	else
+		id = str_printf("hr-%s-%s-%ld-%u", config->ai_id, host,
+		    (long)getpid(), ++hsp_serial);
+	if (id != NULL)
+		hsp_sanitize(id);
+	return (id);
+}
+
+/* The topics this agent subscribes to (HSP.md "Topics"). */
+static int
+hsp_conn_topics(struct hsp_conn *c)
+{
+	const char	*ai = c->config->ai_id;
+	size_t		 i, n = 5 + c->cfg->extra_subscriptions_count;
+
+	if ((c->topics = calloc(n, sizeof *c->topics)) == NULL)
+		return (-1);
+	if (c->cfg->share_group != NULL)
+		c->topics[0] = str_printf("$share/%s/hsp/requests/%s",
+		    c->cfg->share_group, ai);
+	else
+		c->topics[0] = str_printf("hsp/requests/%s", ai);
+	c->topics[1] = str_printf("hsp/results/%s/#", ai);
+	c->topics[2] = str_printf("hsp/acks/%s", ai);
+	c->topics[3] = strdup("hsp/capabilities/advertisements/#");
+	c->topics[4] = strdup("hsp/knowledge/facts/#");
+	for (i = 0; i < c->cfg->extra_subscriptions_count; i++)
+		c->topics[5 + i] = strdup(c->cfg->extra_subscriptions[i]);
+	c->topics_count = (int)n;
+	for (i = 0; i < n; i++) {
+		if (c->topics[i] == NULL)
+			return (-1);
+	}
+	return (0);
+}
+
+/* Read the broker password from hsp.broker.password_file. */
+static int
+hsp_read_password(struct hsp_conn *c, char **cause)
+{
+	FILE	*f;
+	char	 buf[HSP_PASSWORD_MAX];
+	size_t	 n;
+
+	if (c->cfg->password_file == NULL)
+		return (0);
+	if ((f = fopen(c->cfg->password_file, "r")) == NULL) {
+		*cause = str_printf("hsp.broker.password_file %s: %s",
+		    c->cfg->password_file, strerror(errno));
+		return (-1);
+	}
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	c->password = strdup(buf);
+	explicit_bzero(buf, sizeof buf);
+	return (c->password != NULL ? 0 : -1);
+}
+
+/* A new libmosquitto handle for C with its options and callbacks. */
+static int
+hsp_conn_new_mosq(struct hsp_conn *c, char **cause);
+
+/* Stop watching the socket. */
+static void
+hsp_conn_unwatch(struct hsp_conn *c)
+{
+	if (c->read_event != NULL) {
+		event_free(c->read_event);
+		c->read_event = NULL;
+	}
+	if (c->write_event != NULL) {
+		event_free(c->write_event);
+		c->write_event = NULL;
+	}
+	c->fd = -1;
+}
+
+/* Stop the step timer. */
+static void
+hsp_conn_timer_stop(struct hsp_conn *c)
+{
+	if (c->timer != NULL)
+		evtimer_del(c->timer);
+}
+
+/* Start the step timer for SECONDS. */
+static void
+hsp_conn_timer_start(struct hsp_conn *c, double seconds)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = (time_t)seconds;
+	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+	evtimer_add(c->timer, &tv);
+}
+
+/* Report the outcome of the start, once. */
+static void
+hsp_conn_report(struct hsp_conn *c, bool ok, const char *cause)
+{
+	if (c->start_reported)
+		return;
+	c->start_reported = true;
+	c->started_cb(c->inst, ok, cause);
+}
+
+/* The connection is closed for good (retired or failed). */
+static void
+hsp_conn_closed(struct hsp_conn *c)
+{
+	hsp_conn_timer_stop(c);
+	hsp_conn_unwatch(c);
+	c->connected = false;
+	c->state = HSP_STATE_CLOSED;
+	if (c->retiring) {
+		c->retiring = false;
+		log_info("hsp: generation %llu disconnected (%s)",
+		    (unsigned long long)c->inst->generation, c->client_id);
+		service_instance_retired(c->inst);
+	}
+}
+
+/* Disconnect now (retiring): the DISCONNECT goes out on the next write. */
+static void
+hsp_conn_disconnect(struct hsp_conn *c)
+{
+	mosquitto_property	*props = NULL;
+	int			 rc;
+
+	c->state = HSP_STATE_DISCONNECTING;
+	/*
+	 * A persistent session replaced by a reload is not needed any more:
+	 * drop it (session expiry 0) so the broker stops queueing for it.  At
+	 * shutdown it is kept, so work sent meanwhile waits for us.
+	 */
+	if (c->cfg->persistent && c->cfg->protocol == 5 &&
+	    !hr->shutting_down)
+		mosquitto_property_add_int32(&props,
+		    MQTT_PROP_SESSION_EXPIRY_INTERVAL, 0);
+	rc = mosquitto_disconnect_v5(c->mosq, 0, props);
+	mosquitto_property_free_all(&props);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		hsp_conn_closed(c);
+		return;
+	}
+	hsp_conn_update(c);
+}
+
+/* Socket readable. */
+static void
+hsp_conn_read_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	struct hsp_conn	*c = arg;
+	int		 rc;
+
+	if (c->inst->dead || c->mosq == NULL)
+		return;
+	/* Callbacks inside may drop the last other reference. */
+	service_instance_ref(c->inst);
+	rc = mosquitto_loop_read(c->mosq, 1);
+	if (rc != MOSQ_ERR_SUCCESS && c->fd != -1 && !c->inst->dead)
+		hsp_conn_lost(c, hsp_strerror(rc));
+	else if (!c->inst->dead)
+		hsp_conn_update(c);
+	service_instance_unref(c->inst);
+}
+
+/* Socket writable and libmosquitto has something to send. */
+static void
+hsp_conn_write_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	struct hsp_conn	*c = arg;
+	int		 rc;
+
+	if (c->inst->dead || c->mosq == NULL)
+		return;
+	service_instance_ref(c->inst);
+	rc = mosquitto_loop_write(c->mosq, 1);
+	if (rc != MOSQ_ERR_SUCCESS && c->fd != -1 && !c->inst->dead)
+		hsp_conn_lost(c, hsp_strerror(rc));
+	else if (!c->inst->dead)
+		hsp_conn_update(c);
+	service_instance_unref(c->inst);
+}
+
+/* Once a second: keepalive pings and libmosquitto's own timeouts. */
+static void
+hsp_conn_misc_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	struct hsp_conn	*c = arg;
+
+	if (c->inst->dead || c->mosq == NULL || c->fd == -1)
+		return;
+	service_instance_ref(c->inst);
+	if (mosquitto_loop_misc(c->mosq) == MOSQ_ERR_SUCCESS)
+		hsp_conn_update(c);
+	service_instance_unref(c->inst);
+}
+
+/*
+ * Follow libmosquitto's socket: (re)create the events when the socket
+ * changed, and ask for a write event when it has data to send.
+ */
+static void
+hsp_conn_update(struct hsp_conn *c)
+{
+	struct event_base	*base = hr->base;
+	int			 fd;
+
+	if (c->mosq == NULL)
+		return;
+	fd = mosquitto_socket(c->mosq);
+	if (fd != c->fd) {
+		hsp_conn_unwatch(c);
+		if (fd == -1)
+			return;
+		c->fd = fd;
+		c->read_event = event_new(base, fd, EV_READ | EV_PERSIST,
+		    hsp_conn_read_cb, c);
+		c->write_event = event_new(base, fd, EV_WRITE,
+		    hsp_conn_write_cb, c);
+		if (c->read_event == NULL || c->write_event == NULL) {
+			hsp_conn_unwatch(c);
+			return;
+		}
+		event_add(c->read_event, NULL);
+	}
+	if (mosquitto_want_write(c->mosq))
+		event_add(c->write_event, NULL);
+}
+
+/* Wait before the next connection attempt (capped, with jitter). */
+static void
+hsp_conn_backoff(struct hsp_conn *c)
+{
+	unsigned int	delay;
+
+	if (c->backoff_ms == 0)
+		c->backoff_ms = HSP_BACKOFF_FIRST_MS;
+	else if (c->backoff_ms < HSP_BACKOFF_MAX_MS)
+		c->backoff_ms *= 2;
+	if (c->backoff_ms > HSP_BACKOFF_MAX_MS)
+		c->backoff_ms = HSP_BACKOFF_MAX_MS;
+	/* Half to all of the step, so a fleet does not reconnect in step. */
+	delay = c->backoff_ms / 2 + (unsigned int)(random() %
+	    (c->backoff_ms / 2 + 1));
+	c->state = HSP_STATE_BACKOFF;
+	log_info("hsp: reconnecting to %s:%d in %.1f s", c->cfg->host,
+	    c->cfg->port, delay / 1e3);
+	hsp_conn_timer_start(c, delay / 1e3);
+}
+
+/*
+ * The connection failed or broke.  A start for a reload fails; otherwise
+ * try again later; a retiring connector is simply done.
+ */
+static void
+hsp_conn_lost(struct hsp_conn *c, const char *why)
+{
+	if (c->state != HSP_STATE_DISCONNECTING && !c->retiring)
+		hsp_conn_error(c, "%s:%d: %s", c->cfg->host, c->cfg->port,
+		    why);
+	hsp_conn_failed(c);
+}
+
+/* The same, with the cause already in last_error. */
+static void
+hsp_conn_failed(struct hsp_conn *c)
+{
+	bool	was_up = c->connected;
+
+	hsp_conn_timer_stop(c);
+	hsp_conn_unwatch(c);
+	c->connected = false;
+	if (c->state == HSP_STATE_DISCONNECTING || c->retiring) {
+		hsp_conn_closed(c);
+		return;
+	}
+	if (c->strict && !c->start_reported) {
+		c->state = HSP_STATE_CLOSED;
+		hsp_conn_report(c, false, c->last_error);
+		return;
+	}
+	if (was_up)
+		log_warnx("hsp: lost the broker (%s); generation %llu is "
+		    "degraded", c->last_error,
+		    (unsigned long long)c->inst->generation);
+	else if (c->attempts <= 1 || log_get_verbosity() > 0)
+		log_warnx("hsp: cannot connect: %s", c->last_error);
+	hsp_conn_backoff(c);
+}
+
+/* The step timer: connect timeout, back-off over, or retire deadline. */
+static void
+hsp_conn_timer_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	struct hsp_conn	*c = arg;
+
+	if (c->inst->dead)
+		return;
+	switch (c->state) {
+	case HSP_STATE_BACKOFF:
+		hsp_conn_connect(c);
+		break;
+	case HSP_STATE_RESOLVING:
+	case HSP_STATE_CONNECTING:
+	case HSP_STATE_SUBSCRIBING:
+		if (c->dns != NULL) {
+			evdns_getaddrinfo_cancel(c->dns);
+			c->dns = NULL;
+		}
+		if (c->mosq != NULL)
+			mosquitto_disconnect(c->mosq);
+		hsp_conn_lost(c, c->state == HSP_STATE_SUBSCRIBING ?
+		    "no SUBACK within hsp.connect_timeout_s" :
+		    "not connected within hsp.connect_timeout_s");
+		break;
+	case HSP_STATE_UNSUBSCRIBING:
+	case HSP_STATE_FLUSHING:
+	case HSP_STATE_DISCONNECTING:
+		log_warnx("hsp: generation %llu did not retire within %d s "
+		    "(%u publish(es) unacknowledged); closing",
+		    (unsigned long long)c->inst->generation,
+		    c->cfg->retire_timeout_s, c->pending_pubacks);
+		hsp_conn_closed(c);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Retiring: everything published is acknowledged, so disconnect. */
+static void
+hsp_conn_flush_check(struct hsp_conn *c)
+{
+	if (c->state == HSP_STATE_FLUSHING && c->pending_pubacks == 0)
+		hsp_conn_disconnect(c);
+}
+
+/* CONNACK. */
+static void
+hsp_on_connect(__attribute__((unused)) struct mosquitto *mosq, void *obj,
+    int rc, int flags, __attribute__((unused)) const mosquitto_property *p)
+{
+	struct hsp_conn	*c = obj;
+	int		 src;
+
+	if (c->inst->dead)
+		return;
+	if (rc != 0) {
+		hsp_conn_error(c, "%s:%d: broker refused the connection: %s",
+		    c->cfg->host, c->cfg->port, c->cfg->protocol == 5 ?
+		    mosquitto_reason_string(rc) : mosquitto_connack_string(rc));
+		mosquitto_disconnect(c->mosq);
+		hsp_conn_failed(c);
+		return;
+	}
+	if (c->probing) {
+		c->probing = false;
+		if (!(flags & 1)) {
+			/* No session under "-a": ours, if any, is "-b". */
+			log_debug("hsp: no session as %s; trying the other id",
+			    c->client_id);
+			c->letter = 'b';
+			c->switch_id = true;
+			/* Drops the empty session this connect created. */
+			hsp_conn_disconnect(c);
+			return;
+		}
+	}
+	c->state = HSP_STATE_SUBSCRIBING;
+	src = mosquitto_subscribe_multiple(c->mosq, &c->subscribe_mid,
+	    c->topics_count, c->topics, 1, 0, NULL);
+	if (src != MOSQ_ERR_SUCCESS) {
+		mosquitto_disconnect(c->mosq);
+		hsp_conn_lost(c, hsp_strerror(src));
+		return;
+	}
+	hsp_conn_update(c);
+}
+
+/* SUBACK: every subscription must be granted. */
+static void
+hsp_on_subscribe(__attribute__((unused)) struct mosquitto *mosq, void *obj,
+    int mid, int count, const int *granted,
+    __attribute__((unused)) const mosquitto_property *p)
+{
+	struct hsp_conn	*c = obj;
+	int		 i;
+
+	if (c->inst->dead || mid != c->subscribe_mid)
+		return;
+	for (i = 0; i < count && i < c->topics_count; i++) {
+		if (granted[i] >= 0x80) {
+			hsp_conn_error(c, "%s:%d: broker refused the "
+			    "subscription to %s (reason %d)", c->cfg->host,
+			    c->cfg->port, c->topics[i], granted[i]);
+			mosquitto_disconnect(c->mosq);
+			hsp_conn_failed(c);
+			return;
+		}
+	}
+	hsp_conn_timer_stop(c);
+	c->state = HSP_STATE_UP;
+	c->connected = true;
+	c->connected_at = time(NULL);
+	c->backoff_ms = 0;
+	c->attempts = 0;
+	free(c->last_error);
+	c->last_error = NULL;
+	log_info("hsp: connected to %s:%d as %s, %d subscriptions", c->cfg->host,
+	    c->cfg->port, c->client_id, c->topics_count);
+	/* Adverts after every (re)connect; a new generation advertises
+	 * before it is swapped in. */
+	router_advertise(c->inst);
+	hsp_conn_report(c, true, NULL);
+}
+
+/* UNSUBACK (retiring). */
+static void
+hsp_on_unsubscribe(__attribute__((unused)) struct mosquitto *mosq, void *obj,
+    int mid, __attribute__((unused)) const mosquitto_property *p)
+{
+	struct hsp_conn	*c = obj;
+
+	if (c->inst->dead || mid != c->unsubscribe_mid ||
+	    c->state != HSP_STATE_UNSUBSCRIBING)
+		return;
+	c->state = HSP_STATE_FLUSHING;
+	hsp_conn_flush_check(c);
+}
+
+/* PUBACK of one of our QoS 1 publishes. */
+static void
+hsp_on_publish(__attribute__((unused)) struct mosquitto *mosq, void *obj,
+    __attribute__((unused)) int mid, __attribute__((unused)) int reason,
+    __attribute__((unused)) const mosquitto_property *p)
+{
+	struct hsp_conn	*c = obj;
+
+	c->pubacks++;
+	if (c->pending_pubacks > 0)
+		c->pending_pubacks--;
+	if (!c->inst->dead)
+		hsp_conn_flush_check(c);
+}
+
+/* A message: to the shared router. */
+static void
+hsp_on_message(__attribute__((unused)) struct mosquitto *mosq, void *obj,
+    const struct mosquitto_message *m,
+    __attribute__((unused)) const mosquitto_property *p)
+{
+	struct hsp_conn	*c = obj;
+
+	if (c->inst->dead)
+		return;
+	c->received++;
+	router_handle(c->inst, m->topic, m->payload, (size_t)m->payloadlen);
+}
+
+/* The connection closed (asked for or not). */
+static void
+hsp_on_disconnect(__attribute__((unused)) struct mosquitto *mosq, void *obj,
+    int rc, __attribute__((unused)) const mosquitto_property *p)
+{
+	struct hsp_conn	*c = obj;
+
+	if (c->inst->dead)
+		return;
+	if (c->switch_id) {
+		/*
+		 * End of the session probe: connect as "-b" on a later
+		 * turn (the handle cannot be replaced inside its own
+		 * callback).
+		 */
+		hsp_conn_unwatch(c);
+		c->state = HSP_STATE_BACKOFF;
+		hsp_conn_timer_start(c, 0);
+		return;
+	}
+	if (c->state == HSP_STATE_DISCONNECTING || c->retiring) {
+		hsp_conn_closed(c);
+		return;
+	}
+	hsp_conn_lost(c, rc == 0 ? "disconnected" : hsp_strerror(rc));
+}
+
+/* Log libmosquitto's own messages at debug level. */
+static void
+hsp_on_log(__attribute__((unused)) struct mosquitto *mosq,
+    __attribute__((unused)) void *obj, int level, const char *text)
+{
+	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
+		log_debug("hsp: libmosquitto: %s", text);
+}
+
+static int
+hsp_conn_new_mosq(struct hsp_conn *c, char **cause)
+{
+	const struct config_tls	*tls = c->cfg->tls;
+	int			 rc;
+
+	if (c->mosq != NULL)
+		mosquitto_destroy(c->mosq);
+	c->mosq = mosquitto_new(c->client_id, !c->cfg->persistent, c);
+	if (c->mosq == NULL) {
+		*cause = str_printf("cannot create an MQTT client: %s",
+		    strerror(errno));
+		return (-1);
+	}
+	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION,
+	    c->cfg->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+	mosquitto_int_option(c->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+	mosquitto_connect_v5_callback_set(c->mosq, hsp_on_connect);
+	mosquitto_disconnect_v5_callback_set(c->mosq, hsp_on_disconnect);
+	mosquitto_subscribe_v5_callback_set(c->mosq, hsp_on_subscribe);
+	mosquitto_unsubscribe_v5_callback_set(c->mosq, hsp_on_unsubscribe);
+	mosquitto_publish_v5_callback_set(c->mosq, hsp_on_publish);
+	mosquitto_message_v5_callback_set(c->mosq, hsp_on_message);
+	mosquitto_log_callback_set(c->mosq, hsp_on_log);
+	if (c->cfg->username != NULL &&
+	    (rc = mosquitto_username_pw_set(c->mosq, c->cfg->username,
+	    c->password)) != MOSQ_ERR_SUCCESS) {
+		*cause = str_printf("MQTT credentials: %s", hsp_strerror(rc));
+		return (-1);
+	}
+	if (tls != NULL && (rc = mosquitto_tls_set(c->mosq, tls->ca_file,
+	    tls->ca_path, tls->cert_file, tls->key_file, NULL)) !=
+	    MOSQ_ERR_SUCCESS) {
+		*cause = str_printf("hsp.broker.tls: %s", hsp_strerror(rc));
+		return (-1);
+	}
+	if (c->cfg->persistent && c->cfg->protocol == 5) {
+		mosquitto_property	*props = NULL;
+
+		/*
+		 * libmosquitto has no asynchronous connect that takes v5
+		 * CONNECT properties, but mosquitto_connect_bind_v5() stores
+		 * them before it validates the host: called without a host
+		 * it stores the session expiry and returns MOSQ_ERR_INVAL
+		 * without connecting; the asynchronous connect then sends
+		 * them.  The persistent-session test checks this holds.
+		 */
+		mosquitto_property_add_int32(&props,
+		    MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+		    (uint32_t)c->cfg->session_expiry_s);
+		mosquitto_connect_bind_v5(c->mosq, NULL, 0, c->cfg->keepalive_s,
+		    NULL, props);
+		mosquitto_property_free_all(&props);
+	}
+	return (0);
+}
+
+/* The broker address is known: start the TCP connect and CONNECT. */
+static void
+hsp_conn_connect_address(struct hsp_conn *c)
+{
+	char	*cause = NULL;
+	int	 rc;
+
+	if (c->mosq == NULL) {
+		if (hsp_conn_new_mosq(c, &cause) == -1) {
+			hsp_conn_lost(c, cause);
+			free(cause);
+			return;
+		}
+	}
+	c->state = HSP_STATE_CONNECTING;
+	rc = mosquitto_connect_bind_async(c->mosq, c->address,
+	    c->cfg->port, c->cfg->keepalive_s, NULL);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		hsp_conn_lost(c, hsp_strerror(rc));
+		return;
+	}
+	hsp_conn_update(c);
+	if (c->fd == -1)
+		hsp_conn_lost(c, "no socket");
+}
+
+/* evdns answered. */
+static void
+hsp_conn_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct hsp_conn	*c = arg;
+	char		 buf[INET6_ADDRSTRLEN];
+	const void	*addr;
+
+	c->dns = NULL;
+	if (result == EVUTIL_EAI_CANCEL)
+		return;
+	if (c->inst->dead) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		return;
+	}
+	if (result != 0 || res == NULL) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		hsp_conn_lost(c, evutil_gai_strerror(result));
+		return;
+	}
+	if (res->ai_family == AF_INET6)
+		addr = &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
+	else
+		addr = &((struct sockaddr_in *)res->ai_addr)->sin_addr;
+	evutil_inet_ntop(res->ai_family, addr, buf, sizeof buf);
+	evutil_freeaddrinfo(res);
+	free(c->address);
+	c->address = strdup(buf);
+	hsp_conn_connect_address(c);
+}
+
+/*
+ * One connection attempt: resolve the broker's name without blocking
+ * (numeric addresses and TLS skip it: with TLS libmosquitto needs the name
+ * to check the certificate), then connect.  Bounded by connect_timeout_s.
+ */
+static void
+hsp_conn_connect(struct hsp_conn *c)
+{
+	struct evutil_addrinfo	 hints;
+	unsigned char		 scratch[sizeof(struct in6_addr)];
+	bool			 numeric;
+
+	c->attempts++;
+	if (c->attempts > 1 && !c->switch_id)
+		c->reconnects++;
+	if (c->switch_id) {
+		/* The probe found no session under "-a": become "-b". */
+		c->switch_id = false;
+		mosquitto_destroy(c->mosq);
+		c->mosq = NULL;
+		free(c->client_id);
+		c->client_id = hsp_client_id(c->config, c->letter);
+	}
+	/*
+	 * The same handle across reconnects: it keeps the QoS 1 messages
+	 * published while the broker was away and sends them afterwards.
+	 */
+	hsp_conn_timer_start(c, c->cfg->connect_timeout_s);
+	c->state = HSP_STATE_CONNECTING;
+	numeric = inet_pton(AF_INET, c->cfg->host, scratch) == 1 ||
+	    inet_pton(AF_INET6, c->cfg->host, scratch) == 1;
+	if (numeric || c->cfg->tls != NULL || hsp_dns == NULL) {
+		free(c->address);
+		c->address = strdup(c->cfg->host);
+		hsp_conn_connect_address(c);
+		return;
+	}
+	c->state = HSP_STATE_RESOLVING;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	c->dns = evdns_getaddrinfo(hsp_dns, c->cfg->host, NULL, &hints,
+	    hsp_conn_resolved_cb, c);
+}
+
+/* Build a connector from CONFIG; nothing touches the network yet. */
+static struct service_instance *
+hsp_create(const struct config *config, char **cause)
+{
+	struct hsp_conn		*c;
+	struct service_instance	*inst;
+
+	*cause = NULL;
+	if (config->hsp == NULL)
+		return (NULL);
+	if ((c = calloc(1, sizeof *c)) == NULL) {
+		*cause = strdup("out of memory");
+		return (NULL);
+	}
+	c->config = config_ref((struct config *)config);
+	c->cfg = config->hsp;
+	c->fd = -1;
+	if (hsp_conn_topics(c) == -1 || hsp_read_password(c, cause) == -1 ||
+	    (c->timer = evtimer_new(hr->base, hsp_conn_timer_cb, c)) == NULL ||
+	    (c->misc_event = event_new(hr->base, -1, EV_PERSIST,
+	    hsp_conn_misc_cb, c)) == NULL ||
+	    (inst = service_instance_create(&hsp_service_ops, c)) == NULL) {
+		if (*cause == NULL)
+			*cause = strdup("out of memory");
+		hsp_conn_free(c);
+		return (NULL);
+	}
+	c->inst = inst;
+	if (hsp_dns == NULL)
+		hsp_dns = evdns_base_new(hr->base,
+		    EVDNS_BASE_INITIALIZE_NAMESERVERS);
+	if (router_ensure(config) == -1) {
+		*cause = strdup("cannot set up the HSP router");
+		service_instance_unref(inst);
+		return (NULL);
+	}
+	return (inst);
+}
+
+/*
+ * Bring the connector up.  For the first generation report ready at once
+ * and keep connecting in the background; for a reload report when every
+ * subscription is acknowledged, or fail.
+ */
+static void
+hsp_start(struct service_instance *inst, service_started_cb cb)
+{
+	struct hsp_conn		*c = inst->data;
+	struct service_slot	*slot = inst->slot;
+	struct timeval		 second = { 1, 0 };
+	struct hsp_conn		*current;
+
+	c->started_cb = cb;
+	c->strict = slot->current != NULL;
+	if (c->cfg->persistent) {
+		if (slot->current != NULL) {
+			current = slot->current->data;
+			c->letter = current->letter == 'a' ? 'b' : 'a';
+		} else {
+			c->letter = 'a';
+			c->probing = true;
+		}
+	}
+	c->client_id = hsp_client_id(c->config, c->letter);
+	evtimer_add(c->misc_event, &second);
+	hsp_conn_connect(c);
+	if (!c->strict)
+		hsp_conn_report(c, true, NULL);
+}
+
+/*
+ * Retire: unsubscribe (so the broker stops sending here), wait for the
+ * UNSUBACK and for our publishes to be acknowledged, disconnect.  At
+ * shutdown a persistent session keeps its subscriptions so that work sent
+ * while the daemon is away waits for it.
+ */
+static void
+hsp_retire(struct service_instance *inst)
+{
+	struct hsp_conn	*c = inst->data;
+	int		 rc;
+
+	c->retiring = true;
+	hsp_conn_timer_stop(c);
+	if (c->dns != NULL) {
+		evdns_getaddrinfo_cancel(c->dns);
+		c->dns = NULL;
+	}
+	if (c->state != HSP_STATE_UP) {
+		if (c->mosq != NULL && c->fd != -1)
+			mosquitto_disconnect(c->mosq);
+		hsp_conn_closed(c);
+		return;
+	}
+	hsp_conn_timer_start(c, c->cfg->retire_timeout_s);
+	if (c->cfg->persistent && hr->shutting_down) {
+		c->state = HSP_STATE_FLUSHING;
+		hsp_conn_flush_check(c);
+		return;
+	}
+	c->state = HSP_STATE_UNSUBSCRIBING;
+	rc = mosquitto_unsubscribe_multiple(c->mosq, &c->unsubscribe_mid,
+	    c->topics_count, c->topics, NULL);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		c->state = HSP_STATE_FLUSHING;
+		hsp_conn_flush_check(c);
+		return;
+	}
+	hsp_conn_update(c);
+}
+
+/* Free a connector and everything it holds. */
+static void
+hsp_conn_free(struct hsp_conn *c)
+{
+	int	i;
+
+	if (c->dns != NULL)
+		evdns_getaddrinfo_cancel(c->dns);
+	hsp_conn_unwatch(c);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->misc_event != NULL)
+		event_free(c->misc_event);
+	if (c->mosq != NULL)
+		mosquitto_destroy(c->mosq);
+	for (i = 0; i < c->topics_count; i++)
+		free(c->topics[i]);
+	free(c->topics);
+	if (c->password != NULL) {
+		explicit_bzero(c->password, strlen(c->password));
+		free(c->password);
+	}
+	free(c->client_id);
+	free(c->address);
+	free(c->last_error);
+	config_free(c->config);
+	free(c);
+}
+
+/* Free the connector (last reference gone). */
+static void
+hsp_destroy(struct service_instance *inst)
+{
+	if (inst->data != NULL)
+		hsp_conn_free(inst->data);
+}
+
+/* Status details of the hsp slot. */
+static json_t *
+hsp_status(struct service_instance *inst)
+{
+	struct hsp_conn	*c = inst->data;
+	json_t		*status, *router, *topics = json_array();
+	char		 broker[300];
+	int		 i;
+
+	for (i = 0; i < c->topics_count; i++)
+		json_array_append_new(topics, json_string(c->topics[i]));
+	snprintf(broker, sizeof broker, "%s:%d", c->cfg->host, c->cfg->port);
+	status = json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:s?, s:o, s:s?, "
+	    "s:I, s:I, s:I, s:I, s:I}",
+	    "state", c->connected ? "running" : "degraded",
+	    "broker", broker,
+	    "connected", c->connected,
+	    "connection", hsp_state_names[c->state],
+	    "client_id", c->client_id != NULL ? c->client_id : "",
+	    "protocol", c->cfg->protocol == 5 ? "mqttv5" : "mqttv311",
+	    "share_group", c->cfg->share_group,
+	    "subscriptions", topics,
+	    "last_error", c->last_error,
+	    "connection_received", (json_int_t)c->received,
+	    "published", (json_int_t)c->published,
+	    "acked", (json_int_t)c->pubacks,
+	    "pubacks_pending", (json_int_t)c->pending_pubacks,
+	    "reconnects", (json_int_t)c->reconnects);
+	json_object_set_new(status, "session", json_string(c->cfg->persistent ?
+	    "persistent" : "clean"));
+	router = router_status();
+	json_object_update(status, router);
+	json_decref(router);
+	return (status);
+}
+
+/* Does the new configuration change the connector? */
+static bool
+hsp_changed(const struct config *old, const struct config *new)
+{
+	return (config_section_changed(old, new, "hsp"));
+}
+
+/*
+ * Publish ENVELOPE (borrowed) on TOPIC at QoS 1 through connector INST.
+ * While disconnected libmosquitto keeps QoS 1 messages and sends them after
+ * reconnecting, so only a refusal counts as a failure.
+ */
+int
+hsp_publish(struct service_instance *inst, const char *topic, json_t *envelope)
+{
+	struct hsp_conn	*c = inst->data;
+	char		*text;
+	int		 rc;
+
+	if (c->mosq == NULL || c->state == HSP_STATE_CLOSED)
+		return (-1);
+	if ((text = json_dumps(envelope, JSON_COMPACT)) == NULL)
+		return (-1);
+	rc = mosquitto_publish(c->mosq, NULL, topic, (int)strlen(text), text,
+	    1, false);
+	free(text);
+	if (rc == MOSQ_ERR_NO_CONN) {
+		/* Queued by libmosquitto, sent after reconnecting. */
+		c->published++;
+		return (0);
+	}
+	if (rc != MOSQ_ERR_SUCCESS)
+		return (-1);
+	c->published++;
+	c->pending_pubacks++;
+	hsp_conn_update(c);
+	return (0);
+}
+
+/* Is connector INST connected and subscribed? */
+bool
+hsp_is_connected(struct service_instance *inst)
+{
+	return (((struct hsp_conn *)inst->data)->connected);
+}
+
+/* Connection metrics for the hsp slot. */
+void
+hsp_metrics(FILE *f)
+{
+	struct service_instance	*inst;
+
+	inst = registry_slot(hr->registry, SERVICE_HSP)->current;
+	if (inst == NULL)
+		return;
+	fprintf(f, "# HELP hotreload_hsp_connected 1 when the current "
+	    "connector is connected and subscribed.\n# TYPE "
+	    "hotreload_hsp_connected gauge\nhotreload_hsp_connected %d\n",
+	    hsp_is_connected(inst) ? 1 : 0);
+	fprintf(f, "# HELP hotreload_hsp_reconnects_total Reconnections of "
+	    "the current connector.\n# TYPE hotreload_hsp_reconnects_total "
+	    "counter\nhotreload_hsp_reconnects_total %llu\n",
+	    (unsigned long long)((struct hsp_conn *)inst->data)->reconnects);
+	router_metrics(f);
+}
+
+const struct service_ops hsp_service_ops = {
+	.name = "hsp",
+	.create = hsp_create,
+	.start = hsp_start,
+	.retire = hsp_retire,
+	.destroy = hsp_destroy,
+	.status = hsp_status,
+	.changed = hsp_changed,
+};
+
+/* Dependants -------------------------------------------------------- */
+
+/*
+ * The ToolDispatcher and ServiceDiscovery have no connection of their own:
+ * they exist when hsp is configured and are rewired, not rebuilt, on a swap.
+ */
+static struct service_instance *
+dependant_create(const struct service_ops *ops, const struct config *config,
+    char **cause)
+{
+	struct service_instance	*inst;
+
+	*cause = NULL;
+	if (config->hsp == NULL)
+		return (NULL);
+	if ((inst = service_instance_create(ops, NULL)) == NULL)
+		*cause = strdup("out of memory");
+	return (inst);
+}
+
+/* Ready at once. */
+static void
+dependant_start(struct service_instance *inst, service_started_cb cb)
+{
+	cb(inst, true, NULL);
+}
+
+/* Nothing to finish. */
+static void
+dependant_retire(struct service_instance *inst)
+{
+	service_instance_retired(inst);
+}
+
+/* Nothing to free. */
+static void
+dependant_destroy(__attribute__((unused)) struct service_instance *inst)
+{
+}
+
+/* Started once with hsp; never rebuilt by a reload. */
+static bool
+dependant_changed(const struct config *old, const struct config *new)
+{
+	return (old == NULL && new->hsp != NULL);
+}
+
+static struct service_instance *
+tool_dispatcher_create(const struct config *config, char **cause)
+{
+	return (dependant_create(&tool_dispatcher_service_ops, config, cause));
+}
+
+static json_t *
+tool_dispatcher_status(__attribute__((unused)) struct service_instance *i)
+{
+	return (dispatcher_status());
+}
+
+static struct service_instance *
+discovery_create(const struct config *config, char **cause)
+{
+	if (discovery_init() == -1) {
+		*cause = strdup("out of memory");
+		return (NULL);
+	}
+	return (dependant_create(&discovery_service_ops, config, cause));
+}
+
+static json_t *
+discovery_slot_status(__attribute__((unused)) struct service_instance *i)
+{
+	return (discovery_status());
+}
+
+const struct service_ops tool_dispatcher_service_ops = {
+	.name = "tool_dispatcher",
+	.create = tool_dispatcher_create,
+	.start = dependant_start,
+	.retire = dependant_retire,
+	.destroy = dependant_destroy,
+	.status = tool_dispatcher_status,
+	.changed = dependant_changed,
+};
+
+const struct service_ops discovery_service_ops = {
+	.name = "service_discovery",
+	.create = discovery_create,
+	.start = dependant_start,
+	.retire = dependant_retire,
+	.destroy = dependant_destroy,
+	.status = discovery_slot_status,
+	.changed = dependant_changed,
+};
+
+/* Free what the HSP side holds for the whole process (exit). */
+void
+hsp_shutdown(void)
+{
+	if (hsp_dns != NULL) {
+		evdns_base_free(hsp_dns, 0);
+		hsp_dns = NULL;
+	}
+	router_free();
+	discovery_free();
+	dispatcher_free();
+}

@@ -1,0 +1,149 @@
+/*
+ * hsp.h -- the HSP side of the daemon: envelopes, the router, the tool
+ * dispatcher, service discovery and the MQTT connector.
+ *
+ *   hsp-envelope.c  parse and validate HSP envelopes; build new ones
+ *   router.c        one router for every connector generation: dedup by
+ *                   message_id, ACKs, dispatch, results
+ *   dispatcher.c    the ToolDispatcher: the tool table (echo, ...)
+ *   discovery.c     ServiceDiscovery: capabilities other agents advertise
+ *   hsp.c           the HSPConnector service: libmosquitto on our loop
+ */
+#ifndef HOTRELOAD_HSP_H
+#define HOTRELOAD_HSP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <jansson.h>
+
+struct service_instance;
+struct config;
+
+/* hsp-envelope.c ------------------------------------------------------ */
+
+enum hsp_type {
+	HSP_FACT,
+	HSP_CAPABILITY_ADVERTISEMENT,
+	HSP_TASK_REQUEST,
+	HSP_TASK_RESULT,
+	HSP_ACKNOWLEDGEMENT,
+	HSP_TYPE_COUNT
+};
+
+/* Why a message was not accepted; counted per kind. */
+enum hsp_malformed {
+	HSP_MALFORMED_NOT_JSON,
+	HSP_MALFORMED_NOT_OBJECT,
+	HSP_MALFORMED_ENVELOPE,		/* a required envelope field */
+	HSP_MALFORMED_TYPE,		/* unknown message_type */
+	HSP_MALFORMED_PAYLOAD,		/* a required payload field */
+	HSP_MALFORMED_COUNT
+};
+
+/* A validated message; ROOT owns the strings and PAYLOAD. */
+struct hsp_message {
+	json_t		*root;
+	enum hsp_type	 type;
+	const char	*message_id;
+	const char	*correlation_id;	/* NULL when null */
+	const char	*sender;
+	json_t		*payload;
+	bool		 requires_ack;
+};
+
+extern const char *const hsp_type_names[HSP_TYPE_COUNT];
+extern const char *const hsp_malformed_names[HSP_MALFORMED_COUNT];
+
+int		 envelope_parse(const void *data, size_t length,
+		    struct hsp_message *, enum hsp_malformed *kind,
+		    char **why);
+void		 envelope_clear(struct hsp_message *);
+json_t		*envelope_new(enum hsp_type, const char *sender,
+		    const char *recipient, const char *correlation_id,
+		    const char *pattern, const char *priority,
+		    bool requires_ack, json_t *payload);
+void		 envelope_uuid4(char out[37]);
+void		 envelope_timestamp(char out[40]);
+
+/* dispatcher.c -------------------------------------------------------- */
+
+struct hsp_task;
+
+/* A tool a TaskRequest can be dispatched to. */
+struct tool {
+	const char	*suffix;	/* capability id is "<ai_id>:<suffix>" */
+	const char	*name;
+	const char	*description;
+	const char	*version;
+	bool		(*available)(void);
+	/* Do the work; calls task_finish() exactly once, now or later. */
+	void		(*exec)(struct hsp_task *);
+};
+
+/* One TaskRequest being worked on. */
+struct hsp_task {
+	struct service_instance	*connector;	/* where it came from */
+	const struct tool	*tool;
+	json_t			*request;	/* the whole envelope */
+	json_t			*parameters;	/* borrowed from request */
+	char			*request_id;
+	char			*requester;
+	char			*correlation_id;
+	char			*reply_topic;
+	struct timespec		 started;
+};
+
+int		 dispatcher_init(const char *ai_id);
+void		 dispatcher_free(void);
+const struct tool *dispatcher_find(json_t *request_payload,
+		    const char **code, char **why);
+void		 dispatcher_run(struct hsp_task *);
+json_t		*dispatcher_adverts(void);
+json_t		*dispatcher_status(void);
+void		 task_finish(struct hsp_task *, const char *status,
+		    json_t *payload, const char *error_code,
+		    const char *error_message);
+
+/* discovery.c --------------------------------------------------------- */
+
+#define DISCOVERY_MAX_AGE_S	600
+#define DISCOVERY_MAX_ENTRIES	4096
+
+int		 discovery_init(void);
+void		 discovery_free(void);
+void		 discovery_advert(const char *sender, json_t *payload);
+json_t		*discovery_status(void);
+
+/* router.c ------------------------------------------------------------ */
+
+int		 router_init(const struct config *);
+int		 router_ensure(const struct config *);
+void		 router_free(void);
+int		 router_configure(const struct config *);
+void		 router_handle(struct service_instance *from, const char *topic,
+		    const void *data, size_t length);
+int		 router_publish(const char *topic, json_t *envelope);
+void		 router_advertise(struct service_instance *via);
+void		 router_task_done(struct hsp_task *, const char *status,
+		    json_t *payload, const char *error_code,
+		    const char *error_message);
+json_t		*router_status(void);
+void		 router_metrics(FILE *);
+
+/* hsp.c --------------------------------------------------------------- */
+
+extern const struct service_ops hsp_service_ops;
+extern const struct service_ops tool_dispatcher_service_ops;
+extern const struct service_ops discovery_service_ops;
+
+int		 hsp_publish(struct service_instance *, const char *topic,
+		    json_t *envelope);
+bool		 hsp_is_connected(struct service_instance *);
+void		 hsp_metrics(FILE *);
+void		 hsp_shutdown(void);
+
+#endif /* HOTRELOAD_HSP_H */
