@@ -125,6 +125,9 @@ main_sigterm_cb(evutil_socket_t sig, __attribute__((unused)) short events,
 	}
 	log_info("%s: shutting down", name);
 	hr->shutting_down = true;
+	/* What waits in the queue would only delay the shutdown. */
+	cmdq_cancel_pending(hr->cmdq, HR_ERR_SHUTTING_DOWN,
+	    "hotreloadd is shutting down");
 	daemon_queue_command(cmd_shutdown_entry.name, name);
 }
 

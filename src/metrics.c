@@ -132,18 +132,13 @@ metrics_render(void)
 	return (text);
 }
 
-/* GET /metrics. */
+/* GET or HEAD /metrics (evhttp refuses other methods itself). */
 static void
 metrics_http_cb(struct evhttp_request *req, __attribute__((unused)) void *arg)
 {
 	struct evbuffer	*body;
 	char		*text;
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
-	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
-		evhttp_send_error(req, 405, "Method Not Allowed");
-		return;
-	}
 	if ((text = metrics_render()) == NULL ||
 	    (body = evbuffer_new()) == NULL) {
 		free(text);

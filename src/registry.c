@@ -407,10 +407,10 @@ registry_slot_status(struct service_slot *slot)
 		    "generation", (json_int_t)inst->generation,
 		    "in_flight", (json_int_t)inst->in_flight));
 	}
-	if (slot->current == NULL)
-		state = "not_configured";
-	else if (slot->reload != NULL)
+	if (slot->reload != NULL)
 		state = "reloading";
+	else if (slot->current == NULL)
+		state = "not_configured";
 	else
 		state = "running";
 

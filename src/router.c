@@ -383,17 +383,18 @@ router_handle(struct service_instance *from, const char *topic,
 void
 router_advertise(struct service_instance *via)
 {
-	json_t	*adverts = dispatcher_adverts(), *payload;
+	json_t	*adverts = dispatcher_adverts(), *payload, *advert;
 	char	*topic;
 	size_t	 i;
 
 	topic = str_printf("hsp/capabilities/advertisements/%s", router.ai_id);
 	json_array_foreach(adverts, i, payload) {
-		if (topic != NULL && hsp_publish(via, topic,
-		    envelope_new(HSP_CAPABILITY_ADVERTISEMENT, router.ai_id,
-		    "all", NULL, "publish", "low", false,
-		    json_incref(payload))) == 0)
+		advert = envelope_new(HSP_CAPABILITY_ADVERTISEMENT,
+		    router.ai_id, "all", NULL, "publish", "low", false,
+		    json_incref(payload));
+		if (topic != NULL && hsp_publish(via, topic, advert) == 0)
 			router.adverts_sent++;
+		json_decref(advert);
 	}
 	free(topic);
 	json_decref(adverts);

@@ -100,6 +100,9 @@ fake_retire(struct service_instance *inst)
 static void
 fake_destroy(struct service_instance *inst)
 {
+	/* Like a real service, stop its pending start when destroyed. */
+	if (pending_inst == inst)
+		pending_inst = NULL;
 	destroyed++;
 	free(inst->data);
 }

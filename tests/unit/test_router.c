@@ -1,0 +1,415 @@
+/*
+ * test_router.c -- unit tests of the HSP side without a broker: envelope
+ * parsing (src/hsp-envelope.c) and the router (src/router.c) with the real
+ * dispatcher and discovery.  The connector is replaced by a stub of
+ * hsp_publish() that records what would have been published.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "hotreloadd.h"
+#include "hsp.h"
+
+struct daemon		*hr;
+static struct daemon	 test_daemon;
+static json_t		*published;	/* [{topic, message}] */
+static struct config	*config;
+
+/* The connector's publish, recorded. */
+int
+hsp_publish(__attribute__((unused)) struct service_instance *inst,
+    const char *topic, json_t *envelope)
+{
+	json_array_append_new(published, json_pack("{s:s, s:O}", "topic",
+	    topic, "message", envelope));
+	return (0);
+}
+
+/* Unused here: the metrics of the connector. */
+bool
+hsp_is_connected(__attribute__((unused)) struct service_instance *inst)
+{
+	return (true);
+}
+
+static void
+nothing_destroy(__attribute__((unused)) struct service_instance *inst)
+{
+}
+
+static const struct service_ops stub_ops = {
+	.name = "stub", .destroy = nothing_destroy,
+};
+
+static struct service_instance	*connector;
+
+static void
+setup(void)
+{
+	static const char	text[] = "{\"ai_id\":\"did:hsp:me\","
+	    "\"control\":{\"socket\":\"/tmp/x.sock\"},"
+	    "\"hsp\":{\"broker\":{\"port\":1883},\"dedup_window\":4}}";
+	struct config_problems	problems = { 0 };
+
+	memset(&test_daemon, 0, sizeof test_daemon);
+	hr = &test_daemon;
+	hr->base = event_base_new();
+	hr->registry = registry_create(hr->base);
+	config = config_load_buffer("t.conf", text, strlen(text), &problems);
+	config_problems_clear(&problems);
+	ck_assert_ptr_nonnull(config);
+	connector = service_instance_create(&stub_ops, NULL);
+	hr->registry->slots[SERVICE_HSP].current = connector;
+	published = json_array();
+	ck_assert_int_eq(router_init(config), 0);
+	ck_assert_int_eq(discovery_init(), 0);
+}
+
+static void
+teardown(void)
+{
+	router_free();
+	discovery_free();
+	dispatcher_free();
+	hr->registry->slots[SERVICE_HSP].current = NULL;
+	service_instance_unref(connector);
+	event_base_loop(hr->base, EVLOOP_NONBLOCK);
+	registry_free(hr->registry);
+	event_base_free(hr->base);
+	config_free(config);
+	json_decref(published);
+}
+
+/* A TaskRequest envelope as a peer sends it. */
+static char *
+request(const char *message_id, const char *correlation_id, bool ack,
+    const char *filter_key, const char *filter)
+{
+	json_t	*payload, *msg;
+	char	*text;
+
+	payload = json_pack("{s:s, s:s, s:{s:i}}", "request_id", "r-1",
+	    "requester_ai_id", "did:hsp:peer", "parameters", "n", 7);
+	if (filter_key != NULL)
+		json_object_set_new(payload, filter_key, json_string(filter));
+	msg = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:s, s:n, "
+	    "s:{s:s, s:b, s:n}, s:n, s:n, s:o}",
+	    "hsp_envelope_version", "0.1", "message_id", message_id,
+	    "correlation_id", correlation_id, "sender_ai_id", "did:hsp:peer",
+	    "recipient_ai_id", "did:hsp:me",
+	    "timestamp_sent", "2026-01-01T00:00:00Z",
+	    "message_type", "HSP::TaskRequest_v0.1", "protocol_version", "0.1",
+	    "communication_pattern", "request", "security_parameters",
+	    "qos_parameters", "priority", "high", "requires_ack", ack,
+	    "time_to_live_sec", "routing_info", "payload_schema_uri",
+	    "payload", payload);
+	text = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	return (text);
+}
+
+/* Feed TEXT to the router as if received on the request topic. */
+static void
+feed(char *text)
+{
+	router_handle(connector, "hsp/requests/did:hsp:me", text, strlen(text));
+	free(text);
+}
+
+/* Published message N. */
+static json_t *
+sent(size_t n)
+{
+	return (json_object_get(json_array_get(published, n), "message"));
+}
+
+/* The topic of published message N. */
+static const char *
+sent_topic(size_t n)
+{
+	return (json_string_value(json_object_get(json_array_get(published,
+	    n), "topic")));
+}
+
+START_TEST(envelope_variants_accepted)
+{
+	static const char *const texts[] = {
+		"{\"message_id\":\"a\",\"sender_ai_id\":\"s\",\"message_type\":"
+		"\"HSP::Fact\",\"payload\":{\"id\":\"f\",\"statement_type\":"
+		"\"natural_language\",\"source_ai_id\":\"s\","
+		"\"timestamp_created\":\"t\",\"confidence_score\":1}}",
+		"{\"message_id\":\"b\",\"sender_ai_id\":\"s\",\"message_type\":"
+		"\"HSP.Acknowledgement_v0.1\",\"payload\":{\"status\":"
+		"\"received\",\"ack_timestamp\":\"t\",\"target_message_id\":"
+		"\"x\"}}",
+	};
+	struct hsp_message	msg;
+	enum hsp_malformed	kind;
+	char			*why;
+
+	ck_assert_int_eq(envelope_parse(texts[0], strlen(texts[0]), &msg,
+	    &kind, &why), 0);
+	ck_assert_int_eq(msg.type, HSP_FACT);
+	envelope_clear(&msg);
+	ck_assert_int_eq(envelope_parse(texts[1], strlen(texts[1]), &msg,
+	    &kind, &why), 0);
+	ck_assert_int_eq(msg.type, HSP_ACKNOWLEDGEMENT);
+	envelope_clear(&msg);
+}
+END_TEST
+
+START_TEST(envelope_rejections_by_kind)
+{
+	static const struct {
+		const char		*text;
+		enum hsp_malformed	 kind;
+	} cases[] = {
+		{ "nope", HSP_MALFORMED_NOT_JSON },
+		{ "[1]", HSP_MALFORMED_NOT_OBJECT },
+		{ "{\"sender_ai_id\":\"s\"}", HSP_MALFORMED_ENVELOPE },
+		{ "{\"message_id\":\"a\",\"sender_ai_id\":\"s\","
+		  "\"message_type\":\"HSP::Gossip_v0.1\",\"payload\":{}}",
+		  HSP_MALFORMED_TYPE },
+		{ "{\"message_id\":\"a\",\"sender_ai_id\":\"s\","
+		  "\"message_type\":\"HSP::TaskRequest_v0.1\",\"payload\":"
+		  "{\"requester_ai_id\":\"p\",\"parameters\":{}}}",
+		  HSP_MALFORMED_PAYLOAD },
+		{ "{\"message_id\":\"a\",\"sender_ai_id\":\"s\","
+		  "\"message_type\":\"HSP::TaskRequest_v0.1\",\"payload\":"
+		  "{\"request_id\":\"r\",\"requester_ai_id\":\"p\"}}",
+		  HSP_MALFORMED_PAYLOAD },
+	};
+	struct hsp_message	msg;
+	enum hsp_malformed	kind;
+	char			*why;
+	size_t			i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ck_assert_int_eq(envelope_parse(cases[i].text,
+		    strlen(cases[i].text), &msg, &kind, &why), -1);
+		ck_assert_int_eq(kind, cases[i].kind);
+		ck_assert_ptr_nonnull(why);
+		free(why);
+	}
+}
+END_TEST
+
+START_TEST(envelope_built_canonical)
+{
+	json_t		*e = envelope_new(HSP_TASK_RESULT, "me", "you", "c",
+			    "response", "medium", false, json_object());
+	const char	*keys[] = { "hsp_envelope_version", "message_id",
+			    "correlation_id", "sender_ai_id", "recipient_ai_id",
+			    "timestamp_sent", "message_type", "protocol_version",
+			    "communication_pattern", "security_parameters",
+			    "qos_parameters", "routing_info",
+			    "payload_schema_uri", "payload" };
+	size_t		 i;
+
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		ck_assert_ptr_nonnull(json_object_get(e, keys[i]));
+	ck_assert_str_eq(json_string_value(json_object_get(e,
+	    "message_type")), "HSP::TaskResult_v0.1");
+	ck_assert_uint_eq(strlen(json_string_value(json_object_get(e,
+	    "message_id"))), 36);
+	json_decref(e);
+}
+END_TEST
+
+START_TEST(echo_request_acked_and_answered)
+{
+	json_t	*ack, *result, *payload;
+
+	feed(request("m-1", "c-1", true, "capability_name_filter", "echo"));
+	ck_assert_uint_eq(json_array_size(published), 2);
+	/* The ACK: to the sender's ack topic, correlated to the message. */
+	ack = sent(0);
+	ck_assert_str_eq(sent_topic(0), "hsp/acks/did:hsp:peer");
+	ck_assert_str_eq(json_string_value(json_object_get(ack,
+	    "correlation_id")), "m-1");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(ack,
+	    "payload"), "target_message_id")), "m-1");
+	/* The result: correlation id of the request, fresh result id. */
+	result = sent(1);
+	ck_assert_str_eq(sent_topic(1), "hsp/results/did:hsp:peer/r-1");
+	ck_assert_str_eq(json_string_value(json_object_get(result,
+	    "correlation_id")), "c-1");
+	payload = json_object_get(result, "payload");
+	ck_assert_str_eq(json_string_value(json_object_get(payload,
+	    "status")), "success");
+	ck_assert_str_eq(json_string_value(json_object_get(payload,
+	    "request_id")), "r-1");
+	ck_assert_str_ne(json_string_value(json_object_get(payload,
+	    "result_id")), "r-1");
+	ck_assert_int_eq(json_integer_value(json_object_get(
+	    json_object_get(payload, "payload"), "n")), 7);
+	/* The work was held on the connector and released. */
+	ck_assert_uint_eq(connector->in_flight, 0);
+}
+END_TEST
+
+START_TEST(duplicate_processed_once_but_acked_again)
+{
+	json_t	*status;
+
+	feed(request("m-1", "c-1", true, NULL, NULL));
+	feed(request("m-1", "c-1", true, NULL, NULL));
+	/* ack, result, ack again -- no second result. */
+	ck_assert_uint_eq(json_array_size(published), 3);
+	ck_assert_str_eq(sent_topic(2), "hsp/acks/did:hsp:peer");
+	status = router_status();
+	ck_assert_int_eq(json_integer_value(json_object_get(status,
+	    "duplicates_dropped")), 1);
+	json_decref(status);
+}
+END_TEST
+
+START_TEST(dedup_window_is_bounded)
+{
+	static const char *const ids[] = { "a", "b", "c", "d", "e" };
+	size_t	i;
+
+	/* Window of 4: after five new ids the first is forgotten. */
+	for (i = 0; i < 5; i++)
+		feed(request(ids[i], NULL, false, NULL, NULL));
+	ck_assert_uint_eq(json_array_size(published), 5);
+	feed(request("e", NULL, false, NULL, NULL));	/* still known */
+	ck_assert_uint_eq(json_array_size(published), 5);
+	feed(request("a", NULL, false, NULL, NULL));	/* forgotten */
+	ck_assert_uint_eq(json_array_size(published), 6);
+}
+END_TEST
+
+START_TEST(correlation_falls_back_to_message_id)
+{
+	feed(request("m-9", NULL, false, NULL, NULL));
+	ck_assert_str_eq(json_string_value(json_object_get(sent(0),
+	    "correlation_id")), "m-9");
+}
+END_TEST
+
+START_TEST(draining_rejects)
+{
+	json_t	*payload;
+
+	hr->registry->draining = true;
+	feed(request("m-1", "c", false, NULL, NULL));
+	payload = json_object_get(sent(0), "payload");
+	ck_assert_str_eq(json_string_value(json_object_get(payload,
+	    "status")), "rejected");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+	    payload, "error_details"), "error_code")), "draining");
+}
+END_TEST
+
+START_TEST(unknown_capability_fails)
+{
+	json_t	*payload;
+
+	feed(request("m-1", "c", false, "capability_id_filter",
+	    "did:hsp:me:nope_v1"));
+	payload = json_object_get(sent(0), "payload");
+	ck_assert_str_eq(json_string_value(json_object_get(payload,
+	    "status")), "failure");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+	    payload, "error_details"), "error_code")), "no_capability");
+	json_array_clear(published);
+	feed(request("m-2", "c", false, "capability_id_filter",
+	    "did:hsp:me:echo_v1"));
+	payload = json_object_get(sent(0), "payload");
+	ck_assert_str_eq(json_string_value(json_object_get(payload,
+	    "status")), "success");
+}
+END_TEST
+
+START_TEST(malformed_counted_never_answered)
+{
+	json_t	*status;
+
+	router_handle(connector, "t", "junk", 4);
+	router_handle(connector, "t", "junk", 4);
+	router_handle(connector, "t", "[]", 2);
+	ck_assert_uint_eq(json_array_size(published), 0);
+	status = router_status();
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(
+	    status, "malformed"), "not_json")), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(
+	    status, "malformed"), "not_object")), 1);
+	json_decref(status);
+}
+END_TEST
+
+START_TEST(adverts_feed_discovery)
+{
+	const char	*advert = "{\"message_id\":\"x1\",\"sender_ai_id\":"
+			    "\"did:hsp:other\",\"message_type\":"
+			    "\"HSP::CapabilityAdvertisement_v0.1\",\"payload\":"
+			    "{\"capability_id\":\"did:hsp:other:t_v1\","
+			    "\"ai_id\":\"did:hsp:other\",\"name\":\"t\","
+			    "\"description\":\"d\",\"version\":\"1\","
+			    "\"availability_status\":\"online\"}}";
+	json_t		*status;
+
+	router_handle(connector, "hsp/capabilities/advertisements/x", advert,
+	    strlen(advert));
+	status = discovery_status();
+	ck_assert_int_eq(json_integer_value(json_object_get(status,
+	    "capabilities")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(status,
+	    "agents")), 1);
+	json_decref(status);
+}
+END_TEST
+
+START_TEST(not_for_us_ignored)
+{
+	char	*text = request("m-1", "c", false, NULL, NULL);
+	json_t	*msg = json_loads(text, 0, NULL);
+
+	free(text);
+	json_object_set_new(msg, "recipient_ai_id",
+	    json_string("did:hsp:someone-else"));
+	feed(json_dumps(msg, JSON_COMPACT));
+	json_decref(msg);
+	ck_assert_uint_eq(json_array_size(published), 0);
+}
+END_TEST
+
+static Suite *
+router_suite(void)
+{
+	Suite	*s = suite_create("hsp");
+	TCase	*env = tcase_create("envelope");
+	TCase	*rt = tcase_create("router");
+
+	tcase_add_test(env, envelope_variants_accepted);
+	tcase_add_test(env, envelope_rejections_by_kind);
+	tcase_add_test(env, envelope_built_canonical);
+	tcase_add_checked_fixture(rt, setup, teardown);
+	tcase_add_test(rt, echo_request_acked_and_answered);
+	tcase_add_test(rt, duplicate_processed_once_but_acked_again);
+	tcase_add_test(rt, dedup_window_is_bounded);
+	tcase_add_test(rt, correlation_falls_back_to_message_id);
+	tcase_add_test(rt, draining_rejects);
+	tcase_add_test(rt, unknown_capability_fails);
+	tcase_add_test(rt, malformed_counted_never_answered);
+	tcase_add_test(rt, adverts_feed_discovery);
+	tcase_add_test(rt, not_for_us_ignored);
+	suite_add_tcase(s, env);
+	suite_add_tcase(s, rt);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*runner = srunner_create(router_suite());
+	int	 failed;
+
+	srunner_run_all(runner, CK_NORMAL);
+	failed = srunner_ntests_failed(runner);
+	srunner_free(runner);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
