@@ -124,7 +124,7 @@ check-integration: all $(SUPPORT_PROGS)
 	@tests/integration/run
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(SUPPORT_PROGS)
 	@scripts/demo
 
 install: all
