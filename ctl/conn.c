@@ -181,7 +181,13 @@ conn_write(struct ctl *ctl, const char *data, size_t length)
 			break;
 		case EPIPE:
 		case ECONNRESET:
-			return (conn_closed());
+			/*
+			 * The daemon may have refused us with an error line
+			 * (too_many_clients) and closed before our request
+			 * went out: the reply is still there to read, and
+			 * conn_receive() reports a close if it is not.
+			 */
+			return (HR_EXIT_OK);
 		default:
 			ctl_warn("write to hotreloadd");
 			return (HR_EXIT_UNAVAILABLE);

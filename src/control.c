@@ -78,6 +78,7 @@ struct control {
 #define CONTROL_ACCEPT_PAUSE_MS		200
 
 static void	control_client_free(struct control_client *);
+static bool	control_peer_closed(evutil_socket_t);
 static void	control_client_process(struct control_client *);
 
 /*
@@ -446,7 +447,19 @@ control_client_event_cb(__attribute__((unused)) struct bufferevent *bev,
 		return;
 	}
 	if (events & BEV_EVENT_EOF) {
-		/* The peer may have shut only its side: finish its requests. */
+		/*
+		 * A peer that closed for good cannot read a reply: drop it
+		 * now (its command goes on, and the log says so).  One that
+		 * shut only its writing side still gets its replies.
+		 */
+		if (control_peer_closed(bufferevent_getfd(c->bev))) {
+			if (evbuffer_get_length(bufferevent_get_output(c->bev))
+			    > 0)
+				log_info("client %s went away before reading "
+				    "its reply", c->origin);
+			control_client_free(c);
+			return;
+		}
 		c->eof = true;
 		bufferevent_disable(c->bev, EV_READ);
 		if (c->item == NULL)
@@ -454,10 +467,27 @@ control_client_event_cb(__attribute__((unused)) struct bufferevent *bev,
 		return;
 	}
 	if (events & BEV_EVENT_ERROR) {
-		log_debug("client %s: %s", c->origin,
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		/* A reply it never read: say so, an operator may wonder. */
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+			log_info("client %s went away before reading its "
+			    "reply", c->origin);
+		else
+			log_debug("client %s: %s", c->origin,
+			    evutil_socket_error_to_string(
+			    EVUTIL_SOCKET_ERROR()));
 		control_client_free(c);
 	}
+}
+
+/*
+ * Has the peer closed both directions?  A zero-length send on a Unix stream
+ * socket fails with EPIPE only then; after a shutdown(SHUT_WR) it succeeds.
+ */
+static bool
+control_peer_closed(evutil_socket_t fd)
+{
+	return (send(fd, "", 0, MSG_NOSIGNAL | MSG_DONTWAIT) == -1 &&
+	    (errno == EPIPE || errno == ECONNRESET));
 }
 
 /* Drop a client; a command it sent goes on without it. */

@@ -1,0 +1,416 @@
+# shellcheck shell=bash
+#
+# lib.sh -- what every tests/integration/test_*.sh sources.
+#
+# Gives a test a private temp dir (reachable by "nobody", so a socket in it
+# can be tried by an unprivileged client), a way to write configurations,
+# start the real hotreloadd in the background and wait until it answers,
+# wrappers for hotreloadctl (ctl) and the raw client (raw), and assertions
+# that print what was expected, what came, and the end of the daemon's log.
+# An EXIT trap stops the daemons and helpers the test started, removes the
+# temp dir and turns the count of failed checks into the exit status.
+#
+# A test calls test_done as its last line: a test that stops before it (a
+# fatal error, an unset variable) fails even if no check did.
+
+set -u -o pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+HOTRELOADD=$TOP/hotreloadd
+HOTRELOADCTL=$TOP/hotreloadctl
+JGET=$TOP/tests/support/jget
+CTLRAW=$TOP/tests/support/ctlraw
+TEST_NAME=$(basename "$0" .sh)
+
+# The system python3 (a version manager's shim in PATH can take most of a
+# second to start, and the tests start it often).
+if [[ -z ${PYTHON-} ]]; then
+	if [[ -x /usr/bin/python3 ]]; then
+		PYTHON=/usr/bin/python3
+	else
+		PYTHON=$(command -v python3) || PYTHON=python3
+	fi
+fi
+
+# Seconds any single client command may take before the test calls it hung.
+CMD_TIMEOUT=20
+# Seconds a daemon may take to answer after it is started.
+READY_TIMEOUT=10
+
+# Nothing from the caller's environment may steer the daemon or the client.
+unset HOTRELOAD_SOCKET JOURNAL_STREAM NOTIFY_SOCKET LISTEN_FDS LISTEN_PID \
+    LISTEN_FDNAMES WATCHDOG_USEC WATCHDOG_PID
+
+FAILURES=0
+CHECKS=0
+COMPLETED=0
+DAEMON_PID=
+DAEMON_PIDS=()
+HELPER_PIDS=()
+LOGS=()
+RC=0
+OUT=
+ERR=
+RUN_CMD=
+EXIT_STATUS=
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/hotreload-$TEST_NAME.XXXXXX") || exit 1
+chmod 0755 "$T"
+SOCKET=$T/control.sock
+CONFIG=$T/hotreloadd.conf
+LOG=$T/hotreloadd.log
+
+# Print a message on the test's output.
+note() {
+	printf '# %s\n' "$*"
+}
+
+# Print the last 30 lines of every daemon log of this test.
+show_logs() {
+	local log
+	for log in "${LOGS[@]}"; do
+		[[ -f $log ]] || continue
+		printf '    --- last 30 lines of %s ---\n' "${log##*/}"
+		tail -n 30 "$log" | sed 's/^/    | /'
+	done
+}
+
+# Record a failed check: DESC, then lines of detail.
+fail() {
+	local desc=$1
+	shift
+	FAILURES=$((FAILURES + 1))
+	printf 'not ok - %s\n' "$desc"
+	local line
+	for line in "$@"; do
+		printf '%s\n' "$line" | sed 's/^/    /'
+	done
+	show_logs
+}
+
+# Record a passed check.
+pass() {
+	printf 'ok - %s\n' "$1"
+}
+
+# Stop the test at once (setup went wrong); the EXIT trap reports it.
+fatal() {
+	fail "FATAL: $*"
+	exit 1
+}
+
+# EXIT trap: stop what we started, clean up, set the exit status.
+cleanup() {
+	local status=$? pid i
+	set +e
+	trap - EXIT
+	for pid in "${HELPER_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${DAEMON_PIDS[@]}"; do
+		kill -CONT "$pid" 2>/dev/null	# in case a test stopped it
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${DAEMON_PIDS[@]}"; do
+		for ((i = 0; i < 200; i++)); do
+			process_running "$pid" || break
+			sleep 0.05
+		done
+		if process_running "$pid"; then
+			FAILURES=$((FAILURES + 1))
+			printf 'not ok - daemon %s stops on SIGTERM at the end\n' \
+			    "$pid"
+			show_logs
+			kill -KILL "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+			continue
+		fi
+		# A clean stop is part of every test: a crash or a sanitizer
+		# report at exit shows here.
+		wait "$pid" 2>/dev/null
+		i=$?
+		if ((i != 0)); then
+			FAILURES=$((FAILURES + 1))
+			printf 'not ok - daemon %s exits 0 on SIGTERM at the end (status %d)\n' \
+			    "$pid" "$i"
+			show_logs
+		fi
+	done
+	if ((COMPLETED == 0)); then
+		FAILURES=$((FAILURES + 1))
+		printf 'not ok - %s stopped before its end (status %d)\n' \
+		    "$TEST_NAME" "$status"
+		show_logs
+	fi
+	rm -rf "$T"
+	if ((FAILURES > 0)); then
+		printf '# %s: %d of %d checks failed\n' "$TEST_NAME" \
+		    "$FAILURES" "$CHECKS"
+		exit 1
+	fi
+	printf '# %s: all %d checks passed\n' "$TEST_NAME" "$CHECKS"
+	exit 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The last line of every test.
+test_done() {
+	COMPLETED=1
+}
+
+# Is PID a process that has not exited (a zombie has)?
+process_running() {
+	local state
+	[[ -r /proc/$1/stat ]] || return 1
+	state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[[ -n $state && $state != Z && $state != X ]]
+}
+
+# Milliseconds on the wall clock.
+now_ms() {
+	local t=${EPOCHREALTIME//[.,]/}
+	echo $((t / 1000))
+}
+
+# Poll CMD... every 50 ms until it succeeds or TIMEOUT seconds pass.
+wait_until() {
+	local timeout=$1 deadline
+	shift
+	deadline=$(($(now_ms) + timeout * 1000))
+	while :; do
+		"$@" >/dev/null 2>&1 && return 0
+		(($(now_ms) >= deadline)) && return 1
+		sleep 0.05
+	done
+}
+
+# Run CMD...; its status, stdout and stderr go to RC, OUT and ERR.
+run() {
+	RUN_CMD=$*
+	"$@" >"$T/run.out" 2>"$T/run.err"
+	RC=$?
+	OUT=$(cat "$T/run.out")
+	ERR=$(cat "$T/run.err")
+	return 0
+}
+
+# hotreloadctl on the test's socket (SOCKET).
+ctl() {
+	timeout -k 2 "$CMD_TIMEOUT" "$HOTRELOADCTL" -s "$SOCKET" "$@"
+}
+
+# The raw client on the test's socket.
+raw() {
+	timeout -k 2 "$CMD_TIMEOUT" "$PYTHON" -E -S "$CTLRAW" -s "$SOCKET" "$@"
+}
+
+# Print field PATH (dotted) of the JSON in $2 (default: OUT).
+jfield() {
+	printf '%s' "${2-$OUT}" | "$PYTHON" -E -S "$JGET" "$1" '<missing>'
+}
+
+# Line N (1-based) of TEXT.
+line_of() {
+	printf '%s\n' "$2" | sed -n "${1}p"
+}
+
+# The last command's details, for failure messages.
+run_details() {
+	printf 'command: %s\nexit status: %s\nstdout: %s\nstderr: %s' \
+	    "$RUN_CMD" "$RC" "$OUT" "$ERR"
+}
+
+# The last run exited with EXPECTED.
+assert_rc() {
+	local expected=$1 desc=$2
+	CHECKS=$((CHECKS + 1))
+	if [[ $RC == "$expected" ]]; then
+		pass "$desc"
+	else
+		fail "$desc" "expected exit status: $expected" "$(run_details)"
+	fi
+}
+
+# ACTUAL equals EXPECTED.
+assert_eq() {
+	local expected=$1 actual=$2 desc=$3
+	CHECKS=$((CHECKS + 1))
+	if [[ $actual == "$expected" ]]; then
+		pass "$desc"
+	else
+		fail "$desc" "expected: $expected" "actual:   $actual"
+	fi
+}
+
+# TEXT matches the extended regular expression RE.
+assert_match() {
+	local re=$1 text=$2 desc=$3
+	CHECKS=$((CHECKS + 1))
+	if [[ $text =~ $re ]]; then
+		pass "$desc"
+	else
+		fail "$desc" "expected to match: $re" "actual: $text"
+	fi
+}
+
+# Some line of TEXT matches the extended regular expression RE as a whole.
+assert_line() {
+	local re=$1 text=$2 desc=$3
+	CHECKS=$((CHECKS + 1))
+	if printf '%s\n' "$text" | grep -qE -- "^($re)\$"; then
+		pass "$desc"
+	else
+		fail "$desc" "expected a line matching: ^($re)\$" "actual: $text"
+	fi
+}
+
+# TEXT contains the fixed string NEEDLE.
+assert_contains() {
+	local needle=$1 text=$2 desc=$3
+	CHECKS=$((CHECKS + 1))
+	if [[ $text == *"$needle"* ]]; then
+		pass "$desc"
+	else
+		fail "$desc" "expected to contain: $needle" "actual: $text"
+	fi
+}
+
+# TEXT does not contain the fixed string NEEDLE.
+assert_not_contains() {
+	local needle=$1 text=$2 desc=$3
+	CHECKS=$((CHECKS + 1))
+	if [[ $text != *"$needle"* ]]; then
+		pass "$desc"
+	else
+		fail "$desc" "expected not to contain: $needle" "actual: $text"
+	fi
+}
+
+# Field PATH of the JSON in $4 (default: OUT) equals EXPECTED (jget form:
+# strings bare, the rest as compact JSON).
+assert_json() {
+	local path=$1 expected=$2 desc=$3 json=${4-$OUT}
+	local actual
+	actual=$(jfield "$path" "$json")
+	CHECKS=$((CHECKS + 1))
+	if [[ $actual == "$expected" ]]; then
+		pass "$desc"
+	else
+		fail "$desc" "field $path: expected: $expected" \
+		    "field $path: actual:   $actual" "in: ${json:0:2000}"
+	fi
+}
+
+# CMD... succeeds within TIMEOUT seconds (polled).
+assert_eventually() {
+	local desc=$1 timeout=$2
+	shift 2
+	CHECKS=$((CHECKS + 1))
+	if wait_until "$timeout" "$@"; then
+		pass "$desc"
+	else
+		fail "$desc" "still false after $timeout s: $*"
+	fi
+}
+
+# The log FILE (default: LOG) gets a line containing NEEDLE within 5 s.
+assert_log() {
+	local needle=$1 desc=$2 file=${3-$LOG}
+	CHECKS=$((CHECKS + 1))
+	if wait_until 5 grep -qF -- "$needle" "$file"; then
+		pass "$desc"
+	else
+		fail "$desc" "no line containing: $needle" "in log ${file##*/}"
+	fi
+}
+
+# Write a configuration to FILE (default CONFIG) whose control section has
+# the socket SOCK (default SOCKET) and the members CONTROL (JSON text);
+# TOP_LEVEL members, if given, follow the control section.
+#   write_config '"queue_depth": 4' '"drain": {"timeout_s": 5}'
+write_config() {
+	local control=${1-} top=${2-} file=${3-$CONFIG} sock=${4-$SOCKET}
+	{
+		printf '{\n  "control": {\n    "socket": "%s"' "$sock"
+		[[ -n $control ]] && printf ',\n    %s' "$control"
+		printf '\n  }'
+		[[ -n $top ]] && printf ',\n  %s' "$top"
+		printf '\n}\n'
+	} >"$file"
+}
+
+# Wait until the daemon PID answers status on SOCK; fatal if it dies first.
+wait_ready() {
+	local pid=$1 sock=$2 log=$3 deadline
+	deadline=$(($(now_ms) + READY_TIMEOUT * 1000))
+	while :; do
+		if "$HOTRELOADCTL" -s "$sock" -t 1 status >/dev/null 2>&1; then
+			return 0
+		fi
+		if ! process_running "$pid"; then
+			wait "$pid"
+			fatal "hotreloadd (pid $pid) exited with status $? before" \
+			    "answering on $sock; log:" "$(tail -n 30 "$log")"
+		fi
+		(($(now_ms) >= deadline)) &&
+			fatal "hotreloadd (pid $pid) did not answer on $sock" \
+			    "within $READY_TIMEOUT s"
+		sleep 0.03
+	done
+}
+
+# Start hotreloadd -v -c CONFIG in the background, logging to LOG, and wait
+# until it answers on SOCKET.  Sets DAEMON_PID.
+start_daemon() {
+	[[ " ${LOGS[*]} " == *" $LOG "* ]] || LOGS+=("$LOG")
+	"$HOTRELOADD" -v -c "$CONFIG" 2>>"$LOG" &
+	DAEMON_PID=$!
+	DAEMON_PIDS+=("$DAEMON_PID")
+	wait_ready "$DAEMON_PID" "$SOCKET" "$LOG"
+}
+
+# Wait up to TIMEOUT seconds for PID to exit; EXIT_STATUS gets its status.
+# Returns 1 if it is still running.
+wait_exit() {
+	local pid=$1 timeout=$2
+	EXIT_STATUS=
+	wait_until "$timeout" eval "! process_running $pid" || return 1
+	wait "$pid"
+	# shellcheck disable=SC2034  # read by the tests
+	EXIT_STATUS=$?
+	forget_pid "$pid"
+	return 0
+}
+
+# Stop tracking PID (it has been reaped; its number may be reused).
+forget_pid() {
+	local pid kept=()
+	for pid in "${DAEMON_PIDS[@]}"; do
+		[[ $pid == "$1" ]] || kept+=("$pid")
+	done
+	DAEMON_PIDS=("${kept[@]}")
+	kept=()
+	for pid in "${HELPER_PIDS[@]}"; do
+		[[ $pid == "$1" ]] || kept+=("$pid")
+	done
+	HELPER_PIDS=("${kept[@]}")
+}
+
+# Start CMD... in the background, stopped by the EXIT trap if still running.
+# Sets HELPER_PID.
+start_helper() {
+	"$@" &
+	HELPER_PID=$!
+	HELPER_PIDS+=("$HELPER_PID")
+}
+
+# The JSON status of the test's daemon (into OUT), checked to be ok.
+status_json() {
+	run ctl -j status
+	if [[ $RC != 0 ]]; then
+		fail "status answers" "$(run_details)"
+		return 1
+	fi
+}
