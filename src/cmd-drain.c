@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "hotreloadd.h"
+#include "hsp.h"
 #include "log.h"
 
 #define CMD_DRAIN_POLL_MS	100
@@ -113,9 +114,11 @@ cmd_drain_exec(struct cmdq_item *item)
 	json_t			*value;
 	unsigned int		 n;
 
-	if (!hr->registry->draining)
+	if (!hr->registry->draining) {
 		log_info("draining: new work is refused from now on");
-	hr->registry->draining = true;
+		hr->registry->draining = true;
+		router_readvertise();
+	}
 	n = registry_in_flight(hr->registry);
 
 	if (!json_is_true(json_object_get(item->args, "wait")) || n == 0) {

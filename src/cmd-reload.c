@@ -22,7 +22,10 @@
 #include "log.h"
 
 /* Services a reload replaces, in the order "reload" does them. */
-static const enum service_id cmd_reload_order[] = { SERVICE_LLM, SERVICE_HSP };
+static const enum service_id cmd_reload_order[] = {
+	SERVICE_LLM, SERVICE_HSP, SERVICE_TOOL_DISPATCHER,
+	SERVICE_SERVICE_DISCOVERY
+};
 #define CMD_RELOAD_ORDER_COUNT \
 	(sizeof cmd_reload_order / sizeof cmd_reload_order[0])
 
@@ -183,11 +186,11 @@ cmd_reload_slot_changed(struct service_slot *slot, struct config *config)
 {
 	if (slot->ops == NULL)
 		return (false);
-	if (slot->current == NULL)
-		return (config_section_changed(NULL, config, slot->name));
-	if (slot->ops->changed != NULL)
-		return (slot->ops->changed(slot->config, config));
-	return (config_section_changed(slot->config, config, slot->name));
+	if (slot->ops->changed == NULL)
+		return (config_section_changed(slot->current != NULL ?
+		    slot->config : NULL, config, slot->name));
+	return (slot->ops->changed(slot->current != NULL ? slot->config :
+	    NULL, config));
 }
 
 /*

@@ -2,15 +2,18 @@
  * cmd-resume.c -- "resume" (alias "undrain"): take new work again.
  */
 #include "hotreloadd.h"
+#include "hsp.h"
 #include "log.h"
 
 /* Clear the drain flag; new work is accepted from now on. */
 static enum cmd_retval
 cmd_resume_exec(struct cmdq_item *item)
 {
-	if (hr->registry->draining)
+	if (hr->registry->draining) {
 		log_info("resumed: taking new work");
-	hr->registry->draining = false;
+		hr->registry->draining = false;
+		router_readvertise();
+	}
 	cmdq_item_ok(item, json_pack("{s:b}", "draining", 0));
 	return (CMD_RETURN_NORMAL);
 }

@@ -70,11 +70,11 @@ dispatcher_available(const struct tool *tool)
 	return (tool->available == NULL || tool->available());
 }
 
-/* The capability id of TOOL. */
+/* The capability id of TOOL for agent AI_ID. */
 static char *
-dispatcher_capability_id(const struct tool *tool)
+dispatcher_capability_id(const struct tool *tool, const char *ai_id)
 {
-	return (str_printf("%s:%s", dispatcher_ai_id, tool->suffix));
+	return (str_printf("%s:%s", ai_id, tool->suffix));
 }
 
 /*
@@ -102,7 +102,7 @@ dispatcher_find(json_t *payload, const char **code, char **why)
 			return (tool);
 		match = true;
 		if (by_id != NULL) {
-			id = dispatcher_capability_id(tool);
+			id = dispatcher_capability_id(tool, dispatcher_ai_id);
 			match = id != NULL && strcmp(id, by_id) == 0;
 			free(id);
 		}
@@ -151,9 +151,12 @@ task_finish(struct hsp_task *task, const char *status, json_t *payload,
 	router_task_done(task, status, payload, error_code, error_message);
 }
 
-/* The CapabilityAdvertisement payloads of the available tools. */
+/*
+ * The CapabilityAdvertisement payloads of the available tools, for agent
+ * AI_ID (a new connector advertises under its own id before the swap).
+ */
 json_t *
-dispatcher_adverts(void)
+dispatcher_adverts(const char *ai_id)
 {
 	const struct tool	*tool;
 	json_t			*adverts = json_array();
@@ -163,12 +166,12 @@ dispatcher_adverts(void)
 	for (i = 0; i < DISPATCHER_TOOLS_COUNT; i++) {
 		tool = &dispatcher_tools[i];
 		if (!dispatcher_available(tool) ||
-		    (id = dispatcher_capability_id(tool)) == NULL)
+		    (id = dispatcher_capability_id(tool, ai_id)) == NULL)
 			continue;
 		json_array_append_new(adverts, json_pack("{s:s, s:s, s:s, "
 		    "s:s, s:s, s:s, s:[s]}",
 		    "capability_id", id,
-		    "ai_id", dispatcher_ai_id,
+		    "ai_id", ai_id,
 		    "name", tool->name,
 		    "description", tool->description,
 		    "version", tool->version,

@@ -465,6 +465,8 @@ hsp_conn_failed(struct hsp_conn *c)
 		return;
 	}
 	if (was_up)
+		c->reconnects++;
+	if (was_up)
 		log_warnx("hsp: lost the broker (%s); generation %llu is "
 		    "degraded", c->last_error,
 		    (unsigned long long)c->inst->generation);
@@ -596,7 +598,7 @@ hsp_on_subscribe(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 	    c->cfg->port, c->client_id, c->topics_count);
 	/* Adverts after every (re)connect; a new generation advertises
 	 * before it is swapped in. */
-	router_advertise(c->inst);
+	router_advertise(c->inst, c->config->ai_id);
 	hsp_conn_report(c, true, NULL);
 }
 
@@ -808,8 +810,6 @@ hsp_conn_connect(struct hsp_conn *c)
 	bool			 numeric;
 
 	c->attempts++;
-	if (c->attempts > 1 && !c->switch_id)
-		c->reconnects++;
 	if (c->switch_id) {
 		/* The probe found no session under "-a": become "-b". */
 		c->switch_id = false;

@@ -102,7 +102,7 @@ void		 dispatcher_free(void);
 const struct tool *dispatcher_find(json_t *request_payload,
 		    const char **code, char **why);
 void		 dispatcher_run(struct hsp_task *);
-json_t		*dispatcher_adverts(void);
+json_t		*dispatcher_adverts(const char *ai_id);
 json_t		*dispatcher_status(void);
 void		 task_finish(struct hsp_task *, const char *status,
 		    json_t *payload, const char *error_code,
@@ -127,7 +127,9 @@ int		 router_configure(const struct config *);
 void		 router_handle(struct service_instance *from, const char *topic,
 		    const void *data, size_t length);
 int		 router_publish(const char *topic, json_t *envelope);
-void		 router_advertise(struct service_instance *via);
+void		 router_advertise(struct service_instance *via,
+		    const char *ai_id);
+void		 router_readvertise(void);
 void		 router_task_done(struct hsp_task *, const char *status,
 		    json_t *payload, const char *error_code,
 		    const char *error_message);

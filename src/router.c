@@ -330,6 +330,7 @@ router_handle(struct service_instance *from, const char *topic,
 	enum hsp_malformed	 kind;
 	const char		*recipient;
 	char			*why = NULL;
+	bool			 for_us;
 
 	router.received++;
 	if (envelope_parse(data, length, &msg, &kind, &why) == -1) {
@@ -339,11 +340,15 @@ router_handle(struct service_instance *from, const char *topic,
 	}
 	router.by_type[msg.type]++;
 
+	recipient = json_string_value(json_object_get(msg.root,
+	    "recipient_ai_id"));
+	for_us = recipient == NULL || strcmp(recipient, router.ai_id) == 0 ||
+	    strcmp(recipient, "all") == 0;
 	if (router_seen(msg.message_id)) {
 		router.duplicates++;
 		/* Our ACK may have been lost: the sender retries with the
 		 * same id.  Acknowledge again, do not process again. */
-		if (msg.type == HSP_TASK_REQUEST && msg.requires_ack)
+		if (msg.type == HSP_TASK_REQUEST && msg.requires_ack && for_us)
 			router_acknowledge(&msg);
 		envelope_clear(&msg);
 		return;
@@ -351,10 +356,7 @@ router_handle(struct service_instance *from, const char *topic,
 
 	switch (msg.type) {
 	case HSP_TASK_REQUEST:
-		recipient = json_string_value(json_object_get(msg.root,
-		    "recipient_ai_id"));
-		if (recipient != NULL && strcmp(recipient, router.ai_id) != 0 &&
-		    strcmp(recipient, "all") != 0) {
+		if (!for_us) {
 			router.not_for_us++;
 			break;
 		}
@@ -379,18 +381,18 @@ router_handle(struct service_instance *from, const char *topic,
 	envelope_clear(&msg);
 }
 
-/* Advertise every available tool through connector VIA. */
+/* Advertise every available tool of agent AI_ID through connector VIA. */
 void
-router_advertise(struct service_instance *via)
+router_advertise(struct service_instance *via, const char *ai_id)
 {
-	json_t	*adverts = dispatcher_adverts(), *payload, *advert;
+	json_t	*adverts = dispatcher_adverts(ai_id), *payload, *advert;
 	char	*topic;
 	size_t	 i;
 
-	topic = str_printf("hsp/capabilities/advertisements/%s", router.ai_id);
+	topic = str_printf("hsp/capabilities/advertisements/%s", ai_id);
 	json_array_foreach(adverts, i, payload) {
 		advert = envelope_new(HSP_CAPABILITY_ADVERTISEMENT,
-		    router.ai_id, "all", NULL, "publish", "low", false,
+		    ai_id, "all", NULL, "publish", "low", false,
 		    json_incref(payload));
 		if (topic != NULL && hsp_publish(via, topic, advert) == 0)
 			router.adverts_sent++;
@@ -398,6 +400,21 @@ router_advertise(struct service_instance *via)
 	}
 	free(topic);
 	json_decref(adverts);
+}
+
+/*
+ * Advertise again through the current connector, when availability changed
+ * (drain: "maintenance"; resume: "online").
+ */
+void
+router_readvertise(void)
+{
+	struct service_instance	*current;
+
+	current = registry_slot(hr->registry, SERVICE_HSP)->current;
+	if (current != NULL && router.ai_id != NULL &&
+	    hsp_is_connected(current))
+		router_advertise(current, router.ai_id);
 }
 
 /* The router's counters, merged into the hsp status. */
