@@ -23,7 +23,7 @@ SYSTEMDUNITDIR	?= $(PREFIX)/lib/systemd/system
 WITH_SYSTEMD	?= yes
 
 PKG_CONFIG	?= pkg-config
-PKGS		= libevent jansson libmosquitto
+PKGS		= libevent jansson libmosquitto libcurl
 CC		?= cc
 CFLAGS		?= -O2 -g
 WERROR		?= -Werror
@@ -67,14 +67,18 @@ UNIT_test_cmdq		= src/cmdq.o src/proto.o src/log.o src/util.o
 UNIT_test_registry	= src/registry.o src/util.o src/log.o \
 			  src/config.o
 UNIT_test_router	= src/router.o src/hsp-envelope.o src/dispatcher.o \
+			  src/dialogue.o \
 			  src/discovery.o src/registry.o src/config.o \
 			  src/util.o src/log.o
 
 # Test peers (tests/support): built for the integration tests.
-SUPPORT_PROGS	= tests/support/loadpeer
+SUPPORT_PROGS	= tests/support/loadpeer tests/support/llmserver
 
 tests/support/loadpeer: $(B)/tests/support/loadpeer.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+tests/support/llmserver: $(B)/tests/support/llmserver.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 .PHONY: all clean distclean check check-build check-unit check-integration \
 	demo deps install uninstall configure

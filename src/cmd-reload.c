@@ -24,7 +24,7 @@
 /* Services a reload replaces, in the order "reload" does them. */
 static const enum service_id cmd_reload_order[] = {
 	SERVICE_LLM, SERVICE_HSP, SERVICE_TOOL_DISPATCHER,
-	SERVICE_SERVICE_DISCOVERY
+	SERVICE_DIALOGUE_MANAGER, SERVICE_SERVICE_DISCOVERY
 };
 #define CMD_RELOAD_ORDER_COUNT \
 	(sizeof cmd_reload_order / sizeof cmd_reload_order[0])

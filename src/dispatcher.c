@@ -12,6 +12,7 @@
 
 #include "hotreloadd.h"
 #include "hsp.h"
+#include "llm.h"
 #include "log.h"
 
 static char		*dispatcher_ai_id;
@@ -28,16 +29,22 @@ tool_echo_exec(struct hsp_task *task)
 	    NULL);
 }
 
-/* The tool table, default tool first among the available ones. */
-static const struct tool dispatcher_tools[] = {
-	{
-		.suffix = "echo_v1",
-		.name = "echo",
-		.description = "Returns the request's parameters as the "
-		    "result payload.",
-		.version = "1.0",
-		.exec = tool_echo_exec,
-	},
+static const struct tool echo_tool = {
+	.suffix = "echo_v1",
+	.name = "echo",
+	.description = "Returns the request's parameters as the result "
+	    "payload.",
+	.version = "1.0",
+	.exec = tool_echo_exec,
+};
+
+/*
+ * The tool table.  A request without a filter goes to the first available
+ * tool: dialogue when the LLM service is there, otherwise echo.
+ */
+static const struct tool *const dispatcher_tools[] = {
+	&dialogue_tool,
+	&echo_tool,
 };
 #define DISPATCHER_TOOLS_COUNT \
 	(sizeof dispatcher_tools / sizeof dispatcher_tools[0])
@@ -95,7 +102,7 @@ dispatcher_find(json_t *payload, const char **code, char **why)
 	by_name = json_string_value(json_object_get(payload,
 	    "capability_name_filter"));
 	for (i = 0; i < DISPATCHER_TOOLS_COUNT; i++) {
-		tool = &dispatcher_tools[i];
+		tool = dispatcher_tools[i];
 		if (!dispatcher_available(tool))
 			continue;
 		if (by_id == NULL && by_name == NULL)
@@ -164,7 +171,7 @@ dispatcher_adverts(const char *ai_id)
 	size_t			 i;
 
 	for (i = 0; i < DISPATCHER_TOOLS_COUNT; i++) {
-		tool = &dispatcher_tools[i];
+		tool = dispatcher_tools[i];
 		if (!dispatcher_available(tool) ||
 		    (id = dispatcher_capability_id(tool, ai_id)) == NULL)
 			continue;
@@ -191,9 +198,9 @@ dispatcher_status(void)
 	size_t	 i;
 
 	for (i = 0; i < DISPATCHER_TOOLS_COUNT; i++) {
-		if (dispatcher_available(&dispatcher_tools[i]))
+		if (dispatcher_available(dispatcher_tools[i]))
 			json_array_append_new(tools,
-			    json_string(dispatcher_tools[i].name));
+			    json_string(dispatcher_tools[i]->name));
 	}
 	return (json_pack("{s:o, s:I, s:I, s:I, s:I}",
 	    "tools", tools,

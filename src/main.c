@@ -19,6 +19,7 @@
 
 #include "hotreloadd.h"
 #include "hsp.h"
+#include "llm.h"
 #include "log.h"
 
 extern const struct cmd_entry cmd_shutdown_entry;
@@ -293,6 +294,9 @@ main(int argc, char **argv)
 	    (size_t)hr->config->control.queue_depth,
 	    hr->config->control.command_timeout_s)) == NULL)
 		fatalx("out of memory");
+	registry_set_ops(hr->registry, SERVICE_LLM, &llm_service_ops);
+	registry_set_ops(hr->registry, SERVICE_DIALOGUE_MANAGER,
+	    &dialogue_service_ops);
 	registry_set_ops(hr->registry, SERVICE_HSP, &hsp_service_ops);
 	registry_set_ops(hr->registry, SERVICE_TOOL_DISPATCHER,
 	    &tool_dispatcher_service_ops);
@@ -331,6 +335,8 @@ main(int argc, char **argv)
 	cmdq_free(hr->cmdq);
 	registry_free(hr->registry);
 	hsp_shutdown();
+	llm_shutdown();
+	dialogue_free();
 	mosquitto_lib_cleanup();
 	for (i = 0; i < sizeof signals / sizeof signals[0]; i++)
 		event_free(main_signal_events[i]);

@@ -13,6 +13,7 @@
 
 #include "hotreloadd.h"
 #include "hsp.h"
+#include "llm.h"
 #include "log.h"
 
 struct metrics_http {
@@ -124,6 +125,7 @@ metrics_render(void)
 	}
 
 	hsp_metrics(f);
+	llm_metrics(f);
 
 	if (fclose(f) != 0) {
 		free(text);

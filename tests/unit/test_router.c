@@ -11,6 +11,7 @@
 
 #include "hotreloadd.h"
 #include "hsp.h"
+#include "llm.h"
 
 struct daemon		*hr;
 static struct daemon	 test_daemon;
@@ -25,6 +26,22 @@ hsp_publish(__attribute__((unused)) struct service_instance *inst,
 	json_array_append_new(published, json_pack("{s:s, s:O}", "topic",
 	    topic, "message", envelope));
 	return (0);
+}
+
+/* No LLM service here: the default tool is echo. */
+bool
+llm_available(void)
+{
+	return (false);
+}
+
+/* Never reached while llm_available() is false. */
+int
+llm_submit(__attribute__((unused)) json_t *messages,
+    __attribute__((unused)) const char *system,
+    __attribute__((unused)) llm_done_cb cb, __attribute__((unused)) void *arg)
+{
+	return (-1);
 }
 
 /* Unused here: the metrics of the connector. */

@@ -1,0 +1,1018 @@
+/*
+ * llm.c -- the MultiLLMService: LLM back ends with fallback, on one curl
+ * multi handle driven by the daemon's libevent loop.
+ *
+ * curl runs without threads and without blocking: its sockets are watched
+ * by libevent events (CURLMOPT_SOCKETFUNCTION) and its timeouts by one
+ * libevent timer (CURLMOPT_TIMERFUNCTION); finished transfers are collected
+ * with curl_multi_info_read().
+ *
+ * An instance is one generation: the back ends of one configuration, their
+ * keys, counters and health.  A request holds a reference to the generation
+ * it started on and finishes there, whatever reloads happen meanwhile.  A
+ * request tries the back ends in "fallback" order and moves to the next only
+ * when the failure came before any response byte (connect error, timeout
+ * before headers) or was an HTTP 5xx or 429; a back end failing three times
+ * in a row is cooled down for LLM_COOL_DOWN_S.  Another 4xx is the caller's
+ * error and is returned as it is.  Each back end runs at most max_in_flight
+ * requests; as many again wait, more fail with "overloaded".
+ *
+ * A reload builds a generation, probes each back end's model list (never a
+ * billed generation; the first back end in "fallback" must answer), and is
+ * swapped in; the old generation finishes its requests and is freed with
+ * the last one.  At llm.retire_timeout_s what is still running there is
+ * failed with error code "retired".
+ */
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "hotreloadd.h"
+#include "hsp.h"
+#include "llm.h"
+#include "log.h"
+
+#define LLM_FAILURES_TO_COOL	3
+#define LLM_COOL_DOWN_S		30
+#define LLM_PROBE_TIMEOUT_S	10
+#define LLM_KEY_MAX		4096
+
+struct llm_gen;
+
+/* One back end of one generation. */
+struct llm_backend {
+	struct llm_gen			*gen;
+	const struct config_backend	*cfg;
+	enum llm_provider		 provider;
+	char				*key;
+	char				*chat_url;
+	char				*models_url;
+	char				*shown_url;	/* no credentials */
+
+	unsigned int			 in_flight;
+	TAILQ_HEAD(, llm_request)	 waiting;
+	unsigned int			 waiting_count;
+
+	uint64_t			 requests;
+	uint64_t			 errors;
+	uint64_t			 successes;
+	double				 latency_ms_total;
+	unsigned int			 failures_in_a_row;
+	double				 cooled_until;	/* monotonic s */
+	char				*last_error;
+};
+
+/* A request to a back end: a chat on behalf of a caller, or a probe. */
+struct llm_request {
+	struct llm_gen			*gen;
+	bool				 probe;
+	struct llm_backend		*backend;	/* of this attempt */
+	size_t				 step;		/* in fallback order */
+	bool				 waiting;
+
+	json_t				*messages;
+	char				*system;
+	llm_done_cb			 cb;
+	void				*arg;
+
+	CURL				*easy;
+	struct curl_slist		*headers;
+	char				*body;
+	char				*response;
+	size_t				 response_length;
+	bool				 got_bytes;
+	char				 errbuf[CURL_ERROR_SIZE];
+	struct timespec			 attempt_started;
+
+	const char			*error_code;
+	char				*error;
+
+	TAILQ_ENTRY(llm_request)	 entry;		/* gen's list */
+	TAILQ_ENTRY(llm_request)	 wait_entry;	/* back end's queue */
+};
+TAILQ_HEAD(llm_requests, llm_request);
+
+/* One generation of the service. */
+struct llm_gen {
+	struct service_instance		*inst;
+	struct config			*config;
+	const struct config_llm		*cfg;
+	struct llm_backend		*backends;
+	size_t				 backends_count;
+	size_t				*order;		/* fallback, by index */
+	size_t				 order_count;
+	struct llm_requests		 requests;	/* chats */
+	struct llm_requests		 probes;
+	bool				 retiring;
+	struct event			*retire_timer;
+
+	service_started_cb		 started_cb;
+	unsigned int			 probes_pending;
+	char				*probe_error;	/* of the first */
+};
+
+/* The socket events curl asked for. */
+struct llm_socket {
+	struct event	*event;
+};
+
+static CURLM		*llm_multi;
+static struct event	*llm_timer;
+
+static void	llm_request_try(struct llm_request *);
+static void	llm_check_done(void);
+static void	llm_retire_timeout_cb(evutil_socket_t, short, void *);
+
+/* Now on the monotonic clock, in seconds. */
+static double
+llm_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+/* Free what a transfer holds. */
+static void
+llm_request_clear_transfer(struct llm_request *req)
+{
+	if (req->easy != NULL) {
+		curl_multi_remove_handle(llm_multi, req->easy);
+		curl_easy_cleanup(req->easy);
+		req->easy = NULL;
+	}
+	curl_slist_free_all(req->headers);
+	req->headers = NULL;
+	free(req->body);
+	req->body = NULL;
+	free(req->response);
+	req->response = NULL;
+	req->response_length = 0;
+	req->got_bytes = false;
+}
+
+/* Set the error of REQ's latest attempt. */
+static void
+llm_request_error(struct llm_request *req, const char *code, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+static void
+llm_request_error(struct llm_request *req, const char *code, const char *fmt,
+    ...)
+{
+	va_list	ap;
+
+	req->error_code = code;
+	free(req->error);
+	va_start(ap, fmt);
+	req->error = str_vprintf(fmt, ap);
+	va_end(ap);
+}
+
+/* A generation being retired has nothing left: it is done. */
+static void
+llm_gen_retire_check(struct llm_gen *gen)
+{
+	if (gen->retiring && TAILQ_EMPTY(&gen->requests)) {
+		gen->retiring = false;
+		if (gen->retire_timer != NULL)
+			evtimer_del(gen->retire_timer);
+		service_instance_retired(gen->inst);
+	}
+}
+
+/* Start waiting requests of B while it has room. */
+static void
+llm_backend_dequeue(struct llm_backend *b)
+{
+	struct llm_request	*req;
+
+	while (b->in_flight < (unsigned int)b->cfg->max_in_flight &&
+	    (req = TAILQ_FIRST(&b->waiting)) != NULL) {
+		TAILQ_REMOVE(&b->waiting, req, wait_entry);
+		b->waiting_count--;
+		req->waiting = false;
+		llm_request_try(req);
+	}
+}
+
+/*
+ * A chat request has ended: tell the caller, release the generation.
+ * ANSWER may be NULL (failure).
+ */
+static void
+llm_request_finish(struct llm_request *req, struct llm_answer *answer)
+{
+	struct llm_gen		*gen = req->gen;
+	struct service_instance	*inst = gen->inst;
+	struct llm_result	 result;
+
+	memset(&result, 0, sizeof result);
+	result.ok = answer != NULL;
+	result.answer = answer;
+	result.backend = req->backend != NULL ? req->backend->cfg->name : NULL;
+	result.model = req->backend != NULL ? req->backend->cfg->model : NULL;
+	result.generation = inst->generation;
+	result.error_code = req->error_code != NULL ? req->error_code :
+	    LLM_ERR_UNAVAILABLE;
+	result.error_message = req->error != NULL ? req->error :
+	    "no back end answered";
+
+	TAILQ_REMOVE(&gen->requests, req, entry);
+	req->cb(&result, req->arg);
+	llm_request_clear_transfer(req);
+	json_decref(req->messages);
+	free(req->system);
+	free(req->error);
+	free(req);
+	llm_gen_retire_check(gen);
+	service_instance_work_end(inst);
+}
+
+/* Response body from curl. */
+static size_t
+llm_write_cb(char *data, size_t size, size_t n, void *arg)
+{
+	struct llm_request	*req = arg;
+	size_t			 length = size * n;
+	char			*grown;
+
+	req->got_bytes = true;
+	if (req->response_length + length > LLM_MAX_RESPONSE)
+		return (0);	/* curl fails the transfer: too large */
+	grown = realloc(req->response, req->response_length + length + 1);
+	if (grown == NULL)
+		return (0);
+	memcpy(grown + req->response_length, data, length);
+	req->response = grown;
+	req->response_length += length;
+	req->response[req->response_length] = '\0';
+	return (length);
+}
+
+/* Response headers: the first one means the back end has answered. */
+static size_t
+llm_header_cb(__attribute__((unused)) char *data, size_t size, size_t n,
+    void *arg)
+{
+	struct llm_request	*req = arg;
+
+	req->got_bytes = true;
+	return (size * n);
+}
+
+/* Build and add the transfer of REQ to back end B. */
+static int
+llm_request_transfer(struct llm_request *req, struct llm_backend *b)
+{
+	long	timeout_s = req->probe ? (b->cfg->timeout_s < LLM_PROBE_TIMEOUT_S ?
+		    b->cfg->timeout_s : LLM_PROBE_TIMEOUT_S) : b->cfg->timeout_s;
+
+	req->backend = b;
+	if ((req->easy = curl_easy_init()) == NULL)
+		return (-1);
+	req->headers = llm_provider_headers(b->provider, b->key, !req->probe);
+	curl_easy_setopt(req->easy, CURLOPT_URL, req->probe ? b->models_url :
+	    b->chat_url);
+	curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
+	if (!req->probe) {
+		req->body = llm_provider_chat_body(b->provider, b->cfg->model,
+		    req->system, req->messages);
+		if (req->body == NULL)
+			return (-1);
+		curl_easy_setopt(req->easy, CURLOPT_POSTFIELDS, req->body);
+	}
+	curl_easy_setopt(req->easy, CURLOPT_PRIVATE, req);
+	curl_easy_setopt(req->easy, CURLOPT_WRITEFUNCTION, llm_write_cb);
+	curl_easy_setopt(req->easy, CURLOPT_WRITEDATA, req);
+	curl_easy_setopt(req->easy, CURLOPT_HEADERFUNCTION, llm_header_cb);
+	curl_easy_setopt(req->easy, CURLOPT_HEADERDATA, req);
+	curl_easy_setopt(req->easy, CURLOPT_ERRORBUFFER, req->errbuf);
+	curl_easy_setopt(req->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(req->easy, CURLOPT_TIMEOUT_MS, timeout_s * 1000);
+	curl_easy_setopt(req->easy, CURLOPT_CONNECTTIMEOUT_MS,
+	    (timeout_s < 10 ? timeout_s : 10) * 1000);
+	curl_easy_setopt(req->easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(req->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(req->easy, CURLOPT_USERAGENT,
+	    "hotreloadd/" HOTRELOAD_VERSION);
+	req->errbuf[0] = '\0';
+	clock_gettime(CLOCK_MONOTONIC, &req->attempt_started);
+	if (curl_multi_add_handle(llm_multi, req->easy) != CURLM_OK)
+		return (-1);
+	b->in_flight++;
+	if (!req->probe)
+		b->requests++;
+	return (0);
+}
+
+/*
+ * Try the next back end in fallback order (from req->step).  Cooled-down
+ * back ends are skipped while another one is left to try.
+ */
+static void
+llm_request_try(struct llm_request *req)
+{
+	struct llm_gen		*gen = req->gen;
+	struct llm_backend	*b;
+	double			 now = llm_now();
+
+	while (req->step < gen->order_count) {
+		b = &gen->backends[gen->order[req->step]];
+		if (b->cooled_until > now && req->step + 1 < gen->order_count) {
+			if (req->error == NULL)
+				llm_request_error(req, LLM_ERR_UNAVAILABLE,
+				    "%s: cooling down after %u failures",
+				    b->cfg->name, b->failures_in_a_row);
+			req->step++;
+			continue;
+		}
+		if (b->in_flight >= (unsigned int)b->cfg->max_in_flight) {
+			if (b->waiting_count >=
+			    (unsigned int)b->cfg->max_in_flight) {
+				llm_request_error(req, LLM_ERR_OVERLOADED,
+				    "%s: %d requests running and %u waiting "
+				    "(max_in_flight)", b->cfg->name,
+				    b->cfg->max_in_flight, b->waiting_count);
+				llm_request_finish(req, NULL);
+				return;
+			}
+			req->waiting = true;
+			req->backend = b;
+			TAILQ_INSERT_TAIL(&b->waiting, req, wait_entry);
+			b->waiting_count++;
+			return;
+		}
+		if (llm_request_transfer(req, b) == 0)
+			return;
+		llm_request_clear_transfer(req);
+		llm_request_error(req, LLM_ERR_UNAVAILABLE, "%s: cannot start "
+		    "the request", b->cfg->name);
+		req->step++;
+	}
+	llm_request_finish(req, NULL);
+}
+
+/* B failed before answering: count it, and cool it down if it keeps on. */
+static void
+llm_backend_failed(struct llm_backend *b, const char *why)
+{
+	b->errors++;
+	free(b->last_error);
+	b->last_error = strdup(why);
+	if (++b->failures_in_a_row == LLM_FAILURES_TO_COOL) {
+		b->cooled_until = llm_now() + LLM_COOL_DOWN_S;
+		log_warnx("llm: back end %s failed %u times in a row (%s); "
+		    "cooling it down for %d s", b->cfg->name,
+		    b->failures_in_a_row, why, LLM_COOL_DOWN_S);
+	}
+}
+
+/* A probe has ended; when all have, report the start. */
+static void
+llm_probe_done(struct llm_request *req, bool ok, const char *why)
+{
+	struct llm_gen		*gen = req->gen;
+	struct llm_backend	*b = req->backend;
+
+	if (ok) {
+		b->failures_in_a_row = 0;
+		log_debug("llm: probe of %s (%s) answered", b->cfg->name,
+		    b->shown_url);
+	} else {
+		llm_backend_failed(b, why);
+		if (b == &gen->backends[gen->order[0]])
+			gen->probe_error = str_printf("probe of back end %s "
+			    "(%s) failed: %s", b->cfg->name, b->shown_url, why);
+		else
+			log_warnx("llm: probe of back end %s (%s) failed: %s; "
+			    "it stays in the fallback list", b->cfg->name,
+			    b->shown_url, why);
+	}
+	TAILQ_REMOVE(&gen->probes, req, entry);
+	llm_request_clear_transfer(req);
+	free(req->error);
+	free(req);
+	if (--gen->probes_pending == 0)
+		gen->started_cb(gen->inst, gen->probe_error == NULL,
+		    gen->probe_error);
+}
+
+/* A transfer has ended with curl's RESULT. */
+static void
+llm_transfer_done(struct llm_request *req, CURLcode result)
+{
+	struct llm_backend	*b = req->backend;
+	struct llm_answer	 answer;
+	long			 status = 0;
+	double			 ms;
+	char			*why = NULL, *detail = NULL;
+	bool			 fall_back = false;
+
+	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+	ms = timespec_elapsed_s(&req->attempt_started) * 1e3;
+	b->in_flight--;
+
+	if (result != CURLE_OK) {
+		why = str_printf("%s", req->errbuf[0] != '\0' ? req->errbuf :
+		    curl_easy_strerror(result));
+		if (req->probe) {
+			llm_probe_done(req, false, why);
+			goto out;
+		}
+		/* Before any byte the next back end may do better. */
+		fall_back = !req->got_bytes;
+		llm_request_error(req, result == CURLE_OPERATION_TIMEDOUT ?
+		    LLM_ERR_TIMEOUT : LLM_ERR_UNAVAILABLE, "%s: %s",
+		    b->cfg->name, why);
+		if (fall_back)
+			llm_backend_failed(b, why);
+		else
+			b->errors++;
+	} else if (status >= 200 && status < 300) {
+		if (req->probe) {
+			llm_probe_done(req, true, NULL);
+			goto out;
+		}
+		b->failures_in_a_row = 0;
+		b->latency_ms_total += ms;
+		if (llm_provider_parse_answer(b->provider, req->response,
+		    req->response_length, &answer, &why) == 0) {
+			b->successes++;
+			llm_request_finish(req, &answer);
+			llm_answer_clear(&answer);
+			goto out;
+		}
+		b->errors++;
+		llm_request_error(req, LLM_ERR_UNAVAILABLE, "%s: %s",
+		    b->cfg->name, why);
+	} else {
+		detail = req->response != NULL ? llm_provider_error_text(
+		    req->response, req->response_length) : NULL;
+		why = str_printf("HTTP %ld%s%s", status, detail != NULL ?
+		    ": " : "", detail != NULL ? detail : "");
+		if (req->probe) {
+			llm_probe_done(req, false, why);
+			goto out;
+		}
+		if (status == 429 || status >= 500) {
+			/* The back end's trouble: try the next one. */
+			fall_back = true;
+			llm_backend_failed(b, why);
+			llm_request_error(req, LLM_ERR_UNAVAILABLE, "%s: %s",
+			    b->cfg->name, why);
+		} else {
+			/* The request's trouble: another back end would
+			 * refuse it too. */
+			b->errors++;
+			llm_request_error(req, LLM_ERR_BAD_REQUEST, "%s: %s",
+			    b->cfg->name, why);
+		}
+	}
+
+	llm_request_clear_transfer(req);
+	if (fall_back) {
+		req->step++;
+		llm_request_try(req);
+	} else
+		llm_request_finish(req, NULL);
+out:
+	free(why);
+	free(detail);
+	llm_backend_dequeue(b);
+}
+
+/* Collect the transfers curl has finished. */
+static void
+llm_check_done(void)
+{
+	CURLMsg			*msg;
+	struct llm_request	*req;
+	int			 left;
+
+	while ((msg = curl_multi_info_read(llm_multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &req);
+		llm_transfer_done(req, msg->data.result);
+	}
+}
+
+/* A socket curl watches is ready. */
+static void
+llm_socket_event_cb(evutil_socket_t fd, short events,
+    __attribute__((unused)) void *arg)
+{
+	int	action = 0, running;
+
+	if (events & EV_READ)
+		action |= CURL_CSELECT_IN;
+	if (events & EV_WRITE)
+		action |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(llm_multi, fd, action, &running);
+	llm_check_done();
+	if (running == 0)
+		evtimer_del(llm_timer);
+}
+
+/* curl's timeout has passed. */
+static void
+llm_timer_event_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, __attribute__((unused)) void *arg)
+{
+	int	running;
+
+	curl_multi_socket_action(llm_multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	llm_check_done();
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch S for WHAT (or stop). */
+static int
+llm_socket_cb(__attribute__((unused)) CURL *easy, curl_socket_t s, int what,
+    __attribute__((unused)) void *userp, void *socketp)
+{
+	struct llm_socket	*ls = socketp;
+	short			 events = EV_PERSIST;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (ls != NULL) {
+			event_free(ls->event);
+			free(ls);
+			curl_multi_assign(llm_multi, s, NULL);
+		}
+		return (0);
+	}
+	if (ls == NULL) {
+		if ((ls = calloc(1, sizeof *ls)) == NULL)
+			return (-1);
+		curl_multi_assign(llm_multi, s, ls);
+	} else
+		event_free(ls->event);
+	if (what & CURL_POLL_IN)
+		events |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		events |= EV_WRITE;
+	ls->event = event_new(hr->base, s, events, llm_socket_event_cb, NULL);
+	if (ls->event == NULL)
+		return (-1);
+	event_add(ls->event, NULL);
+	return (0);
+}
+
+/* CURLMOPT_TIMERFUNCTION: call back in TIMEOUT_MS (-1: never). */
+static int
+llm_timer_cb(__attribute__((unused)) CURLM *multi, long timeout_ms,
+    __attribute__((unused)) void *userp)
+{
+	struct timeval	tv;
+
+	if (timeout_ms < 0) {
+		evtimer_del(llm_timer);
+		return (0);
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evtimer_add(llm_timer, &tv);
+	return (0);
+}
+
+/* Set up curl the first time an LLM generation is built. */
+static int
+llm_multi_ensure(void)
+{
+	if (llm_multi != NULL)
+		return (0);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    (llm_multi = curl_multi_init()) == NULL ||
+	    (llm_timer = evtimer_new(hr->base, llm_timer_event_cb,
+	    NULL)) == NULL)
+		return (-1);
+	curl_multi_setopt(llm_multi, CURLMOPT_SOCKETFUNCTION, llm_socket_cb);
+	curl_multi_setopt(llm_multi, CURLMOPT_TIMERFUNCTION, llm_timer_cb);
+	return (0);
+}
+
+/* Read a back end's key from its variable or file; never logged. */
+static int
+llm_backend_key(struct llm_backend *b, const char *path, char **cause)
+{
+	const char	*value;
+	FILE		*f;
+	char		 buf[LLM_KEY_MAX];
+	size_t		 n;
+
+	if (b->cfg->api_key_env != NULL) {
+		value = getenv(b->cfg->api_key_env);
+		if (value == NULL || *value == '\0') {
+			*cause = str_printf("%s.api_key_env: the variable %s is "
+			    "not set", path, b->cfg->api_key_env);
+			return (-1);
+		}
+		b->key = strdup(value);
+		return (b->key != NULL ? 0 : -1);
+	}
+	if (b->cfg->api_key_file == NULL)
+		return (0);
+	if ((f = fopen(b->cfg->api_key_file, "r")) == NULL) {
+		*cause = str_printf("%s.api_key_file %s: %s", path,
+		    b->cfg->api_key_file, strerror(errno));
+		return (-1);
+	}
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (buf[0] == '\0') {
+		*cause = str_printf("%s.api_key_file %s is empty", path,
+		    b->cfg->api_key_file);
+		return (-1);
+	}
+	b->key = strdup(buf);
+	explicit_bzero(buf, sizeof buf);
+	return (b->key != NULL ? 0 : -1);
+}
+
+/* Free a generation's data. */
+static void
+llm_gen_free(struct llm_gen *gen)
+{
+	struct llm_request	*req;
+	size_t			 i;
+
+	while ((req = TAILQ_FIRST(&gen->probes)) != NULL) {
+		TAILQ_REMOVE(&gen->probes, req, entry);
+		if (req->backend != NULL && req->easy != NULL)
+			req->backend->in_flight--;
+		llm_request_clear_transfer(req);
+		free(req->error);
+		free(req);
+	}
+	for (i = 0; i < gen->backends_count; i++) {
+		struct llm_backend *b = &gen->backends[i];
+
+		if (b->key != NULL) {
+			explicit_bzero(b->key, strlen(b->key));
+			free(b->key);
+		}
+		free(b->chat_url);
+		free(b->models_url);
+		free(b->shown_url);
+		free(b->last_error);
+	}
+	free(gen->backends);
+	free(gen->order);
+	free(gen->probe_error);
+	if (gen->retire_timer != NULL)
+		event_free(gen->retire_timer);
+	config_free(gen->config);
+	free(gen);
+}
+
+/* Build a generation from CONFIG: back ends, keys, URLs; no I/O yet. */
+static struct service_instance *
+llm_create(const struct config *config, char **cause)
+{
+	const struct config_llm	*cfg = config->llm;
+	struct llm_gen		*gen;
+	struct llm_backend	*b;
+	char			 path[64];
+	size_t			 i, j;
+
+	*cause = NULL;
+	if (cfg == NULL)
+		return (NULL);
+	if (llm_multi_ensure() == -1) {
+		*cause = strdup("cannot set up libcurl");
+		return (NULL);
+	}
+	if ((gen = calloc(1, sizeof *gen)) == NULL)
+		goto nomem;
+	TAILQ_INIT(&gen->requests);
+	TAILQ_INIT(&gen->probes);
+	gen->config = config_ref((struct config *)config);
+	gen->cfg = cfg;
+	gen->backends_count = cfg->backends_count;
+	gen->backends = calloc(cfg->backends_count, sizeof *gen->backends);
+	gen->order = calloc(cfg->fallback_count, sizeof *gen->order);
+	gen->retire_timer = evtimer_new(hr->base, llm_retire_timeout_cb, gen);
+	if (gen->backends == NULL || gen->order == NULL ||
+	    gen->retire_timer == NULL)
+		goto nomem;
+	for (i = 0; i < cfg->backends_count; i++) {
+		b = &gen->backends[i];
+		b->gen = gen;
+		b->cfg = &cfg->backends[i];
+		TAILQ_INIT(&b->waiting);
+		snprintf(path, sizeof path, "llm.backends[%zu]", i);
+		if (llm_provider_parse(b->cfg->provider, &b->provider) == -1) {
+			*cause = str_printf("%s.provider: unknown provider "
+			    "\"%s\"", path, b->cfg->provider);
+			goto fail;
+		}
+		if (llm_backend_key(b, path, cause) == -1)
+			goto fail;
+		b->chat_url = llm_provider_chat_url(b->provider,
+		    b->cfg->base_url);
+		b->models_url = llm_provider_models_url(b->provider,
+		    b->cfg->base_url);
+		b->shown_url = llm_url_without_credentials(b->cfg->base_url);
+		if (b->chat_url == NULL || b->models_url == NULL ||
+		    b->shown_url == NULL)
+			goto nomem;
+	}
+	for (i = 0; i < cfg->fallback_count; i++) {
+		for (j = 0; j < cfg->backends_count; j++) {
+			if (strcmp(cfg->fallback[i], cfg->backends[j].name) ==
+			    0)
+				gen->order[gen->order_count++] = j;
+		}
+	}
+	if ((gen->inst = service_instance_create(&llm_service_ops, gen)) ==
+	    NULL)
+		goto nomem;
+	return (gen->inst);
+
+nomem:
+	*cause = strdup("out of memory");
+fail:
+	if (gen != NULL)
+		llm_gen_free(gen);
+	return (NULL);
+}
+
+/*
+ * Bring a generation up.  The first one is ready at once (the daemon starts
+ * without its back ends); a reload probes each back end's model list when
+ * llm.probe_on_reload is set, and fails if the first in fallback order
+ * does not answer.
+ */
+static void
+llm_start(struct service_instance *inst, service_started_cb cb)
+{
+	struct llm_gen		*gen = inst->data;
+	struct llm_request	*req;
+	size_t			 i;
+
+	gen->started_cb = cb;
+	if (inst->slot->current == NULL || !gen->cfg->probe_on_reload) {
+		cb(inst, true, NULL);
+		return;
+	}
+	gen->probes_pending = (unsigned int)gen->backends_count;
+	for (i = 0; i < gen->backends_count; i++) {
+		if ((req = calloc(1, sizeof *req)) == NULL) {
+			gen->probes_pending--;
+			continue;
+		}
+		req->gen = gen;
+		req->probe = true;
+		TAILQ_INSERT_TAIL(&gen->probes, req, entry);
+		if (llm_request_transfer(req, &gen->backends[i]) == -1)
+			llm_probe_done(req, false, "cannot start the probe");
+	}
+	if (gen->probes_pending == 0 && TAILQ_EMPTY(&gen->probes) &&
+	    gen->backends_count == 0)
+		cb(inst, true, NULL);
+}
+
+/* The retire deadline: fail what still runs here with "retired". */
+static void
+llm_retire_timeout_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	struct llm_gen		*gen = arg;
+	struct llm_request	*req;
+	unsigned int		 n = 0;
+
+	log_warnx("llm: generation %llu still has requests after %d s "
+	    "(llm.retire_timeout_s); failing them with \"retired\"",
+	    (unsigned long long)gen->inst->generation,
+	    gen->cfg->retire_timeout_s);
+	service_instance_ref(gen->inst);
+	while (gen->retiring && (req = TAILQ_FIRST(&gen->requests)) != NULL) {
+		if (req->waiting) {
+			TAILQ_REMOVE(&req->backend->waiting, req, wait_entry);
+			req->backend->waiting_count--;
+			req->waiting = false;
+		} else if (req->easy != NULL)
+			req->backend->in_flight--;
+		llm_request_error(req, LLM_ERR_RETIRED, "LLM generation %llu "
+		    "was retired by a reload while this request was still "
+		    "running (llm.retire_timeout_s is %d)",
+		    (unsigned long long)gen->inst->generation,
+		    gen->cfg->retire_timeout_s);
+		llm_request_finish(req, NULL);
+		n++;
+	}
+	log_info("llm: generation %llu: %u request(s) ended as retired",
+	    (unsigned long long)gen->inst->generation, n);
+	service_instance_unref(gen->inst);
+}
+
+/* Stop taking work; finish what runs, up to llm.retire_timeout_s. */
+static void
+llm_retire(struct service_instance *inst)
+{
+	struct llm_gen	*gen = inst->data;
+	struct timeval	 tv = { gen->cfg->retire_timeout_s, 0 };
+
+	gen->retiring = true;
+	if (TAILQ_EMPTY(&gen->requests)) {
+		llm_gen_retire_check(gen);
+		return;
+	}
+	evtimer_add(gen->retire_timer, &tv);
+}
+
+/* Free the generation (last reference gone). */
+static void
+llm_destroy(struct service_instance *inst)
+{
+	if (inst->data != NULL)
+		llm_gen_free(inst->data);
+}
+
+/* Format a monotonic deadline as wall-clock ISO-8601, for status. */
+static json_t *
+llm_deadline_json(double deadline)
+{
+	double	 left = deadline - llm_now();
+	time_t	 when;
+	struct tm tm;
+	char	 buf[32];
+
+	if (left <= 0)
+		return (json_null());
+	when = time(NULL) + (time_t)left;
+	gmtime_r(&when, &tm);
+	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return (json_string(buf));
+}
+
+/* Status details of the llm slot. */
+static json_t *
+llm_status(struct service_instance *inst)
+{
+	struct llm_gen		*gen = inst->data;
+	struct llm_backend	*b;
+	json_t			*backends = json_array(), *fallback;
+	const char		*auth;
+	size_t			 i;
+	bool			 any_healthy = false, healthy;
+
+	for (i = 0; i < gen->backends_count; i++) {
+		b = &gen->backends[i];
+		healthy = b->failures_in_a_row == 0 &&
+		    b->cooled_until <= llm_now();
+		any_healthy |= healthy;
+		auth = b->cfg->api_key_env != NULL ? "env" :
+		    b->cfg->api_key_file != NULL ? "file" : "none";
+		json_array_append_new(backends, json_pack("{s:s, s:s, s:s, "
+		    "s:s, s:s, s:b, s:o, s:I, s:I, s:I, s:I, s:f, s:I, s:s?}",
+		    "name", b->cfg->name,
+		    "provider", b->cfg->provider,
+		    "model", b->cfg->model,
+		    "url", b->shown_url,
+		    "auth", auth,
+		    "healthy", healthy,
+		    "cooled_down_until", llm_deadline_json(b->cooled_until),
+		    "requests", (json_int_t)b->requests,
+		    "errors", (json_int_t)b->errors,
+		    "in_flight", (json_int_t)b->in_flight,
+		    "waiting", (json_int_t)b->waiting_count,
+		    "mean_latency_ms", b->successes > 0 ?
+		    b->latency_ms_total / (double)b->successes : 0.0,
+		    "max_in_flight", (json_int_t)b->cfg->max_in_flight,
+		    "last_error", b->last_error));
+	}
+	fallback = json_array();
+	for (i = 0; i < gen->order_count; i++)
+		json_array_append_new(fallback,
+		    json_string(gen->backends[gen->order[i]].cfg->name));
+	return (json_pack("{s:s, s:o, s:o, s:b, s:i}",
+	    "state", any_healthy || gen->backends_count == 0 ? "running" :
+	    "degraded",
+	    "backends", backends,
+	    "fallback", fallback,
+	    "probe_on_reload", gen->cfg->probe_on_reload,
+	    "retire_timeout_s", gen->cfg->retire_timeout_s));
+}
+
+/* Does the new configuration change the service? */
+static bool
+llm_changed(const struct config *old, const struct config *new)
+{
+	return (config_section_changed(old, new, "llm"));
+}
+
+const struct service_ops llm_service_ops = {
+	.name = "llm",
+	.create = llm_create,
+	.start = llm_start,
+	.retire = llm_retire,
+	.destroy = llm_destroy,
+	.status = llm_status,
+	.changed = llm_changed,
+};
+
+/* Is there an LLM service to send requests to? */
+bool
+llm_available(void)
+{
+	return (hr != NULL && hr->registry != NULL &&
+	    registry_slot(hr->registry, SERVICE_LLM)->current != NULL);
+}
+
+/*
+ * Send a chat (MESSAGES: [{role, content}], SYSTEM may be NULL) to the
+ * current generation.  CB is called once with the outcome, possibly before
+ * llm_submit() returns (overload, nothing configured).  Returns -1 only when
+ * there is no LLM service at all (CB is not called then).
+ */
+int
+llm_submit(json_t *messages, const char *system, llm_done_cb cb, void *arg)
+{
+	struct service_instance	*inst;
+	struct llm_request	*req;
+	struct llm_gen		*gen;
+
+	inst = registry_slot(hr->registry, SERVICE_LLM)->current;
+	if (inst == NULL || (req = calloc(1, sizeof *req)) == NULL)
+		return (-1);
+	gen = inst->data;
+	req->gen = gen;
+	req->messages = json_incref(messages);
+	req->system = system != NULL ? strdup(system) : NULL;
+	req->cb = cb;
+	req->arg = arg;
+	service_instance_work_begin(inst);
+	TAILQ_INSERT_TAIL(&gen->requests, req, entry);
+	if (gen->order_count == 0) {
+		llm_request_error(req, LLM_ERR_UNAVAILABLE, "no back end in "
+		    "llm.fallback");
+		llm_request_finish(req, NULL);
+		return (0);
+	}
+	llm_request_try(req);
+	return (0);
+}
+
+/* Back-end metrics of the current generation. */
+void
+llm_metrics(FILE *f)
+{
+	struct service_instance	*inst;
+	struct llm_gen		*gen;
+	struct llm_backend	*b;
+	size_t			 i;
+
+	inst = registry_slot(hr->registry, SERVICE_LLM)->current;
+	if (inst == NULL)
+		return;
+	gen = inst->data;
+	fprintf(f, "# HELP hotreload_llm_requests_total LLM requests sent, by "
+	    "back end (current generation).\n# TYPE "
+	    "hotreload_llm_requests_total counter\n");
+	for (i = 0; i < gen->backends_count; i++) {
+		b = &gen->backends[i];
+		fprintf(f, "hotreload_llm_requests_total{backend=\"%s\"} "
+		    "%llu\n", b->cfg->name, (unsigned long long)b->requests);
+	}
+	fprintf(f, "# HELP hotreload_llm_errors_total LLM requests that "
+	    "failed, by back end (current generation).\n# TYPE "
+	    "hotreload_llm_errors_total counter\n");
+	for (i = 0; i < gen->backends_count; i++) {
+		b = &gen->backends[i];
+		fprintf(f, "hotreload_llm_errors_total{backend=\"%s\"} %llu\n",
+		    b->cfg->name, (unsigned long long)b->errors);
+	}
+	fprintf(f, "# HELP hotreload_llm_backend_healthy 1 when the back end "
+	    "is neither failing nor cooled down.\n# TYPE "
+	    "hotreload_llm_backend_healthy gauge\n");
+	for (i = 0; i < gen->backends_count; i++) {
+		b = &gen->backends[i];
+		fprintf(f, "hotreload_llm_backend_healthy{backend=\"%s\"} %d\n",
+		    b->cfg->name, b->failures_in_a_row == 0 &&
+		    b->cooled_until <= llm_now() ? 1 : 0);
+	}
+}
+
+/* Release curl (exit). */
+void
+llm_shutdown(void)
+{
+	if (llm_timer != NULL) {
+		event_free(llm_timer);
+		llm_timer = NULL;
+	}
+	if (llm_multi != NULL) {
+		curl_multi_cleanup(llm_multi);
+		llm_multi = NULL;
+		curl_global_cleanup();
+	}
+}

@@ -1,0 +1,96 @@
+/*
+ * llm.h -- the LLM side of the daemon: the MultiLLMService (back ends with
+ * fallback on one curl multi handle) and the DialogueManager on top of it.
+ *
+ *   llm-provider.c  request bodies, URLs, headers and response parsing of
+ *                   the openai, ollama and anthropic APIs
+ *   llm.c           the service: generations, curl multi on libevent,
+ *                   fallback, cool-down, probe, retirement
+ *   dialogue.c      conversations with bounded history, the dialogue tool
+ */
+#ifndef HOTRELOAD_LLM_H
+#define HOTRELOAD_LLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+struct config_backend;
+struct service_instance;
+
+/* Error codes of a failed LLM request (also TaskResult error codes). */
+#define LLM_ERR_UNAVAILABLE	"llm_unavailable"
+#define LLM_ERR_TIMEOUT		"llm_timeout"
+#define LLM_ERR_OVERLOADED	"overloaded"
+#define LLM_ERR_RETIRED		"retired"
+#define LLM_ERR_BAD_REQUEST	"bad_request"
+
+/* Anthropic needs max_tokens; the others take the server's default. */
+#define LLM_MAX_TOKENS		1024
+/* Largest response body accepted from a back end. */
+#define LLM_MAX_RESPONSE	(8 * 1024 * 1024)
+
+/* llm-provider.c ------------------------------------------------------ */
+
+enum llm_provider {
+	LLM_PROVIDER_OPENAI,
+	LLM_PROVIDER_OLLAMA,
+	LLM_PROVIDER_ANTHROPIC,
+};
+
+/* What a back end answered, in one shape for every provider. */
+struct llm_answer {
+	char	*text;
+	json_t	*usage;		/* {prompt_tokens, completion_tokens, ...} */
+};
+
+int		 llm_provider_parse(const char *name, enum llm_provider *);
+char		*llm_provider_chat_url(enum llm_provider, const char *base);
+char		*llm_provider_models_url(enum llm_provider, const char *base);
+char		*llm_provider_chat_body(enum llm_provider, const char *model,
+		    const char *system, json_t *messages);
+struct curl_slist *llm_provider_headers(enum llm_provider, const char *key,
+		    bool json_body);
+int		 llm_provider_parse_answer(enum llm_provider, const char *body,
+		    size_t length, struct llm_answer *, char **why);
+char		*llm_provider_error_text(const char *body, size_t length);
+void		 llm_answer_clear(struct llm_answer *);
+char		*llm_url_without_credentials(const char *url);
+
+/* llm.c --------------------------------------------------------------- */
+
+/* The outcome of a request; ANSWER is valid only during the call. */
+struct llm_result {
+	bool			 ok;
+	struct llm_answer	*answer;
+	const char		*backend;
+	const char		*model;
+	unsigned long long	 generation;
+	const char		*error_code;
+	const char		*error_message;
+};
+
+typedef void	(*llm_done_cb)(const struct llm_result *, void *arg);
+
+extern const struct service_ops llm_service_ops;
+extern const struct service_ops dialogue_service_ops;
+
+int		 llm_submit(json_t *messages, const char *system,
+		    llm_done_cb, void *arg);
+bool		 llm_available(void);
+void		 llm_metrics(FILE *);
+void		 llm_shutdown(void);
+
+/* dialogue.c ---------------------------------------------------------- */
+
+#define DIALOGUE_MAX_CONVERSATIONS	1024
+#define DIALOGUE_MAX_TURNS		32
+
+extern const struct tool dialogue_tool;
+
+json_t		*dialogue_status(void);
+void		 dialogue_free(void);
+
+#endif /* HOTRELOAD_LLM_H */
