@@ -326,19 +326,17 @@ hsp_conn_disconnect(struct hsp_conn *c)
 	hsp_conn_update(c);
 }
 
-/* Socket readable. */
+/* Let libmosquitto read or write (LOOP), then follow its socket. */
 static void
-hsp_conn_read_cb(__attribute__((unused)) evutil_socket_t fd,
-    __attribute__((unused)) short events, void *arg)
+hsp_conn_io(struct hsp_conn *c, int (*loop)(struct mosquitto *, int))
 {
-	struct hsp_conn	*c = arg;
-	int		 rc;
+	int	rc;
 
 	if (c->inst->dead || c->mosq == NULL)
 		return;
 	/* Callbacks inside may drop the last other reference. */
 	service_instance_ref(c->inst);
-	rc = mosquitto_loop_read(c->mosq, 1);
+	rc = loop(c->mosq, 1);
 	if (rc != MOSQ_ERR_SUCCESS && c->fd != -1 && !c->inst->dead)
 		hsp_conn_lost(c, hsp_strerror(rc));
 	else if (!c->inst->dead)
@@ -346,23 +344,20 @@ hsp_conn_read_cb(__attribute__((unused)) evutil_socket_t fd,
 	service_instance_unref(c->inst);
 }
 
+/* Socket readable. */
+static void
+hsp_conn_read_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	hsp_conn_io(arg, mosquitto_loop_read);
+}
+
 /* Socket writable and libmosquitto has something to send. */
 static void
 hsp_conn_write_cb(__attribute__((unused)) evutil_socket_t fd,
     __attribute__((unused)) short events, void *arg)
 {
-	struct hsp_conn	*c = arg;
-	int		 rc;
-
-	if (c->inst->dead || c->mosq == NULL)
-		return;
-	service_instance_ref(c->inst);
-	rc = mosquitto_loop_write(c->mosq, 1);
-	if (rc != MOSQ_ERR_SUCCESS && c->fd != -1 && !c->inst->dead)
-		hsp_conn_lost(c, hsp_strerror(rc));
-	else if (!c->inst->dead)
-		hsp_conn_update(c);
-	service_instance_unref(c->inst);
+	hsp_conn_io(arg, mosquitto_loop_write);
 }
 
 /* Once a second: keepalive pings and libmosquitto's own timeouts. */
