@@ -365,7 +365,9 @@ llm_backend_failed(struct llm_backend *b, const char *why)
 	b->errors++;
 	free(b->last_error);
 	b->last_error = strdup(why);
-	if (++b->failures_in_a_row == LLM_FAILURES_TO_COOL) {
+	/* Cool down again if it still fails after a cool-down. */
+	if (++b->failures_in_a_row >= LLM_FAILURES_TO_COOL &&
+	    b->cooled_until <= llm_now()) {
 		b->cooled_until = llm_now() + LLM_COOL_DOWN_S;
 		log_warnx("llm: back end %s failed %u times in a row (%s); "
 		    "cooling it down for %d s", b->cfg->name,
@@ -514,10 +516,12 @@ llm_socket_event_cb(evutil_socket_t fd, short events,
 		action |= CURL_CSELECT_IN;
 	if (events & EV_WRITE)
 		action |= CURL_CSELECT_OUT;
+	/*
+	 * curl's timer callback keeps llm_timer right; finished transfers
+	 * may start new ones (fallback, a waiting request), which re-arm it.
+	 */
 	curl_multi_socket_action(llm_multi, fd, action, &running);
 	llm_check_done();
-	if (running == 0)
-		evtimer_del(llm_timer);
 }
 
 /* curl's timeout has passed. */
@@ -780,19 +784,17 @@ llm_start(struct service_instance *inst, service_started_cb cb)
 		cb(inst, true, NULL);
 }
 
-/* The retire deadline: fail what still runs here with "retired". */
+/*
+ * Fail what still runs on a retiring generation with "retired", so every
+ * caller gets an answer: at llm.retire_timeout_s, or at once at shutdown
+ * (the drain has had its drain.timeout_s already).
+ */
 static void
-llm_retire_timeout_cb(__attribute__((unused)) evutil_socket_t fd,
-    __attribute__((unused)) short events, void *arg)
+llm_retire_fail_all(struct llm_gen *gen)
 {
-	struct llm_gen		*gen = arg;
 	struct llm_request	*req;
 	unsigned int		 n = 0;
 
-	log_warnx("llm: generation %llu still has requests after %d s "
-	    "(llm.retire_timeout_s); failing them with \"retired\"",
-	    (unsigned long long)gen->inst->generation,
-	    gen->cfg->retire_timeout_s);
 	service_instance_ref(gen->inst);
 	while (gen->retiring && (req = TAILQ_FIRST(&gen->requests)) != NULL) {
 		if (req->waiting) {
@@ -801,17 +803,36 @@ llm_retire_timeout_cb(__attribute__((unused)) evutil_socket_t fd,
 			req->waiting = false;
 		} else if (req->easy != NULL)
 			req->backend->in_flight--;
-		llm_request_error(req, LLM_ERR_RETIRED, "LLM generation %llu "
-		    "was retired by a reload while this request was still "
-		    "running (llm.retire_timeout_s is %d)",
-		    (unsigned long long)gen->inst->generation,
-		    gen->cfg->retire_timeout_s);
+		if (hr->shutting_down)
+			llm_request_error(req, LLM_ERR_RETIRED, "hotreloadd "
+			    "shut down while this request was still running");
+		else
+			llm_request_error(req, LLM_ERR_RETIRED, "LLM "
+			    "generation %llu was retired by a reload while "
+			    "this request was still running "
+			    "(llm.retire_timeout_s is %d)",
+			    (unsigned long long)gen->inst->generation,
+			    gen->cfg->retire_timeout_s);
 		llm_request_finish(req, NULL);
 		n++;
 	}
 	log_info("llm: generation %llu: %u request(s) ended as retired",
 	    (unsigned long long)gen->inst->generation, n);
 	service_instance_unref(gen->inst);
+}
+
+/* The retire deadline has passed. */
+static void
+llm_retire_timeout_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	struct llm_gen	*gen = arg;
+
+	log_warnx("llm: generation %llu still has requests after %d s "
+	    "(llm.retire_timeout_s); failing them with \"retired\"",
+	    (unsigned long long)gen->inst->generation,
+	    gen->cfg->retire_timeout_s);
+	llm_retire_fail_all(gen);
 }
 
 /* Stop taking work; finish what runs, up to llm.retire_timeout_s. */
@@ -824,6 +845,14 @@ llm_retire(struct service_instance *inst)
 	gen->retiring = true;
 	if (TAILQ_EMPTY(&gen->requests)) {
 		llm_gen_retire_check(gen);
+		return;
+	}
+	/*
+	 * At shutdown the drain has waited already; answer now, while the
+	 * HSP connector (retired after this slot) can still carry results.
+	 */
+	if (hr->shutting_down) {
+		llm_retire_fail_all(gen);
 		return;
 	}
 	evtimer_add(gen->retire_timer, &tv);
