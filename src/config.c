@@ -1886,6 +1886,15 @@ check_hsp(struct load *ld, json_t *object)
 	    protocols, 0) == 1 ? 4 : 5;
 	hsp->persistent = member_choice(ld, object, "hsp", "session", 0,
 	    sessions, 0) == 1;
+	/*
+	 * A persistent session needs a session expiry and a way to end the
+	 * session of a connector a reload replaced: both are MQTT 5.
+	 */
+	if (hsp->persistent && hsp->protocol == 4)
+		error_at(ld, "hsp.session", "a \"persistent\" session needs "
+		    "\"protocol\": \"mqttv5\" (MQTT 3.1.1 has no session "
+		    "expiry and cannot end the session of a replaced "
+		    "connector)");
 	hsp->share_group = member_string(ld, object, "hsp", "share_group",
 	    MEMBER_NULLABLE, &rule_topic_level, NULL);
 	hsp->extra_subscriptions = member_string_list(ld, object, "hsp",

@@ -59,7 +59,7 @@ static const char full_config[] =
     "                         \"cert_file\": \"/etc/hr/c.pem\",\n"
     "                         \"key_file\": \"/etc/hr/k.pem\" },\n"
     "                \"keepalive_s\": 5 },\n"
-    "    \"protocol\": \"mqttv311\",\n"
+    "    \"protocol\": \"mqttv5\",\n"
     "    \"session\": \"persistent\",\n"
     "    \"share_group\": \"workers\",\n"
     "    \"extra_subscriptions\": [\"hsp/knowledge/facts/#\", \"a/+/b\"],\n"
@@ -210,7 +210,7 @@ START_TEST(test_full_config)
 	ck_assert_str_eq(c->hsp->tls->cert_file, "/etc/hr/c.pem");
 	ck_assert_str_eq(c->hsp->tls->key_file, "/etc/hr/k.pem");
 	ck_assert_int_eq(c->hsp->keepalive_s, 5);
-	ck_assert_int_eq(c->hsp->protocol, 4);
+	ck_assert_int_eq(c->hsp->protocol, 5);
 	ck_assert(c->hsp->persistent);
 	ck_assert_str_eq(c->hsp->share_group, "workers");
 	ck_assert_uint_eq(c->hsp->extra_subscriptions_count, 2);
@@ -970,6 +970,17 @@ START_TEST(test_problems_accumulate)
 }
 END_TEST
 
+START_TEST(test_persistent_needs_mqttv5)
+{
+	expect_one_error("{\"ai_id\":\"a\",\"control\":{},\"hsp\":{"
+	    "\"broker\":{},\"protocol\":\"mqttv311\",\"session\":"
+	    "\"persistent\"}}",
+	    "t.conf:1:68: hsp.session: a \"persistent\" session needs "
+	    "\"protocol\": \"mqttv5\" (MQTT 3.1.1 has no session expiry and "
+	    "cannot end the session of a replaced connector)");
+}
+END_TEST
+
 START_TEST(test_section_changed)
 {
 	struct config	*a, *b, *c, *d;
@@ -1080,6 +1091,7 @@ config_suite(void)
 	tcase_add_test(tc, test_load_file);
 	tcase_add_test(tc, test_problems_accumulate);
 	tcase_add_test(tc, test_section_changed);
+	tcase_add_test(tc, test_persistent_needs_mqttv5);
 	suite_add_tcase(s, tc);
 	return (s);
 }
