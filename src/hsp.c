@@ -82,6 +82,7 @@ struct hsp_conn {
 	char			 letter;	/* persistent: 'a' or 'b' */
 	bool			 probing;	/* looking for our session */
 	bool			 switch_id;	/* probe over: use the other id */
+	bool			 dropping;	/* our own disconnect, not a loss */
 	char			*address;	/* resolved broker address */
 	char			*password;
 
@@ -149,7 +150,7 @@ static const char *
 hsp_strerror(int rc)
 {
 	if (rc == MOSQ_ERR_ERRNO)
-		return (strerror(errno));
+		return (errno != 0 ? strerror(errno) : "connection lost");
 	return (mosquitto_strerror(rc));
 }
 
@@ -239,6 +240,21 @@ hsp_read_password(struct hsp_conn *c, char **cause)
 /* A new libmosquitto handle for C with its options and callbacks. */
 static int
 hsp_conn_new_mosq(struct hsp_conn *c, char **cause);
+
+/*
+ * Close the MQTT connection ourselves (a timeout, a refusal): libmosquitto
+ * calls the disconnect callback from inside, which must not count it as a
+ * broker loss -- the caller says what happened.
+ */
+static void
+hsp_conn_drop(struct hsp_conn *c)
+{
+	if (c->mosq == NULL)
+		return;
+	c->dropping = true;
+	mosquitto_disconnect(c->mosq);
+	c->dropping = false;
+}
 
 /* Stop watching the socket. */
 static void
@@ -403,7 +419,8 @@ hsp_conn_update(struct hsp_conn *c)
 		}
 		event_add(c->read_event, NULL);
 	}
-	if (mosquitto_want_write(c->mosq))
+	/* No socket (closed from inside a callback): nothing to watch. */
+	if (c->write_event != NULL && mosquitto_want_write(c->mosq))
 		event_add(c->write_event, NULL);
 }
 
@@ -491,7 +508,7 @@ hsp_conn_timer_cb(__attribute__((unused)) evutil_socket_t fd,
 			c->dns = NULL;
 		}
 		if (c->mosq != NULL)
-			mosquitto_disconnect(c->mosq);
+			hsp_conn_drop(c);
 		hsp_conn_lost(c, c->state == HSP_STATE_SUBSCRIBING ?
 		    "no SUBACK within hsp.connect_timeout_s" :
 		    "not connected within hsp.connect_timeout_s");
@@ -532,7 +549,7 @@ hsp_on_connect(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 		hsp_conn_error(c, "%s:%d: broker refused the connection: %s",
 		    c->cfg->host, c->cfg->port, c->cfg->protocol == 5 ?
 		    mosquitto_reason_string(rc) : mosquitto_connack_string(rc));
-		mosquitto_disconnect(c->mosq);
+		hsp_conn_drop(c);
 		hsp_conn_failed(c);
 		return;
 	}
@@ -553,7 +570,7 @@ hsp_on_connect(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 	src = mosquitto_subscribe_multiple(c->mosq, &c->subscribe_mid,
 	    c->topics_count, c->topics, 1, 0, NULL);
 	if (src != MOSQ_ERR_SUCCESS) {
-		mosquitto_disconnect(c->mosq);
+		hsp_conn_drop(c);
 		hsp_conn_lost(c, hsp_strerror(src));
 		return;
 	}
@@ -576,7 +593,7 @@ hsp_on_subscribe(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 			hsp_conn_error(c, "%s:%d: broker refused the "
 			    "subscription to %s (reason %d)", c->cfg->host,
 			    c->cfg->port, c->topics[i], granted[i]);
-			mosquitto_disconnect(c->mosq);
+			hsp_conn_drop(c);
 			hsp_conn_failed(c);
 			return;
 		}
@@ -647,7 +664,7 @@ hsp_on_disconnect(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 {
 	struct hsp_conn	*c = obj;
 
-	if (c->inst->dead)
+	if (c->inst->dead || c->dropping)
 		return;
 	if (c->switch_id) {
 		/*
@@ -926,7 +943,7 @@ hsp_retire(struct service_instance *inst)
 	}
 	if (c->state != HSP_STATE_UP) {
 		if (c->mosq != NULL && c->fd != -1)
-			mosquitto_disconnect(c->mosq);
+			hsp_conn_drop(c);
 		hsp_conn_closed(c);
 		return;
 	}

@@ -1,0 +1,271 @@
+# shellcheck shell=bash
+#
+# hsp.sh -- what the HSP integration tests (test_hsp_*.sh) source after
+# lib.sh.
+#
+# Gives a test its own mosquitto broker in the test's temp dir (started with
+# tests/support/broker, stopped by the EXIT trap before lib.sh's cleanup
+# removes the dir), a configuration with an hsp section pointing at it, the
+# load peer (tests/support/loadpeer) with its report in LP, and polls on the
+# daemon's status.  Every wait is a poll with a deadline.
+
+LOADPEER=$TOP/tests/support/loadpeer
+BROKER=$TOP/tests/support/broker
+# The agent under test.
+AI_ID=did:hsp:agent-under-test
+BROKER_DIR=$T/broker
+BROKER_PORT=
+# The last loadpeer report (one JSON line), its exit status, and stderr.
+LP=
+LP_RC=
+LP_ERR=
+# Seconds loadpeer waits for results after its last publish.  Results come
+# back within milliseconds; this only bounds a run against a dead daemon.
+LP_WAIT=10
+
+[[ -x $LOADPEER ]] ||
+	fatal "$LOADPEER is not built; run \"make tests/support/loadpeer\""
+command -v mosquitto_sub >/dev/null ||
+	fatal "mosquitto_sub is missing (package mosquitto-clients)"
+
+# EXIT trap: stop the daemons (so they leave the broker the way they would
+# at a normal shutdown), then the broker, then lib.sh's cleanup, which
+# reports and removes the temp dir.  The exit status goes through.
+hsp_cleanup() {
+	local status=$? pid i
+	set +e
+	for pid in "${DAEMON_PIDS[@]}"; do
+		kill -CONT "$pid" 2>/dev/null
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${DAEMON_PIDS[@]}"; do
+		for ((i = 0; i < 100; i++)); do
+			process_running "$pid" || break
+			sleep 0.05
+		done
+	done
+	[[ -f $BROKER_DIR/mosquitto.conf ]] &&
+		"$BROKER" stop "$BROKER_DIR" >/dev/null 2>&1
+	(exit "$status")
+	cleanup
+}
+trap hsp_cleanup EXIT
+
+# Start the test's broker; sets BROKER_PORT.
+broker_start() {
+	BROKER_PORT=$("$BROKER" start "$BROKER_DIR") ||
+		fatal "cannot start the broker"
+}
+
+# The broker: stop, restart (same port) or kill (SIGKILL).
+broker_ctl() {
+	"$BROKER" "$1" "$BROKER_DIR" >/dev/null ||
+		fatal "broker $1 failed"
+}
+
+# hsp_config [EXTRA [CONTROL [PORT]]]: write CONFIG with ai_id AI_ID and
+# an hsp section for the broker on PORT (default BROKER_PORT) with the
+# further members EXTRA (JSON text); CONTROL as for write_config.
+#   hsp_config '"session": "persistent"'
+# shellcheck disable=SC2120  # every argument is optional
+hsp_config() {
+	local extra=${1-} control=${2-} port=${3-$BROKER_PORT} hsp
+	hsp=$(printf '"broker": {"host": "127.0.0.1", "port": %s}' "$port")
+	[[ -n $extra ]] && hsp+=", $extra"
+	write_config "$control" "$(printf '"ai_id": "%s",\n  "hsp": {%s}' \
+	    "$AI_ID" "$hsp")"
+}
+
+# Print field PATH of a fresh status (services.hsp.connected, ...).
+status_field() {
+	local json
+	json=$(ctl -j status 2>/dev/null) || return 1
+	jfield "$1" "$json"
+}
+
+# Succeeds when status field PATH equals VALUE.
+status_is() {
+	[[ $(status_field "$1") == "$2" ]]
+}
+
+# Succeeds when the hsp connector is connected and subscribed.
+hsp_connected() {
+	status_is services.hsp.connected true
+}
+
+# Wait up to TIMEOUT seconds (default 10) for the connector to be up.
+# shellcheck disable=SC2120  # TIMEOUT is optional
+wait_hsp_connected() {
+	local timeout=${1-10}
+	wait_until "$timeout" hsp_connected ||
+		fatal "hsp did not connect within $timeout s" \
+		    "$(ctl -j status 2>&1 | head -c 3000)"
+}
+
+# Run loadpeer against the test's broker and agent with ARGS; the report
+# goes to LP, the exit status to LP_RC, stderr to LP_ERR.
+loadpeer() {
+	timeout -k 2 120 "$LOADPEER" -p "$BROKER_PORT" --target "$AI_ID" \
+	    --wait "$LP_WAIT" "$@" >"$T/lp.out" 2>"$T/lp.err"
+	LP_RC=$?
+	LP=$(cat "$T/lp.out")
+	LP_ERR=$(cat "$T/lp.err")
+}
+
+# Field PATH of the loadpeer report in LP equals EXPECTED.
+assert_lp() {
+	assert_json "$1" "$2" "$3" "$LP"
+}
+
+# Print the fields PATH... of the JSON document JSON, one a line, in
+# jget's form (strings bare, the rest compact JSON, "<missing>" for an
+# absent one); one python for all of them, since a python start is what
+# costs on a busy machine.
+json_fields() {
+	local json=$1
+	shift
+	printf '%s' "$json" | "$PYTHON" -E -S -c '
+import json
+import sys
+
+MISSING = "<missing>"
+
+
+def lookup(node, path):
+    if path == ".":
+        return node
+    for step in path.split("."):
+        if isinstance(node, dict) and step in node:
+            node = node[step]
+        elif isinstance(node, list):
+            try:
+                node = node[int(step)]
+            except (ValueError, IndexError):
+                return MISSING
+        else:
+            return MISSING
+    return node
+
+
+try:
+    doc = json.loads(sys.stdin.read())
+except ValueError:
+    doc = None
+for path in sys.argv[1:]:
+    value = lookup(doc, path)
+    if not isinstance(value, str):
+        value = json.dumps(value, separators=(",", ":"))
+    print(value.replace("\n", "\\n"))
+' "$@"
+}
+
+# Check fields of the JSON document JSON: each PATH EXPECTED pair that
+# follows is one check, described as "DESC: PATH = EXPECTED".
+#   assert_fields "200 requests" "$LP" sent 200 answered 200
+assert_fields() {
+	local desc=$1 json=$2 i
+	local -a paths=() expected=() actual=()
+	shift 2
+	while (($# >= 2)); do
+		paths+=("$1")
+		expected+=("$2")
+		shift 2
+	done
+	mapfile -t actual < <(json_fields "$json" "${paths[@]}")
+	for i in "${!paths[@]}"; do
+		CHECKS=$((CHECKS + 1))
+		if [[ ${actual[i]-} == "${expected[i]}" ]]; then
+			pass "$desc: ${paths[i]} = ${expected[i]}"
+		else
+			fail "$desc: ${paths[i]} = ${expected[i]}" \
+			    "actual: ${actual[i]-<no output>}" "in: ${json:0:1500}"
+		fi
+	done
+}
+
+# Check a loadpeer report (LP, or $3): N requests sent, each answered
+# exactly once, with well-formed results.
+assert_all_answered() {
+	local n=$1 desc=$2 report=${3-$LP}
+	CHECKS=$((CHECKS + 1))
+	if [[ $LP_RC == 0 ]]; then
+		pass "$desc: loadpeer ran (exit 0)"
+	else
+		fail "$desc: loadpeer ran (exit 0)" "exit status: $LP_RC" \
+		    "stderr: ${LP_ERR:0:2000}"
+	fi
+	assert_fields "$desc" "$report" sent "$n" answered "$n" missing 0 \
+	    duplicates 0 bad 0
+}
+
+# Start mosquitto_sub as client id ID on FILTER, printing "topic payload"
+# of the first COUNT messages to FILE; return once the broker has logged its
+# subscription.  Sets HELPER_PID.
+watch_topic() {
+	local id=$1 filter=$2 count=$3 file=$4
+	start_helper mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -i "$id" \
+	    -q 1 -v -t "$filter" -C "$count" -W 20 >"$file" 2>&1
+	wait_until 10 grep -qF -- "$id 1 $filter" \
+	    "$BROKER_DIR/mosquitto.log" ||
+		fatal "mosquitto_sub $id did not subscribe to $filter"
+}
+
+# The process started as PID ends within TIMEOUT seconds (it is reaped).
+wait_helper() {
+	local pid=$1 timeout=$2
+	if ! wait_exit "$pid" "$timeout"; then
+		kill "$pid" 2>/dev/null
+		wait_exit "$pid" 5
+		return 1
+	fi
+}
+
+# The payload of line N (default 1) of a watch_topic FILE.
+watched_payload() {
+	sed -n "${2-1}p" "$1" | cut -d' ' -f2-
+}
+
+# The topic of line N (default 1) of a watch_topic FILE.
+watched_topic() {
+	sed -n "${2-1}p" "$1" | cut -d' ' -f1
+}
+
+# Assert that the daemon DAEMON_PID is still running.
+assert_daemon_alive() {
+	CHECKS=$((CHECKS + 1))
+	if process_running "$DAEMON_PID"; then
+		pass "$1"
+		return 0
+	fi
+	wait "$DAEMON_PID"
+	fail "$1" "hotreloadd (pid $DAEMON_PID) exited with status $?"
+	forget_pid "$DAEMON_PID"
+	return 1
+}
+
+# Stop the daemon with SIGTERM and check that it exits 0.
+stop_daemon() {
+	local desc=$1
+	kill -TERM "$DAEMON_PID"
+	CHECKS=$((CHECKS + 1))
+	if ! wait_exit "$DAEMON_PID" 15; then
+		fail "$desc" "hotreloadd did not exit within 15 s of SIGTERM"
+		return 1
+	fi
+	if [[ $EXIT_STATUS == 0 ]]; then
+		pass "$desc"
+	else
+		fail "$desc" "exit status $EXIT_STATUS"
+	fi
+}
+
+# Print a free TCP port on 127.0.0.1 that nothing listens on (the kernel
+# picks it from the ephemeral range, so the broker script never takes it).
+closed_port() {
+	"$PYTHON" -E -S -c '
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
