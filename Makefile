@@ -7,8 +7,12 @@
 #                   errors, run the unit and integration tests
 #   make demo       a live demo of status, drain, resume and reload
 #   make install    DESTDIR=... PREFIX=...
+#   make uninstall  the same variables; the configuration is kept
+#   make dist       hotreload-VERSION.tar.gz of the git checkout
 
 -include config.mk
+
+.DEFAULT_GOAL	:= all
 
 VERSION		= 0.1.0
 
@@ -19,11 +23,36 @@ DATAROOTDIR	?= $(PREFIX)/share
 MANDIR		?= $(DATAROOTDIR)/man
 SYSCONFDIR	?= /etc
 RUNSTATEDIR	?= /run
-SYSTEMDUNITDIR	?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR	?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR	?= $(PREFIX)/lib/tmpfiles.d
+COMPLETIONDIR	?= $(DATAROOTDIR)/bash-completion/completions
 WITH_SYSTEMD	?= yes
 
 PKG_CONFIG	?= pkg-config
 PKGS		= libevent jansson libmosquitto libcurl
+
+# systemd (sd_notify, socket activation, journal fields): used unless
+# WITH_SYSTEMD=no, when pkg-config finds libsystemd.  Without it the daemon's
+# notify_* functions do nothing and the units are not installed (they need
+# Type=notify), unless SYSTEMDUNITDIR is given.
+HAVE_SYSTEMD	:=
+ifneq ($(WITH_SYSTEMD),no)
+ifeq ($(shell $(PKG_CONFIG) --exists libsystemd 2>/dev/null && echo yes),yes)
+HAVE_SYSTEMD	:= yes
+PKGS		+= libsystemd
+else
+$(warning libsystemd not found with pkg-config: building without systemd \
+    support (Debian: apt-get install libsystemd-dev; or WITH_SYSTEMD=no))
+endif
+endif
+ifeq ($(origin SYSTEMDUNITDIR),undefined)
+ifeq ($(HAVE_SYSTEMD),yes)
+SYSTEMDUNITDIR	:= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir \
+		   systemd 2>/dev/null),$(PREFIX)/lib/systemd/system)
+else
+SYSTEMDUNITDIR	:=
+endif
+endif
 CC		?= cc
 CFLAGS		?= -O2 -g
 WERROR		?= -Werror
@@ -37,7 +66,8 @@ CHECK_LIBS	:= $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 DEFS		= -DHOTRELOAD_VERSION='"$(VERSION)"' \
 		  -DHR_DEFAULT_CONFIG='"$(SYSCONFDIR)/hotreloadd/hotreloadd.conf"' \
-		  -DHR_DEFAULT_SOCKET='"$(RUNSTATEDIR)/hotreloadd/control.sock"'
+		  -DHR_DEFAULT_SOCKET='"$(RUNSTATEDIR)/hotreloadd/control.sock"' \
+		  $(if $(HAVE_SYSTEMD),-DHAVE_SYSTEMD)
 ALL_CFLAGS	= -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(WERROR) -Iinclude -Isrc $(DEFS) \
 		  $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS	= $(LDFLAGS)
@@ -71,6 +101,16 @@ UNIT_test_router	= src/router.o src/hsp-envelope.o src/dispatcher.o \
 			  src/discovery.o src/registry.o src/config.o \
 			  src/util.o src/log.o
 
+# systemd units and snippets: templates in systemd/, with @SBINDIR@ and the
+# other paths substituted into $(B)/systemd/ for the paths of this build.
+SYSTEMD_UNITS	= hotreloadd.service hotreloadd-notify-reload.service \
+		  hotreloadd.socket
+SYSTEMD_FILES	= $(SYSTEMD_UNITS:%=$(B)/systemd/%) \
+		  $(B)/systemd/hotreloadd.sysusers $(B)/systemd/hotreloadd.tmpfiles
+SUBST_PATHS	= -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+		  -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		  -e 's|@RUNSTATEDIR@|$(RUNSTATEDIR)|g'
+
 # Test peers (tests/support): built for the integration tests.
 SUPPORT_PROGS	= tests/support/loadpeer tests/support/llmserver
 
@@ -81,9 +121,9 @@ tests/support/llmserver: $(B)/tests/support/llmserver.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 .PHONY: all clean distclean check check-build check-unit check-integration \
-	demo deps install uninstall configure
+	demo deps install uninstall configure dist FORCE
 
-all: hotreloadd hotreloadctl
+all: hotreloadd hotreloadctl $(SYSTEMD_FILES)
 
 hotreloadd: $(DAEMON_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJS) $(LIBS)
@@ -102,8 +142,26 @@ $(UNIT_TESTS): %: $(B)/%.o $$(addprefix $(B)/,$$(UNIT_$$(notdir $$@)))
 -include $(wildcard $(B)/src/*.d $(B)/ctl/*.d $(B)/tests/unit/*.d \
 	$(B)/tests/support/*.d)
 
-# Rebuild when ./configure changes the flags or the paths.
-$(DAEMON_OBJS) $(CTL_OBJS) $(UNIT_TESTS:%=$(B)/%.o): $(wildcard config.mk)
+# The paths substituted into the units, rewritten only when they change, so
+# that "make install PREFIX=/usr" after "make" does not install stale paths.
+$(B)/systemd/paths: FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' $(SUBST_PATHS) >$@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
+
+$(B)/systemd/%: systemd/% $(B)/systemd/paths
+	@printf '  GEN     %s\n' $@
+	@sed $(SUBST_PATHS) $< >$@.new && mv -f $@.new $@
+
+# Rebuild when ./configure changes the flags or the paths, or when the
+# command line changes what is compiled in (SYSCONFDIR, WITH_SYSTEMD, ...).
+$(B)/defs: FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' $(DEFS) >$@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
+
+$(DAEMON_OBJS) $(CTL_OBJS) $(UNIT_TESTS:%=$(B)/%.o): $(wildcard config.mk) \
+	$(B)/defs
 
 # Install what the project needs (Debian packages); prints the command to
 # run when not root.
@@ -140,19 +198,55 @@ install: all
 	install -m 0644 man/hotreloadctl.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 man/hotreloadd.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 man/hotreloadd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(COMPLETIONDIR)
+	install -m 0644 completion/hotreloadctl $(DESTDIR)$(COMPLETIONDIR)/hotreloadctl
+ifneq ($(SYSTEMDUNITDIR),)
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(TMPFILESDIR)
+	install -m 0644 $(SYSTEMD_UNITS:%=$(B)/systemd/%) $(DESTDIR)$(SYSTEMDUNITDIR)/
+	install -m 0644 $(B)/systemd/hotreloadd.sysusers \
+		$(DESTDIR)$(SYSUSERSDIR)/hotreloadd.conf
+	install -m 0644 $(B)/systemd/hotreloadd.tmpfiles \
+		$(DESTDIR)$(TMPFILESDIR)/hotreloadd.conf
+endif
 	install -d $(DESTDIR)$(SYSCONFDIR)/hotreloadd
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/hotreloadd/hotreloadd.conf ]; then \
 		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/hotreloadd/hotreloadd.conf"; \
 	else \
+		echo "install -m 0644 conf/hotreloadd.conf $(DESTDIR)$(SYSCONFDIR)/hotreloadd/hotreloadd.conf"; \
 		install -m 0644 conf/hotreloadd.conf \
 			$(DESTDIR)$(SYSCONFDIR)/hotreloadd/hotreloadd.conf; \
 	fi
 
+# The configuration stays: it may hold the operator's changes.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/hotreloadd $(DESTDIR)$(BINDIR)/hotreloadctl \
 		$(DESTDIR)$(MANDIR)/man1/hotreloadctl.1 \
 		$(DESTDIR)$(MANDIR)/man5/hotreloadd.conf.5 \
-		$(DESTDIR)$(MANDIR)/man8/hotreloadd.8
+		$(DESTDIR)$(MANDIR)/man8/hotreloadd.8 \
+		$(DESTDIR)$(COMPLETIONDIR)/hotreloadctl
+ifneq ($(SYSTEMDUNITDIR),)
+	rm -f $(SYSTEMD_UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%) \
+		$(DESTDIR)$(SYSUSERSDIR)/hotreloadd.conf \
+		$(DESTDIR)$(TMPFILESDIR)/hotreloadd.conf
+endif
+
+# A source tarball of what git knows of: the tracked files, and new files
+# that are not ignored (so that a change not yet committed is in it); never
+# build outputs.  It builds and passes "make check" on its own.
+DIST		= hotreload-$(VERSION)
+dist:
+	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || \
+		{ echo "make dist needs a git checkout" >&2; exit 1; }
+	@mkdir -p $(B)
+	git ls-files --cached --others --exclude-standard | \
+		while IFS= read -r f; do if [ -e "$$f" ]; then echo "$$f"; fi; done | \
+		LC_ALL=C sort -u >$(B)/dist-files
+	tar -cf $(DIST).tar.gz.new --use-compress-program='gzip -9n' \
+		--owner=0 --group=0 --numeric-owner --mode=go-w \
+		--transform 's,^,$(DIST)/,' -T $(B)/dist-files
+	@mv -f $(DIST).tar.gz.new $(DIST).tar.gz
+	@echo "wrote $(DIST).tar.gz ($$(wc -l <$(B)/dist-files) files)"
 
 # For packagers: ./configure writes config.mk.  pkg.m4 comes from pkg-config.
 # automake (aclocal) is not needed: pkg.m4 is looked for where pkg-config
@@ -173,4 +267,4 @@ clean:
 
 distclean: clean
 	rm -rf config.mk config.log config.status configure configure~ aclocal.m4 \
-		autom4te.cache
+		autom4te.cache $(DIST).tar.gz

@@ -13,6 +13,7 @@
 #include "hotreloadd.h"
 #include "hsp.h"
 #include "log.h"
+#include "notify.h"
 
 #define CMD_DRAIN_POLL_MS	100
 
@@ -118,6 +119,7 @@ cmd_drain_exec(struct cmdq_item *item)
 		log_info("draining: new work is refused from now on");
 		hr->registry->draining = true;
 		router_readvertise();
+		notify_status();
 	}
 	n = registry_in_flight(hr->registry);
 

@@ -13,13 +13,21 @@
  * The commands hold the queue (the reload lock) until the last swap is done
  * or failed.  On a command timeout the reload under way is cancelled: its
  * new instance is destroyed and the running one stays.
+ *
+ * systemd hears RELOADING=1 when any of them starts and READY=1 when it
+ * ends, with the failure in STATUS= (notify.c); under journald each service
+ * reload and each "reload" also leaves a journal entry with structured
+ * fields.
  */
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hotreloadd.h"
 #include "log.h"
+#include "notify.h"
 
 /* Services a reload replaces, in the order "reload" does them. */
 static const enum service_id cmd_reload_order[] = {
@@ -43,9 +51,38 @@ struct cmd_reload_state {
 	struct service_reload	*reload;	/* the one under way */
 	json_t			*reloaded;
 	struct timespec		 started;
+	char			*failure;	/* the first error replied */
 };
 
 static void	cmd_reload_next(struct cmd_reload_state *);
+
+/*
+ * The reload has ended, one way or another: tell systemd, and the journal
+ * for "reload".  Called from the item's destructor, the one place that every
+ * ending passes: success, error, timeout.
+ */
+static void
+cmd_reload_end(struct cmd_reload_state *s)
+{
+	struct cmdq_item	*item = s->item;
+	const char		*failure = NULL;
+	char			*message;
+
+	if (item->failed)
+		failure = s->failure != NULL ? s->failure : "the reload failed";
+	if (s->whole) {
+		message = failure != NULL ?
+		    str_printf("configuration reload from %s failed: %s",
+		    item->origin, failure) :
+		    str_printf("configuration reloaded (from %s)",
+		    item->origin);
+		if (message != NULL)
+			notify_journal_reload("config",
+			    hr->config_reloads_ok + 1, failure == NULL, message);
+		free(message);
+	}
+	notify_reload_end(failure);
+}
 
 /* Free the state (item data destructor); cancels a reload still running. */
 static void
@@ -55,9 +92,46 @@ cmd_reload_state_free(void *arg)
 
 	if (s->reload != NULL)
 		registry_reload_cancel(s->reload);
+	cmd_reload_end(s);
 	config_free(s->config);
 	json_decref(s->reloaded);
+	free(s->failure);
 	free(s);
+}
+
+/* Reply with an error, and keep the first one for systemd's STATUS=. */
+static void __attribute__((format(printf, 3, 4)))
+cmd_reload_fail(struct cmd_reload_state *s, const char *code,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*message;
+
+	va_start(ap, fmt);
+	message = str_vprintf(fmt, ap);
+	va_end(ap);
+	cmdq_item_error(s->item, code, "%s", message != NULL ? message :
+	    "out of memory");
+	if (s->failure == NULL)
+		s->failure = message;
+	else
+		free(message);
+}
+
+/* The journal entry of one service's reload, ended with OK or CAUSE. */
+static void
+cmd_reload_journal(struct service_slot *slot, bool ok, const char *cause)
+{
+	uint64_t	 generation;
+	char		*message;
+
+	generation = slot->current != NULL ? slot->current->generation : 0;
+	message = ok ? str_printf("%s reloaded: generation %" PRIu64,
+	    slot->name, generation) : str_printf("%s reload failed: %s; "
+	    "generation %" PRIu64 " stays", slot->name, cause, generation);
+	if (message != NULL)
+		notify_journal_reload(slot->name, generation, ok, message);
+	free(message);
 }
 
 /*
@@ -65,7 +139,7 @@ cmd_reload_state_free(void *arg)
  * errors reply reload_failed quoting the first few and return NULL.
  */
 static struct config *
-cmd_reload_load(struct cmdq_item *item)
+cmd_reload_load(struct cmd_reload_state *s)
 {
 	struct config_problems	 problems = { 0 };
 	struct config		*config;
@@ -93,7 +167,7 @@ cmd_reload_load(struct cmdq_item *item)
 			free(message);
 			message = next;
 		}
-		cmdq_item_error(item, HR_ERR_RELOAD_FAILED, "%s; nothing was "
+		cmd_reload_fail(s, HR_ERR_RELOAD_FAILED, "%s; nothing was "
 		    "changed", message != NULL ? message : "invalid "
 		    "configuration");
 	}
@@ -109,17 +183,19 @@ cmd_reload_done_cb(void *arg, bool ok, const char *code, const char *cause,
 {
 	struct cmd_reload_state	*s = arg;
 	struct cmdq_item	*item = s->item;
-	const char		*name = registry_slot(hr->registry,
-				    s->todo[s->next])->name;
+	struct service_slot	*slot = registry_slot(hr->registry,
+				    s->todo[s->next]);
+	const char		*name = slot->name;
 
 	s->reload = NULL;
+	cmd_reload_journal(slot, ok, cause);
 	if (!ok) {
 		if (s->whole && json_array_size(s->reloaded) > 0)
-			cmdq_item_error(item, code, "%s: %s (services already "
+			cmd_reload_fail(s, code, "%s: %s (services already "
 			    "replaced stay replaced; %s keeps its old "
 			    "instance)", name, cause, name);
 		else
-			cmdq_item_error(item, code, "%s: %s; generation "
+			cmd_reload_fail(s, code, "%s: %s; generation "
 			    "unchanged", name, cause);
 		cmdq_item_done(item);
 		return;
@@ -150,7 +226,9 @@ cmd_reload_next(struct cmd_reload_state *s)
 		s->reload = registry_reload(slot, s->config,
 		    cmd_reload_done_cb, s, &code, &cause);
 		if (s->reload == NULL) {
-			cmdq_item_error(item, code, "%s: %s", slot->name,
+			cmd_reload_journal(slot, false, cause != NULL ? cause :
+			    "cannot reload");
+			cmd_reload_fail(s, code, "%s: %s", slot->name,
 			    cause != NULL ? cause : "cannot reload");
 			free(cause);
 			cmdq_item_done(item);
@@ -249,7 +327,9 @@ cmd_reload_begin(struct cmdq_item *item, bool whole)
 	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	item->data = s;
 	item->data_free = cmd_reload_state_free;
-	if ((s->config = cmd_reload_load(item)) == NULL)
+	/* cmd_reload_state_free() sends the end. */
+	notify_reload_begin();
+	if ((s->config = cmd_reload_load(s)) == NULL)
 		return (NULL);
 	return (s);
 }
@@ -269,7 +349,7 @@ cmd_reload_exec(struct cmdq_item *item)
 	}
 	if (cmd_reload_apply_daemon(s->config, &cause) == -1) {
 		hr->config_reloads_failed++;
-		cmdq_item_error(item, HR_ERR_RELOAD_FAILED, "%s; nothing was "
+		cmd_reload_fail(s, HR_ERR_RELOAD_FAILED, "%s; nothing was "
 		    "changed", cause != NULL ? cause : "cannot apply");
 		free(cause);
 		return (CMD_RETURN_NORMAL);
@@ -318,9 +398,16 @@ cmd_reload_cancel(struct cmdq_item *item)
 	struct cmd_reload_state	*s = item->data;
 
 	if (s != NULL && s->reload != NULL) {
+		cmd_reload_journal(registry_slot(hr->registry,
+		    s->todo[s->next]), false, "cancelled: the command timed "
+		    "out");
 		registry_reload_cancel(s->reload);
 		s->reload = NULL;
 	}
+	if (s != NULL && s->failure == NULL)
+		s->failure = str_printf("%s did not finish within %d s "
+		    "(control.command_timeout_s) and was cancelled",
+		    item->cmd->name, item->queue->timeout_s);
 }
 
 const struct cmd_entry cmd_reload_entry = {

@@ -4,6 +4,7 @@
 #include "hotreloadd.h"
 #include "hsp.h"
 #include "log.h"
+#include "notify.h"
 
 /* Clear the drain flag; new work is accepted from now on. */
 static enum cmd_retval
@@ -13,6 +14,7 @@ cmd_resume_exec(struct cmdq_item *item)
 		log_info("resumed: taking new work");
 		hr->registry->draining = false;
 		router_readvertise();
+		notify_status();
 	}
 	cmdq_item_ok(item, json_pack("{s:b}", "draining", 0));
 	return (CMD_RETURN_NORMAL);

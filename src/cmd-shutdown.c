@@ -6,13 +6,21 @@
  * Commands still pending are answered shutting_down.  Then: drain (wait for
  * work in flight up to drain.timeout_s), retire every service, wait for the
  * retirements (bounded by the same timeout), and leave the loop.
+ *
+ * systemd hears STOPPING=1 (from the signal handler, or here), and while the
+ * shutdown waits, EXTEND_TIMEOUT_USEC= once a second so that a drain within
+ * drain.timeout_s is not cut short by TimeoutStopSec=.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "hotreloadd.h"
 #include "log.h"
+#include "notify.h"
 
 #define CMD_SHUTDOWN_POLL_MS	100
+/* Ask systemd for this much more time, once a second while waiting. */
+#define CMD_SHUTDOWN_EXTEND_S	5
 
 /* A shutdown in progress. */
 struct cmd_shutdown_state {
@@ -20,6 +28,7 @@ struct cmd_shutdown_state {
 	struct event		*timer;
 	bool			 retired;
 	struct timespec		 phase_started;
+	struct timespec		 last_extend;	/* EXTEND_TIMEOUT_USEC= */
 };
 
 /* Free the state (item data destructor). */
@@ -31,6 +40,23 @@ cmd_shutdown_state_free(void *arg)
 	if (s->timer != NULL)
 		event_free(s->timer);
 	free(s);
+}
+
+/* Still waiting: once a second, ask systemd for more time. */
+static void
+cmd_shutdown_extend(struct cmd_shutdown_state *s, unsigned int in_flight)
+{
+	char	what[64];
+
+	if (timespec_elapsed_s(&s->last_extend) < 1.0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &s->last_extend);
+	if (!s->retired)
+		snprintf(what, sizeof what, "draining, %u in flight",
+		    in_flight);
+	else
+		snprintf(what, sizeof what, "retiring services");
+	notify_extend_timeout(CMD_SHUTDOWN_EXTEND_S, what);
 }
 
 /* Step through drain, retire and exit as each phase completes. */
@@ -48,6 +74,7 @@ cmd_shutdown_poll_cb(__attribute__((unused)) evutil_socket_t fd,
 
 	if (!s->retired) {
 		if (n > 0 && elapsed < limit) {
+			cmd_shutdown_extend(s, n);
 			evtimer_add(s->timer, &tv);
 			return;
 		}
@@ -60,6 +87,7 @@ cmd_shutdown_poll_cb(__attribute__((unused)) evutil_socket_t fd,
 		elapsed = 0;
 	}
 	if (!registry_quiet(hr->registry) && elapsed < limit) {
+		cmd_shutdown_extend(s, n);
 		evtimer_add(s->timer, &tv);
 		return;
 	}
@@ -80,6 +108,7 @@ cmd_shutdown_exec(struct cmdq_item *item)
 
 	hr->shutting_down = true;
 	hr->registry->draining = true;
+	notify_stopping();
 	cmdq_cancel_pending(hr->cmdq, HR_ERR_SHUTTING_DOWN,
 	    "hotreloadd is shutting down");
 	log_info("shutting down: %u in flight",
@@ -95,6 +124,7 @@ cmd_shutdown_exec(struct cmdq_item *item)
 	}
 	s->item = item;
 	clock_gettime(CLOCK_MONOTONIC, &s->phase_started);
+	s->last_extend = s->phase_started;
 	item->data = s;
 	item->data_free = cmd_shutdown_state_free;
 	/* Shutdown has its own deadline (drain.timeout_s), not the queue's. */

@@ -15,6 +15,10 @@
  * The peer's uid and groups come from SO_PEERCRED and SO_PEERGROUPS: anyone
  * who can connect may run read-only commands, state-changing ones need root,
  * a uid in control.admin_uids or a group in control.admin_groups.
+ *
+ * Under socket activation the listening socket comes from systemd
+ * (control_create_from_fd): its path and mode are the unit's, and the daemon
+ * neither changes nor removes it.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -23,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +67,7 @@ struct control {
 	const struct config		*config;
 	char				*path;
 	ino_t				 inode;	/* of the socket we bound */
+	bool				 activated;	/* from systemd */
 	struct evconnlistener		*listener;
 	TAILQ_HEAD(, control_client)	 clients;
 	unsigned int			 clients_count;
@@ -624,6 +630,35 @@ control_accept_error_cb(struct evconnlistener *listener, void *arg)
 	}
 }
 
+/*
+ * Accept connections on FD, a listening socket: the last step of both
+ * control_create() and control_create_from_fd().  Frees CTL on failure.
+ */
+static struct control *
+control_start(struct control *ctl, int fd, char **cause)
+{
+	ctl->listener = evconnlistener_new(ctl->base, control_accept_cb, ctl,
+	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	ctl->resume_event = evtimer_new(ctl->base, control_accept_resume_cb,
+	    ctl);
+	if (ctl->listener == NULL || ctl->resume_event == NULL) {
+		if (ctl->listener != NULL)
+			evconnlistener_free(ctl->listener);
+		else
+			close(fd);
+		if (ctl->resume_event != NULL)
+			event_free(ctl->resume_event);
+		*cause = str_printf("%s: cannot listen", ctl->path);
+		if (!ctl->activated)
+			unlink(ctl->path);
+		free(ctl->path);
+		free(ctl);
+		return (NULL);
+	}
+	evconnlistener_set_error_cb(ctl->listener, control_accept_error_cb);
+	return (ctl);
+}
+
 /* Listen on the socket CONFIG names. */
 struct control *
 control_create(struct event_base *base, const struct config *config,
@@ -648,25 +683,60 @@ control_create(struct event_base *base, const struct config *config,
 		free(ctl);
 		return (NULL);
 	}
-	ctl->listener = evconnlistener_new(base, control_accept_cb, ctl,
-	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
-	ctl->resume_event = evtimer_new(base, control_accept_resume_cb, ctl);
-	if (ctl->listener == NULL || ctl->resume_event == NULL) {
-		if (ctl->listener != NULL)
-			evconnlistener_free(ctl->listener);
-		else
-			close(fd);
-		if (ctl->resume_event != NULL)
-			event_free(ctl->resume_event);
-		*cause = str_printf("%s: cannot listen", ctl->path);
-		unlink(ctl->path);
-		free(ctl->path);
+	if ((ctl = control_start(ctl, fd, cause)) == NULL)
+		return (NULL);
+	log_info("listening on %s (mode %04o)", ctl->path,
+	    (unsigned int)config->control.mode);
+	return (ctl);
+}
+
+/*
+ * Serve on FD, a listening Unix socket passed by systemd (socket
+ * activation).  The unit owns the socket file: its path, mode and group
+ * come from hotreloadd.socket, and the daemon never changes or removes it.
+ */
+struct control *
+control_create_from_fd(struct event_base *base, const struct config *config,
+    int fd, char **cause)
+{
+	struct control		*ctl;
+	struct sockaddr_un	 sun;
+	socklen_t		 len = sizeof sun;
+
+	*cause = NULL;
+	memset(&sun, 0, sizeof sun);
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) == -1) {
+		*cause = str_printf("socket from systemd: %s", strerror(errno));
+		return (NULL);
+	}
+	/* libevent wants it non-blocking; nothing we start may inherit it. */
+	if (evutil_make_socket_nonblocking(fd) == -1 ||
+	    evutil_make_socket_closeonexec(fd) == -1) {
+		*cause = str_printf("socket from systemd: %s", strerror(errno));
+		return (NULL);
+	}
+	if ((ctl = calloc(1, sizeof *ctl)) == NULL)
+		return (NULL);
+	ctl->base = base;
+	ctl->config = config;
+	ctl->activated = true;
+	TAILQ_INIT(&ctl->clients);
+	if (len > offsetof(struct sockaddr_un, sun_path) &&
+	    sun.sun_path[0] != '\0')
+		ctl->path = strndup(sun.sun_path, sizeof sun.sun_path);
+	else
+		ctl->path = strdup("(unnamed socket)");
+	if (ctl->path == NULL) {
 		free(ctl);
 		return (NULL);
 	}
-	evconnlistener_set_error_cb(ctl->listener, control_accept_error_cb);
-	log_info("listening on %s (mode %04o)", ctl->path,
-	    (unsigned int)config->control.mode);
+	if ((ctl = control_start(ctl, fd, cause)) == NULL)
+		return (NULL);
+	log_info("listening on %s (socket from systemd)", ctl->path);
+	if (strcmp(ctl->path, config->control.socket) != 0)
+		log_warnx("control.socket is %s but systemd passed %s: "
+		    "serving on %s; clients must use that path",
+		    config->control.socket, ctl->path, ctl->path);
 	return (ctl);
 }
 
@@ -679,6 +749,11 @@ control_apply_config(struct control *ctl, const struct config *config,
     char **cause)
 {
 	*cause = NULL;
+	/* A socket from systemd is the unit's: its path and mode stay. */
+	if (ctl->activated) {
+		ctl->config = config;
+		return (0);
+	}
 	if (strcmp(config->control.socket, ctl->path) != 0)
 		log_warnx("control.socket changed to %s: it takes effect when "
 		    "hotreloadd restarts; still listening on %s",
@@ -718,7 +793,8 @@ control_refused_count(struct control *ctl)
 
 /*
  * Close everything.  With UNLINK_SOCKET, remove the socket file if it is
- * still the one we bound (a newer daemon may have replaced it).
+ * still the one we bound (a newer daemon may have replaced it); a socket
+ * from systemd is never removed.
  */
 void
 control_free(struct control *ctl, bool unlink_socket)
@@ -732,7 +808,7 @@ control_free(struct control *ctl, bool unlink_socket)
 		control_client_free(c);
 	control_stop_listening(ctl);
 	event_free(ctl->resume_event);
-	if (unlink_socket && lstat(ctl->path, &sb) == 0 &&
+	if (unlink_socket && !ctl->activated && lstat(ctl->path, &sb) == 0 &&
 	    sb.st_ino == ctl->inode)
 		unlink(ctl->path);
 	free(ctl->path);

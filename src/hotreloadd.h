@@ -286,6 +286,8 @@ void		 service_instance_retired(struct service_instance *);
 
 struct control	*control_create(struct event_base *, const struct config *,
 		    char **cause);
+struct control	*control_create_from_fd(struct event_base *,
+		    const struct config *, int fd, char **cause);
 void		 control_free(struct control *, bool unlink_socket);
 int		 control_apply_config(struct control *, const struct config *,
 		    char **cause);

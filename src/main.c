@@ -21,6 +21,7 @@
 #include "hsp.h"
 #include "llm.h"
 #include "log.h"
+#include "notify.h"
 
 extern const struct cmd_entry cmd_shutdown_entry;
 
@@ -28,6 +29,18 @@ struct daemon	*hr;
 
 static struct event	*main_signal_events[3];
 static int		 main_term_signals;
+/* Services whose first start has not reported yet; READY=1 waits for them. */
+static unsigned int	 main_starting;
+
+#ifdef HAVE_SYSTEMD
+#define MAIN_SYSTEMD_HELP \
+"Under systemd it reports readiness, reloads and shutdown (Type=notify),\n" \
+"pings the watchdog, and takes the control socket from socket activation.\n"
+#else
+#define MAIN_SYSTEMD_HELP \
+"Built without systemd: no readiness notifications, no watchdog and\n" \
+"no socket activation.\n"
+#endif
 
 /* Print the usage to F. */
 static void
@@ -49,6 +62,8 @@ main_usage(FILE *f)
 "\n"
 "Signals: SIGHUP reloads the configuration (as \"hotreloadctl reload\");\n"
 "SIGTERM and SIGINT drain and shut down (exit 0); a second one exits at once.\n"
+"\n"
+MAIN_SYSTEMD_HELP
 "\n"
 "See hotreloadd(8) and hotreloadd.conf(5).\n", HR_DEFAULT_CONFIG);
 }
@@ -126,6 +141,7 @@ main_sigterm_cb(evutil_socket_t sig, __attribute__((unused)) short events,
 	}
 	log_info("%s: shutting down", name);
 	hr->shutting_down = true;
+	notify_stopping();
 	/* What waits in the queue would only delay the shutdown. */
 	cmdq_cancel_pending(hr->cmdq, HR_ERR_SHUTTING_DOWN,
 	    "hotreloadd is shutting down");
@@ -156,6 +172,9 @@ main_service_started_cb(void *arg, bool ok, __attribute__((unused)) const char *
 
 	if (!ok)
 		log_warnx("%s: could not start: %s", slot->name, cause);
+	/* Up or failed, the start-up is over once every service has said. */
+	if (main_starting > 0 && --main_starting == 0)
+		notify_ready();
 }
 
 /*
@@ -209,7 +228,8 @@ main_start_services(void)
 		    slot, &code, &cause) == NULL) {
 			log_warnx("%s: %s", slot->name, cause);
 			free(cause);
-		}
+		} else
+			main_starting++;	/* reports on a later turn */
 	}
 }
 
@@ -230,7 +250,7 @@ main(int argc, char **argv)
 	const char			*path = HR_DEFAULT_CONFIG;
 	char				*cause;
 	bool				 check_only = false;
-	int				 ch, verbosity = 0, code;
+	int				 ch, verbosity = 0, code, listen_fd;
 	size_t				 i;
 
 	while ((ch = getopt_long(argc, argv, "c:tvVh", options, NULL)) != -1) {
@@ -303,8 +323,19 @@ main(int argc, char **argv)
 	registry_set_ops(hr->registry, SERVICE_SERVICE_DISCOVERY,
 	    &discovery_service_ops);
 	hr->registry->swapped = main_swapped;
-	if ((hr->control = control_create(hr->base, hr->config,
-	    &cause)) == NULL)
+	if (notify_init(hr->base, &cause) == -1) {
+		log_warnx("%s", cause != NULL ? cause : "systemd watchdog");
+		free(cause);
+	}
+	/* Socket activation: systemd's socket replaces control.socket. */
+	if ((listen_fd = notify_listen_fd(&cause)) == -1 && cause != NULL)
+		fatalx("%s", cause);
+	if (listen_fd != -1)
+		hr->control = control_create_from_fd(hr->base, hr->config,
+		    listen_fd, &cause);
+	else
+		hr->control = control_create(hr->base, hr->config, &cause);
+	if (hr->control == NULL)
 		fatalx("control socket: %s", cause != NULL ? cause :
 		    "cannot listen");
 	if (hr->config->metrics.listen != NULL &&
@@ -325,11 +356,14 @@ main(int argc, char **argv)
 	main_start_services();
 	log_info("hotreloadd %s started (pid %ld, config %s)",
 	    HOTRELOAD_VERSION, (long)getpid(), path);
+	if (main_starting == 0)
+		notify_ready();
 
 	if (event_base_dispatch(hr->base) == -1)
 		log_warnx("event loop failed");
 
 	code = hr->exit_code;
+	notify_free();
 	control_free(hr->control, true);
 	metrics_http_free(hr->metrics_http);
 	cmdq_free(hr->cmdq);

@@ -1,0 +1,102 @@
+#!/bin/bash
+#
+# test_install.sh -- "make install DESTDIR=... PREFIX=/usr SYSCONFDIR=/etc"
+# installs exactly the expected files with the expected modes (the units in
+# the unit directory pkg-config gives, with the installed paths in them);
+# the installed daemon accepts the installed example configuration
+# (hotreloadd -t); a second install keeps a modified configuration; the
+# installed bash completion completes commands, options and files; "make
+# uninstall" removes everything but the configuration.
+. "$(dirname "$0")/lib.sh"
+
+D=$T/dest
+unitdir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null)
+[[ -n $unitdir ]] || unitdir=/usr/lib/systemd/system
+pkg-config --exists libsystemd ||
+	fatal "libsystemd is missing (scripts/install-deps installs it)"
+
+# make VARIABLES... TARGET in the tree, into DESTDIR D; fatal on failure.
+make_dest() {
+	run make -s -C "$TOP" DESTDIR="$D" PREFIX=/usr SYSCONFDIR=/etc "$@"
+	[[ $RC == 0 ]] || fatal "make $* failed" "$(run_details)"
+}
+
+# Every file and link under D, as "mode path", sorted.
+installed() {
+	(cd "$D" && find . \( -type f -o -type l \) -printf '%m /%P\n' | sort -k2)
+}
+
+make_dest install
+expected="755 /usr/bin/hotreloadctl
+755 /usr/sbin/hotreloadd
+644 /etc/hotreloadd/hotreloadd.conf
+644 /usr/lib/sysusers.d/hotreloadd.conf
+644 /usr/lib/tmpfiles.d/hotreloadd.conf
+644 /usr/share/bash-completion/completions/hotreloadctl
+644 /usr/share/man/man1/hotreloadctl.1
+644 /usr/share/man/man5/hotreloadd.conf.5
+644 /usr/share/man/man8/hotreloadd.8
+644 $unitdir/hotreloadd-notify-reload.service
+644 $unitdir/hotreloadd.service
+644 $unitdir/hotreloadd.socket"
+assert_eq "$(printf '%s\n' "$expected" | sort -k2)" "$(installed)" \
+    "install: exactly the expected files, with their modes"
+
+assert_line 'ExecStart=/usr/sbin/hotreloadd -c /etc/hotreloadd/hotreloadd.conf' \
+    "$(cat "$D$unitdir/hotreloadd.service")" \
+    "install: the service runs /usr/sbin/hotreloadd with /etc/hotreloadd/hotreloadd.conf"
+assert_line 'ExecReload=/usr/bin/hotreloadctl -t 125 reload' \
+    "$(cat "$D$unitdir/hotreloadd.service")" \
+    "install: the service reloads with /usr/bin/hotreloadctl"
+assert_eq "$(cat "$TOP/conf/hotreloadd.conf")" "$(cat "$D/etc/hotreloadd/hotreloadd.conf")" \
+    "install: the configuration is the example"
+
+# The installed programs work, and take the installed example.
+run "$D/usr/sbin/hotreloadd" -t -c "$D/etc/hotreloadd/hotreloadd.conf"
+assert_rc 0 "the installed daemon accepts the installed example configuration"
+assert_eq "$D/etc/hotreloadd/hotreloadd.conf: configuration OK" "$OUT" \
+    "hotreloadd -t says the configuration is OK"
+run "$D/usr/bin/hotreloadctl" -V
+assert_rc 0 "the installed client runs"
+
+# A second install keeps a configuration the operator changed.
+printf '# changed by the operator\n' >>"$D/etc/hotreloadd/hotreloadd.conf"
+changed=$(cat "$D/etc/hotreloadd/hotreloadd.conf")
+make_dest install
+assert_contains "keeping existing $D/etc/hotreloadd/hotreloadd.conf" "$OUT" \
+    "second install: it says it keeps the configuration"
+assert_eq "$changed" "$(cat "$D/etc/hotreloadd/hotreloadd.conf")" \
+    "second install: the changed configuration is kept"
+assert_eq "$(printf '%s\n' "$expected" | sort -k2)" "$(installed)" \
+    "second install: the same files"
+
+# The installed completion, driven as bash-completion would.
+completions() {
+	bash -c '. "$1"; shift
+	    COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=()
+	    _hotreloadctl
+	    if ((${#COMPREPLY[@]} > 0)); then printf "%s\n" "${COMPREPLY[@]}"; fi' \
+	    sh "$D/usr/share/bash-completion/completions/hotreloadctl" "$@" |
+	    LC_ALL=C sort | tr '\n' ' '
+}
+assert_eq "drain metrics reload reload-hsp reload-llm resume status undrain version " \
+    "$(completions hotreloadctl '')" "completion: the commands"
+assert_eq "reload reload-hsp reload-llm resume " "$(completions hotreloadctl -j re)" \
+    "completion: commands after a global option"
+assert_eq "--json " "$(completions hotreloadctl --j)" "completion: a global option"
+assert_eq "--help --json --socket --timeout --version -V -h -j -s -t " \
+    "$(completions hotreloadctl -)" "completion: all global options"
+assert_eq "--timeout --wait " "$(completions hotreloadctl -s x drain --)" \
+    "completion: the options of drain"
+assert_eq "" "$(completions hotreloadctl status --)" \
+    "completion: status takes no options"
+mkdir -p "$T/sockets" && : >"$T/sockets/one.sock"
+assert_eq "$T/sockets/one.sock " "$(completions hotreloadctl -s "$T/sockets/o")" \
+    "completion: -s completes file names"
+
+# Uninstall: everything but the configuration.
+make_dest uninstall
+assert_eq "644 /etc/hotreloadd/hotreloadd.conf" "$(installed)" \
+    "uninstall: only the configuration is left"
+
+test_done
