@@ -204,11 +204,14 @@ main_raise_file_limit(rlim_t want)
  */
 static void
 main_swapped(__attribute__((unused)) struct registry *reg,
-    struct service_slot *slot, __attribute__((unused)) struct service_instance *old,
+    struct service_slot *slot, struct service_instance *old,
     __attribute__((unused)) struct service_instance *new)
 {
 	if (slot->id == SERVICE_HSP && router_configure(slot->config) == -1)
 		log_warnx("hsp: out of memory applying the new configuration");
+	/* A first LLM generation makes the dialogue tool available. */
+	if (slot->id == SERVICE_LLM && old == NULL)
+		router_readvertise();
 }
 
 /* Start every service that has an implementation and a configuration. */
@@ -292,11 +295,11 @@ main(int argc, char **argv)
 	if (check_only) {
 		main_print_problems(&problems, true);
 		config_problems_clear(&problems);
+		free(hr->config_path);
 		if (hr->config == NULL)
 			return (1);
 		printf("%s: configuration OK\n", path);
 		config_free(hr->config);
-		free(hr->config_path);
 		return (0);
 	}
 	main_print_problems(&problems, false);
