@@ -107,20 +107,14 @@ cmd_drain_poll_cb(__attribute__((unused)) evutil_socket_t fd,
 	evtimer_add(w->timer, &tv);
 }
 
-/* Set the drain flag; with wait, keep going outside the lock. */
+/* The flag is set (and the share group left): answer, or wait. */
 static enum cmd_retval
-cmd_drain_exec(struct cmdq_item *item)
+cmd_drain_continue(struct cmdq_item *item)
 {
 	struct cmd_drain_wait	*w;
 	json_t			*value;
 	unsigned int		 n;
 
-	if (!hr->registry->draining) {
-		log_info("draining: new work is refused from now on");
-		hr->registry->draining = true;
-		router_readvertise();
-		notify_status();
-	}
 	n = registry_in_flight(hr->registry);
 
 	if (!json_is_true(json_object_get(item->args, "wait")) || n == 0) {
@@ -153,9 +147,63 @@ cmd_drain_exec(struct cmdq_item *item)
 	return (CMD_RETURN_WAIT);
 }
 
+/* The share group is left (UNSUBACK): go on with the drain. */
+static void
+cmd_drain_left_cb(void *arg, bool ok, const char *why)
+{
+	struct cmdq_item	*item = arg;
+
+	if (!ok)
+		log_warnx("drain: could not leave the share group: %s", why);
+	if (cmd_drain_continue(item) == CMD_RETURN_NORMAL)
+		cmdq_item_done(item);
+}
+
+/*
+ * Set the drain flag.  A pool member (hsp.share_group) first leaves its
+ * share group, so the broker gives new requests to the other members;
+ * without one, new requests are rejected.  With wait, the rest happens
+ * outside the lock.
+ */
+static enum cmd_retval
+cmd_drain_exec(struct cmdq_item *item)
+{
+	struct service_instance	*hsp;
+
+	if (!hr->registry->draining) {
+		log_info(router_pooled() ? "draining: leaving the share group" :
+		    "draining: new work is refused from now on");
+		hr->registry->draining = true;
+		router_readvertise();
+		notify_status();
+	}
+	hsp = registry_slot(hr->registry, SERVICE_HSP)->current;
+	if (hsp != NULL) {
+		switch (hsp_group(hsp, false, cmd_drain_left_cb, item)) {
+		case 0:
+			return (CMD_RETURN_WAIT);
+		case -1:
+			log_warnx("drain: cannot leave the share group");
+			break;
+		}
+	}
+	return (cmd_drain_continue(item));
+}
+
+/* Timed out waiting for the UNSUBACK: forget the callback. */
+static void
+cmd_drain_cancel(__attribute__((unused)) struct cmdq_item *item)
+{
+	struct service_instance	*hsp;
+
+	if ((hsp = registry_slot(hr->registry, SERVICE_HSP)->current) != NULL)
+		hsp_group_cancel(hsp);
+}
+
 const struct cmd_entry cmd_drain_entry = {
 	.name = HR_CMD_DRAIN,
 	.flags = CMD_STATE_CHANGING,
 	.check = cmd_drain_check,
 	.exec = cmd_drain_exec,
+	.cancel = cmd_drain_cancel,
 };

@@ -6,18 +6,51 @@
 #include "log.h"
 #include "notify.h"
 
-/* Clear the drain flag; new work is accepted from now on. */
+/* The share group is joined again (SUBACK). */
+static void
+cmd_resume_joined_cb(void *arg, bool ok, const char *why)
+{
+	struct cmdq_item	*item = arg;
+
+	if (ok)
+		cmdq_item_ok(item, json_pack("{s:b}", "draining", 0));
+	else
+		cmdq_item_error(item, HR_ERR_INTERNAL, "resumed, but could not "
+		    "join the share group again: %s", why);
+	cmdq_item_done(item);
+}
+
+/*
+ * Clear the drain flag; new work is accepted from now on.  A pool member
+ * joins its share group again and answers once the broker confirmed it.
+ */
 static enum cmd_retval
 cmd_resume_exec(struct cmdq_item *item)
 {
+	struct service_instance	*hsp;
+
 	if (hr->registry->draining) {
 		log_info("resumed: taking new work");
 		hr->registry->draining = false;
 		router_readvertise();
 		notify_status();
 	}
+	hsp = registry_slot(hr->registry, SERVICE_HSP)->current;
+	if (hsp != NULL && hsp_group(hsp, true, cmd_resume_joined_cb,
+	    item) == 0)
+		return (CMD_RETURN_WAIT);
 	cmdq_item_ok(item, json_pack("{s:b}", "draining", 0));
 	return (CMD_RETURN_NORMAL);
+}
+
+/* Timed out waiting for the SUBACK: forget the callback. */
+static void
+cmd_resume_cancel(__attribute__((unused)) struct cmdq_item *item)
+{
+	struct service_instance	*hsp;
+
+	if ((hsp = registry_slot(hr->registry, SERVICE_HSP)->current) != NULL)
+		hsp_group_cancel(hsp);
 }
 
 const struct cmd_entry cmd_resume_entry = {
@@ -26,4 +59,5 @@ const struct cmd_entry cmd_resume_entry = {
 	.flags = CMD_STATE_CHANGING,
 	.check = cmd_check_no_args,
 	.exec = cmd_resume_exec,
+	.cancel = cmd_resume_cancel,
 };

@@ -101,7 +101,15 @@ struct hsp_conn {
 	char			**topics;
 	int			 topics_count;
 	int			 subscribe_mid;
+	int			 subscribe_offset;	/* 1: without topics[0] */
 	int			 unsubscribe_mid;
+
+	/* Share group (hsp.share_group): topics[0] is the shared one. */
+	bool			 in_group;
+	int			 group_mid;
+	bool			 group_joining;
+	hsp_group_cb		 group_cb;
+	void			*group_arg;
 
 	unsigned int		 backoff_ms;
 	unsigned int		 attempts;
@@ -125,6 +133,7 @@ static void	hsp_conn_lost(struct hsp_conn *, const char *);
 static void	hsp_conn_failed(struct hsp_conn *);
 static void	hsp_conn_update(struct hsp_conn *);
 static void	hsp_conn_free(struct hsp_conn *);
+static void	hsp_group_done(struct hsp_conn *, bool, bool);
 
 /* Record the last error of C (for status and the start reply). */
 static void
@@ -467,6 +476,10 @@ hsp_conn_failed(struct hsp_conn *c)
 	hsp_conn_timer_stop(c);
 	hsp_conn_unwatch(c);
 	c->connected = false;
+	c->in_group = false;
+	/* Without a connection a member is out of the group anyway. */
+	if (c->group_cb != NULL)
+		hsp_group_done(c, !c->group_joining, false);
 	if (c->state == HSP_STATE_DISCONNECTING || c->retiring) {
 		hsp_conn_closed(c);
 		return;
@@ -567,14 +580,84 @@ hsp_on_connect(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 		}
 	}
 	c->state = HSP_STATE_SUBSCRIBING;
+	/*
+	 * A pool member that drains stays out of its share group, also when
+	 * it reconnects or a reload replaces its connector.
+	 */
+	c->subscribe_offset = c->cfg->share_group != NULL &&
+	    hr->registry->draining ? 1 : 0;
 	src = mosquitto_subscribe_multiple(c->mosq, &c->subscribe_mid,
-	    c->topics_count, c->topics, 1, 0, NULL);
+	    c->topics_count - c->subscribe_offset,
+	    c->topics + c->subscribe_offset, 1, 0, NULL);
 	if (src != MOSQ_ERR_SUCCESS) {
 		hsp_conn_drop(c);
 		hsp_conn_lost(c, hsp_strerror(src));
 		return;
 	}
 	hsp_conn_update(c);
+}
+
+/* A share-group change has its SUBACK or UNSUBACK. */
+static void
+hsp_group_done(struct hsp_conn *c, bool ok, bool joined)
+{
+	hsp_group_cb	cb = c->group_cb;
+	void		*arg = c->group_arg;
+
+	c->group_cb = NULL;
+	c->group_arg = NULL;
+	if (ok) {
+		c->in_group = joined;
+		log_info("hsp: %s share group %s", joined ? "joined" : "left",
+		    c->cfg->share_group);
+	}
+	cb(arg, ok, ok ? NULL : "the broker refused the share-group "
+	    "subscription");
+}
+
+/*
+ * Leave (JOIN false) or join the share group: unsubscribe or subscribe the
+ * shared request topic.  Returns 1 when nothing had to be done (no share
+ * group, already so, or not connected: a reconnection subscribes as the
+ * drain flag says), 0 when CB will be called on UNSUBACK/SUBACK, -1 when the
+ * request could not be sent.
+ */
+int
+hsp_group(struct service_instance *inst, bool join, hsp_group_cb cb,
+    void *arg)
+{
+	struct hsp_conn	*c = inst->data;
+	int		 rc;
+
+	if (c->cfg->share_group == NULL || c->in_group == join ||
+	    !c->connected || c->group_cb != NULL) {
+		if (!c->connected)
+			c->in_group = false;
+		return (1);
+	}
+	if (join)
+		rc = mosquitto_subscribe(c->mosq, &c->group_mid, c->topics[0],
+		    1);
+	else
+		rc = mosquitto_unsubscribe(c->mosq, &c->group_mid,
+		    c->topics[0]);
+	if (rc != MOSQ_ERR_SUCCESS)
+		return (-1);
+	c->group_cb = cb;
+	c->group_arg = arg;
+	c->group_joining = join;
+	hsp_conn_update(c);
+	return (0);
+}
+
+/* Forget a pending share-group change (its command was cancelled). */
+void
+hsp_group_cancel(struct service_instance *inst)
+{
+	struct hsp_conn	*c = inst->data;
+
+	c->group_cb = NULL;
+	c->group_arg = NULL;
 }
 
 /* SUBACK: every subscription must be granted. */
@@ -586,13 +669,21 @@ hsp_on_subscribe(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 	struct hsp_conn	*c = obj;
 	int		 i;
 
-	if (c->inst->dead || mid != c->subscribe_mid)
+	if (c->inst->dead)
 		return;
-	for (i = 0; i < count && i < c->topics_count; i++) {
+	if (mid == c->group_mid && c->group_cb != NULL) {
+		hsp_group_done(c, count > 0 && granted[0] < 0x80, true);
+		return;
+	}
+	if (mid != c->subscribe_mid)
+		return;
+	for (i = 0; i < count && i + c->subscribe_offset < c->topics_count;
+	    i++) {
 		if (granted[i] >= 0x80) {
 			hsp_conn_error(c, "%s:%d: broker refused the "
 			    "subscription to %s (reason %d)", c->cfg->host,
-			    c->cfg->port, c->topics[i], granted[i]);
+			    c->cfg->port, c->topics[i + c->subscribe_offset],
+			    granted[i]);
 			hsp_conn_drop(c);
 			hsp_conn_failed(c);
 			return;
@@ -601,13 +692,17 @@ hsp_on_subscribe(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 	hsp_conn_timer_stop(c);
 	c->state = HSP_STATE_UP;
 	c->connected = true;
+	c->in_group = c->cfg->share_group != NULL && c->subscribe_offset == 0;
 	c->connected_at = time(NULL);
 	c->backoff_ms = 0;
 	c->attempts = 0;
 	free(c->last_error);
 	c->last_error = NULL;
-	log_info("hsp: connected to %s:%d as %s, %d subscriptions", c->cfg->host,
-	    c->cfg->port, c->client_id, c->topics_count);
+	log_info("hsp: connected to %s:%d as %s, %d subscriptions%s",
+	    c->cfg->host, c->cfg->port, c->client_id,
+	    c->topics_count - c->subscribe_offset,
+	    c->cfg->share_group == NULL ? "" : c->in_group ?
+	    " (in the share group)" : " (out of the share group: draining)");
 	/* Adverts after every (re)connect; a new generation advertises
 	 * before it is swapped in. */
 	router_advertise(c->inst, c->config->ai_id);
@@ -621,8 +716,13 @@ hsp_on_unsubscribe(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 {
 	struct hsp_conn	*c = obj;
 
-	if (c->inst->dead || mid != c->unsubscribe_mid ||
-	    c->state != HSP_STATE_UNSUBSCRIBING)
+	if (c->inst->dead)
+		return;
+	if (mid == c->group_mid && c->group_cb != NULL) {
+		hsp_group_done(c, true, false);
+		return;
+	}
+	if (mid != c->unsubscribe_mid || c->state != HSP_STATE_UNSUBSCRIBING)
 		return;
 	c->state = HSP_STATE_FLUSHING;
 	hsp_conn_flush_check(c);
@@ -1013,7 +1113,7 @@ hsp_status(struct service_instance *inst)
 	for (i = 0; i < c->topics_count; i++)
 		json_array_append_new(topics, json_string(c->topics[i]));
 	snprintf(broker, sizeof broker, "%s:%d", c->cfg->host, c->cfg->port);
-	status = json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:s?, s:o, s:s?, "
+	status = json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:s?, s:b, s:o, s:s?, "
 	    "s:I, s:I, s:I, s:I, s:I}",
 	    "state", c->connected ? "running" : "degraded",
 	    "broker", broker,
@@ -1022,6 +1122,7 @@ hsp_status(struct service_instance *inst)
 	    "client_id", c->client_id != NULL ? c->client_id : "",
 	    "protocol", c->cfg->protocol == 5 ? "mqttv5" : "mqttv311",
 	    "share_group", c->cfg->share_group,
+	    "in_group", c->in_group,
 	    "subscriptions", topics,
 	    "last_error", c->last_error,
 	    "connection_received", (json_int_t)c->received,

@@ -124,6 +124,7 @@ int		 router_init(const struct config *);
 int		 router_ensure(const struct config *);
 void		 router_free(void);
 int		 router_configure(const struct config *);
+bool		 router_pooled(void);
 void		 router_handle(struct service_instance *from, const char *topic,
 		    const void *data, size_t length);
 int		 router_publish(const char *topic, json_t *envelope);
@@ -144,6 +145,10 @@ extern const struct service_ops discovery_service_ops;
 
 int		 hsp_publish(struct service_instance *, const char *topic,
 		    json_t *envelope);
+typedef void	(*hsp_group_cb)(void *arg, bool ok, const char *why);
+int		 hsp_group(struct service_instance *, bool join, hsp_group_cb,
+		    void *arg);
+void		 hsp_group_cancel(struct service_instance *);
 bool		 hsp_is_connected(struct service_instance *);
 void		 hsp_metrics(FILE *);
 void		 hsp_shutdown(void);

@@ -43,6 +43,7 @@ static struct {
 	time_t		 publish_failed_logged;
 	unsigned int	 tasks_in_flight;
 	json_t		*recent_facts;
+	bool		 pooled;	/* hsp.share_group is set */
 } router;
 
 /* Set up the router for CONFIG (which has an hsp section). */
@@ -67,6 +68,13 @@ router_ring_free(void)
 		free(router.ring[i]);
 	free(router.ring);
 	router.ring = NULL;
+}
+
+/* Is this daemon a member of a pool (a share group)? */
+bool
+router_pooled(void)
+{
+	return (router.pooled);
 }
 
 /* Set up the router the first time a connector is built. */
@@ -104,6 +112,7 @@ router_configure(const struct config *config)
 		return (-1);
 	free(router.ai_id);
 	router.ai_id = ai_id;
+	router.pooled = config->hsp->share_group != NULL;
 	if (dispatcher_init(ai_id) == -1)
 		return (-1);
 	if (window == router.window)
@@ -228,7 +237,11 @@ router_task_request(struct service_instance *from, struct hsp_message *msg)
 		task->reply_topic = str_printf("hsp/results/%s/%s",
 		    task->requester, task->request_id);
 
-	if (hr->registry->draining) {
+	/*
+	 * A pool member leaves its share group to drain: what the broker
+	 * delivered before the UNSUBACK is served, not rejected.
+	 */
+	if (hr->registry->draining && !router.pooled) {
 		task_finish(task, "rejected", NULL, "draining", "the agent is "
 		    "draining; send the request elsewhere or retry later");
 		return;
