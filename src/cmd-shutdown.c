@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "hotreloadd.h"
+#include "hsp.h"
 #include "log.h"
 #include "notify.h"
 
@@ -27,6 +28,7 @@ struct cmd_shutdown_state {
 	struct cmdq_item	*item;
 	struct event		*timer;
 	bool			 retired;
+	bool			 left;		/* out of the share group */
 	struct timespec		 phase_started;
 	struct timespec		 last_extend;	/* EXTEND_TIMEOUT_USEC= */
 };
@@ -66,6 +68,7 @@ cmd_shutdown_poll_cb(__attribute__((unused)) evutil_socket_t fd,
 {
 	struct cmd_shutdown_state	*s = arg;
 	struct timeval			 tv = { 0, CMD_SHUTDOWN_POLL_MS * 1000 };
+	struct service_instance		*hsp;
 	unsigned int			 n = registry_in_flight(hr->registry);
 	double				 elapsed, limit;
 
@@ -73,7 +76,7 @@ cmd_shutdown_poll_cb(__attribute__((unused)) evutil_socket_t fd,
 	limit = hr->config->drain.timeout_s;
 
 	if (!s->retired) {
-		if (n > 0 && elapsed < limit) {
+		if ((n > 0 || !s->left) && elapsed < limit) {
 			cmd_shutdown_extend(s, n);
 			evtimer_add(s->timer, &tv);
 			return;
@@ -81,6 +84,9 @@ cmd_shutdown_poll_cb(__attribute__((unused)) evutil_socket_t fd,
 		if (n > 0)
 			log_warnx("shutdown: %u still in flight after %.0f s "
 			    "(drain.timeout_s); retiring anyway", n, limit);
+		if (!s->left && (hsp = registry_slot(hr->registry,
+		    SERVICE_HSP)->current) != NULL)
+			hsp_group_cancel(hsp);
 		registry_retire_all(hr->registry);
 		s->retired = true;
 		clock_gettime(CLOCK_MONOTONIC, &s->phase_started);
@@ -100,11 +106,22 @@ cmd_shutdown_poll_cb(__attribute__((unused)) evutil_socket_t fd,
 	cmdq_item_done(s->item);
 }
 
+/* The share group is left (UNSUBACK): the drain phase may end. */
+static void
+cmd_shutdown_left_cb(void *arg, __attribute__((unused)) bool ok,
+    __attribute__((unused)) const char *why)
+{
+	struct cmd_shutdown_state	*s = arg;
+
+	s->left = true;
+}
+
 /* Begin the shutdown: refuse new work, then wait for the rest. */
 static enum cmd_retval
 cmd_shutdown_exec(struct cmdq_item *item)
 {
 	struct cmd_shutdown_state	*s;
+	struct service_instance		*hsp;
 
 	hr->shutting_down = true;
 	hr->registry->draining = true;
@@ -123,6 +140,13 @@ cmd_shutdown_exec(struct cmdq_item *item)
 		return (CMD_RETURN_NORMAL);
 	}
 	s->item = item;
+	/*
+	 * A pool member leaves its share group first, as drain does, so the
+	 * broker stops giving it requests it could no longer answer.
+	 */
+	hsp = registry_slot(hr->registry, SERVICE_HSP)->current;
+	s->left = hsp == NULL ||
+	    hsp_group(hsp, false, cmd_shutdown_left_cb, s) != 0;
 	clock_gettime(CLOCK_MONOTONIC, &s->phase_started);
 	s->last_extend = s->phase_started;
 	item->data = s;

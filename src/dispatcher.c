@@ -182,8 +182,10 @@ dispatcher_adverts(const char *ai_id)
 		    "name", tool->name,
 		    "description", tool->description,
 		    "version", tool->version,
-		    "availability_status", hr->registry->draining ?
-		    "maintenance" : "online",
+		    /* A pool's capability stays online while one member
+		     * drains: the others serve it. */
+		    "availability_status", hr->registry->draining &&
+		    !router_pooled() ? "maintenance" : "online",
 		    "tags", "hotreloadd"));
 		free(id);
 	}
