@@ -45,8 +45,8 @@ struct cmd_reload_state {
 	struct cmdq_item	*item;
 	struct config		*config;	/* the new one */
 	bool			 whole;		/* "reload", not one service */
-	enum service_id		 todo[CMD_RELOAD_ORDER_COUNT];
-	size_t			 todo_count;
+	enum service_id		 planned[CMD_RELOAD_ORDER_COUNT];
+	size_t			 planned_count;
 	size_t			 next;
 	struct service_reload	*reload;	/* the one under way */
 	json_t			*reloaded;
@@ -184,7 +184,7 @@ cmd_reload_done_cb(void *arg, bool ok, const char *code, const char *cause,
 	struct cmd_reload_state	*s = arg;
 	struct cmdq_item	*item = s->item;
 	struct service_slot	*slot = registry_slot(hr->registry,
-				    s->todo[s->next]);
+				    s->planned[s->next]);
 	const char		*name = slot->name;
 
 	s->reload = NULL;
@@ -221,8 +221,8 @@ cmd_reload_next(struct cmd_reload_state *s)
 	char			*cause;
 	size_t			 i, j;
 
-	if (s->next < s->todo_count) {
-		slot = registry_slot(hr->registry, s->todo[s->next]);
+	if (s->next < s->planned_count) {
+		slot = registry_slot(hr->registry, s->planned[s->next]);
 		s->reload = registry_reload(slot, s->config,
 		    cmd_reload_done_cb, s, &code, &cause);
 		if (s->reload == NULL) {
@@ -240,11 +240,11 @@ cmd_reload_next(struct cmd_reload_state *s)
 	not_configured = json_array();
 	for (i = 0; i < CMD_RELOAD_ORDER_COUNT; i++) {
 		slot = registry_slot(hr->registry, cmd_reload_order[i]);
-		for (j = 0; j < s->todo_count; j++) {
-			if (s->todo[j] == slot->id)
+		for (j = 0; j < s->planned_count; j++) {
+			if (s->planned[j] == slot->id)
 				break;
 		}
-		if (j < s->todo_count)
+		if (j < s->planned_count)
 			continue;
 		json_array_append_new(slot->current != NULL ? unchanged :
 		    not_configured, json_string(slot->name));
@@ -368,7 +368,7 @@ cmd_reload_exec(struct cmdq_item *item)
 	for (i = 0; i < CMD_RELOAD_ORDER_COUNT; i++) {
 		slot = registry_slot(hr->registry, cmd_reload_order[i]);
 		if (cmd_reload_slot_changed(slot, s->config))
-			s->todo[s->todo_count++] = slot->id;
+			s->planned[s->planned_count++] = slot->id;
 	}
 	cmd_reload_next(s);
 	return (CMD_RETURN_WAIT);
@@ -382,7 +382,7 @@ cmd_reload_one(struct cmdq_item *item, enum service_id id)
 
 	if ((s = cmd_reload_begin(item, false)) == NULL)
 		return (CMD_RETURN_NORMAL);
-	s->todo[s->todo_count++] = id;
+	s->planned[s->planned_count++] = id;
 	cmd_reload_next(s);
 	return (CMD_RETURN_WAIT);
 }
@@ -409,7 +409,7 @@ cmd_reload_cancel(struct cmdq_item *item)
 
 	if (s != NULL && s->reload != NULL) {
 		cmd_reload_journal(registry_slot(hr->registry,
-		    s->todo[s->next]), false, "cancelled: the command timed "
+		    s->planned[s->next]), false, "cancelled: the command timed "
 		    "out");
 		registry_reload_cancel(s->reload);
 		s->reload = NULL;
