@@ -32,18 +32,9 @@ command -v mosquitto_sub >/dev/null ||
 # at a normal shutdown), then the broker, then lib.sh's cleanup, which
 # reports and removes the temp dir.  The exit status goes through.
 hsp_cleanup() {
-	local status=$? pid i
+	local status=$?
 	set +e
-	for pid in "${DAEMON_PIDS[@]}"; do
-		kill -CONT "$pid" 2>/dev/null
-		kill -TERM "$pid" 2>/dev/null
-	done
-	for pid in "${DAEMON_PIDS[@]}"; do
-		for ((i = 0; i < 100; i++)); do
-			process_running "$pid" || break
-			sleep 0.05
-		done
-	done
+	stop_daemons 5
 	[[ -f $BROKER_DIR/mosquitto.conf ]] &&
 		"$BROKER" stop "$BROKER_DIR" >/dev/null 2>&1
 	(exit "$status")

@@ -168,6 +168,23 @@ process_running() {
 	[[ -n $state && $state != Z && $state != X ]]
 }
 
+# Stop every daemon the test started the way a normal shutdown would
+# (SIGTERM; stopped ones are continued first), waiting up to SEC seconds
+# for each (default 5).
+stop_daemons() {
+	local sec=${1:-5} pid i
+	for pid in "${DAEMON_PIDS[@]}"; do
+		kill -CONT "$pid" 2>/dev/null
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${DAEMON_PIDS[@]}"; do
+		for ((i = 0; i < sec * 20; i++)); do
+			process_running "$pid" || break
+			sleep 0.05
+		done
+	done
+}
+
 # Milliseconds on the wall clock.
 now_ms() {
 	local t=${EPOCHREALTIME//[.,]/}

@@ -41,18 +41,9 @@ LLM_DRAIN_S=${LLM_DRAIN_S:-3}
 
 # EXIT trap: stop the daemons, then the broker, then lib.sh's cleanup.
 llm_exit() {
-	local status=$? pid i
+	local status=$?
 	set +e
-	for pid in "${DAEMON_PIDS[@]}"; do
-		kill -CONT "$pid" 2>/dev/null
-		kill -TERM "$pid" 2>/dev/null
-	done
-	for pid in "${DAEMON_PIDS[@]}"; do
-		for ((i = 0; i < 200; i++)); do
-			process_running "$pid" || break
-			sleep 0.05
-		done
-	done
+	stop_daemons 10
 	if ((BROKER_STARTED)); then
 		"$BROKER" stop "$BROKER_DIR" >/dev/null 2>&1
 	fi
