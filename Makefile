@@ -9,6 +9,10 @@
 #   make install    DESTDIR=... PREFIX=...
 #   make uninstall  the same variables; the configuration is kept
 #   make dist       hotreload-VERSION.tar.gz of the git checkout
+#
+# More targets live in mk/*.mk, each with its own header: sanitizers
+# (check-asan, check-valgrind), fuzzing (fuzz, fuzz-run) and benchmarks
+# (bench).
 
 -include config.mk
 
@@ -163,6 +167,10 @@ $(B)/defs: FORCE
 $(DAEMON_OBJS) $(CTL_OBJS) $(UNIT_TESTS:%=$(B)/%.o): $(wildcard config.mk) \
 	$(B)/defs
 
+# The optional targets: sanitizers, fuzzing, benchmarks.
+CLEAN_EXTRA	=
+include $(sort $(wildcard mk/*.mk))
+
 # Install what the project needs (Debian packages); prints the command to
 # run when not root.
 deps:
@@ -262,8 +270,10 @@ configure: configure.ac config.mk.in
 	echo "pkg.m4 not found (Debian: apt-get install pkg-config)" >&2; exit 1
 	autoconf
 
+# mk/*.mk add their own build directories and programs to CLEAN_EXTRA.
 clean:
-	rm -rf $(B) hotreloadd hotreloadctl $(UNIT_TESTS) $(SUPPORT_PROGS)
+	rm -rf $(B) hotreloadd hotreloadctl $(UNIT_TESTS) $(SUPPORT_PROGS) \
+		$(CLEAN_EXTRA)
 
 distclean: clean
 	rm -rf config.mk config.log config.status configure configure~ aclocal.m4 \
