@@ -49,6 +49,7 @@ struct control_client {
 	struct control		*control;
 	struct bufferevent	*bev;
 	struct event		*process_event;	/* look at buffered input */
+	struct event		*close_watch;	/* peer gone, while not reading */
 	uid_t			 uid;
 	gid_t			 gid;
 	pid_t			 pid;
@@ -86,6 +87,7 @@ struct control {
 static void	control_client_free(struct control_client *);
 static bool	control_peer_closed(evutil_socket_t);
 static void	control_client_process(struct control_client *);
+static void	control_client_watch_close(struct control_client *, bool);
 
 /*
  * Make sure PATH is free to bind: refuse when another daemon answers there
@@ -284,6 +286,7 @@ control_client_reply_cb(__attribute__((unused)) struct cmdq_item *item,
 	if (!final)
 		return;
 	c->item = NULL;
+	control_client_watch_close(c, false);
 	/* Look at input that arrived meanwhile, on a later turn. */
 	event_active(c->process_event, 0, 0);
 }
@@ -359,6 +362,9 @@ control_client_handle(struct control_client *c, const char *line,
 			control_client_idle_timer(c, true);
 	} else
 		cmdq_run_now(hr->cmdq, item);
+	/* Still outstanding (not answered at once): notice if the peer goes. */
+	if (c->item != NULL)
+		control_client_watch_close(c, true);
 
 out:
 	free(message);
@@ -496,6 +502,34 @@ control_peer_closed(evutil_socket_t fd)
 	    (errno == EPIPE || errno == ECONNRESET));
 }
 
+/*
+ * The peer hung up while its request was outstanding (we do not read then,
+ * so the bufferevent cannot see it).  One that closed for good is dropped
+ * now, so it does not hold a client slot until its command ends; one that
+ * only shut its writing side keeps waiting for its reply.
+ */
+static void
+control_client_closed_cb(evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	struct control_client	*c = arg;
+
+	if (control_peer_closed(fd))
+		control_client_free(c);
+}
+
+/* Watch for the peer hanging up (ON) or stop watching. */
+static void
+control_client_watch_close(struct control_client *c, bool on)
+{
+	if (c->close_watch == NULL)
+		return;
+	if (on)
+		event_add(c->close_watch, NULL);
+	else
+		event_del(c->close_watch);
+}
+
 /* Drop a client; a command it sent goes on without it. */
 static void
 control_client_free(struct control_client *c)
@@ -509,6 +543,9 @@ control_client_free(struct control_client *c)
 	}
 	TAILQ_REMOVE(&ctl->clients, c, entry);
 	ctl->clients_count--;
+	/* Off the socket before the bufferevent closes it. */
+	if (c->close_watch != NULL)
+		event_free(c->close_watch);
 	bufferevent_free(c->bev);
 	event_free(c->process_event);
 	free(c->groups);
@@ -588,6 +625,10 @@ control_accept_cb(__attribute__((unused)) struct evconnlistener *listener,
 		free(c);
 		return;
 	}
+	/* Without EV_CLOSED (not epoll), a gone peer is seen at its reply. */
+	if (event_base_get_features(ctl->base) & EV_FEATURE_EARLY_CLOSE)
+		c->close_watch = event_new(ctl->base, fd, EV_CLOSED,
+		    control_client_closed_cb, c);
 	bufferevent_setcb(c->bev, control_client_read_cb,
 	    control_client_write_cb, control_client_event_cb, c);
 	control_client_idle_timer(c, true);
