@@ -833,6 +833,37 @@ control_refused_count(struct control *ctl)
 }
 
 /*
+ * At exit: hand the replies still queued for a client to the kernel.  The
+ * loop ends on the turn that decided to exit, so a reply written on that
+ * turn (a command done just before SIGTERM's shutdown, the shutting_down
+ * answers of the commands it cancelled) would otherwise never go out.  The
+ * socket is non-blocking: this never waits for a client that does not read.
+ */
+static void
+control_client_flush(struct control_client *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	evutil_socket_t	 fd = bufferevent_getfd(c->bev);
+	size_t		 length = evbuffer_get_length(out), sent = 0;
+	unsigned char	*data;
+	ssize_t		 n;
+
+	/* (The bufferevent owns the front of OUT: read it, do not drain.) */
+	if (length == 0 || (data = evbuffer_pullup(out, -1)) == NULL)
+		return;
+	while (sent < length) {
+		n = send(fd, data + sent, length - sent,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n <= 0)
+			break;
+		sent += (size_t)n;
+	}
+	if (sent < length)
+		log_warnx("client %s: %zu bytes of replies not sent at exit",
+		    c->origin, length - sent);
+}
+
+/*
  * Close everything.  With UNLINK_SOCKET, remove the socket file if it is
  * still the one we bound (a newer daemon may have replaced it); a socket
  * from systemd is never removed.
@@ -845,8 +876,10 @@ control_free(struct control *ctl, bool unlink_socket)
 
 	if (ctl == NULL)
 		return;
-	while ((c = TAILQ_FIRST(&ctl->clients)) != NULL)
+	while ((c = TAILQ_FIRST(&ctl->clients)) != NULL) {
+		control_client_flush(c);
 		control_client_free(c);
+	}
 	control_stop_listening(ctl);
 	event_free(ctl->resume_event);
 	if (unlink_socket && !ctl->activated && lstat(ctl->path, &sb) == 0 &&
