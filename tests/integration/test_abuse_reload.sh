@@ -11,7 +11,9 @@
 # count goes back, the next command is served.  SIGTERM while a reload-hsp
 # runs: queued commands and new state changes get shutting_down, the
 # running reload finishes and its client gets its result, the daemon exits
-# 0 and removes its socket.
+# 0 and removes its socket.  State changes that reach the daemon together
+# with SIGTERM (it is stopped meanwhile) each get their one final reply,
+# done or shutting_down, before it exits: never just end of file.
 #
 # A reload is made to take a while by stopping the broker (SIGSTOP): the
 # new connector's TCP connection is accepted by the kernel, its CONNACK
@@ -259,5 +261,52 @@ else
 	pass "SIGTERM: the socket is removed"
 fi
 assert_log "shutdown complete" "SIGTERM: the log says the shutdown completed"
+
+# --- state changes arriving together with SIGTERM ------------------------------
+
+# A daemon without services stops on the turn that handles SIGTERM: what
+# it answers on that turn must still reach the clients.  They connect
+# first, then send while it is stopped, so that their requests and the
+# signal are handled on the same turn.
+write_config '"mode": "0660"'
+for round in 1 2 3; do
+	start_daemon
+	pids=()
+	for i in 0 1 2 3; do
+		cmd=drain
+		((i % 2)) && cmd=resume
+		"$PYTHON" -E -S "$CTLRAW" -s "$SOCKET" -t 10 sendraw '' \
+		    print connected sleep 1 \
+		    send "{\"v\":1,\"id\":$i,\"cmd\":\"$cmd\"}" print sent \
+		    read 1 eof >"$T/together.$i" 2>&1 &
+		pids+=($!)
+	done
+	wait_until 10 eval "[[ \$(cat $T/together.* | grep -c '^connected\$') == 4 ]]" ||
+		fatal "round $round: the clients did not connect"
+	wait_until 10 eval "[[ \$(ctl -j status | $PYTHON -E -S $JGET clients.connected) == 5 ]]" ||
+		fatal "round $round: the daemon did not accept the clients"
+	kill -STOP "$DAEMON_PID"
+	wait_until 10 eval "[[ \$(cat $T/together.* | grep -c '^sent\$') == 4 ]]" ||
+		fatal "round $round: the clients did not send"
+	kill -TERM "$DAEMON_PID"
+	kill -CONT "$DAEMON_PID"
+	wait "${pids[@]}"
+	# Each client's third line is its reply, the fourth EOF.
+	endings=$(for i in 0 1 2 3; do
+		reply=$(sed -n 3p "$T/together.$i")
+		if [[ $reply == "{\"v\":1,\"id\":$i,\"ok\":true,"* ]]; then
+			printf 'done'
+		elif [[ $reply == "{\"v\":1,\"id\":$i,\"ok\":false,"*'"code":"shutting_down"'* ]]; then
+			printf 'shutting_down'
+		else
+			printf 'other'
+		fi
+		printf '+%s\n' "$(sed -n 4p "$T/together.$i")"
+	done | sort | uniq -c | awk '{ print $2 "=" $1 }' | paste -sd' ')
+	assert_match '^(done\+EOF=[1-4] ?)?(shutting_down\+EOF=[1-4])?$' "$endings" \
+	    "round $round: 4 state changes with SIGTERM: each answered (done or shutting_down), then closed ($endings)"
+	wait_exit "$DAEMON_PID" 10
+	assert_eq 0 "$EXIT_STATUS" "round $round: the daemon exits 0"
+done
 
 test_done
