@@ -14,7 +14,8 @@
  * An Ollama chat without "stream": false gets NDJSON, as from Ollama; the
  * others refuse "stream": true.
  * A test changes the behaviour at run time through POST /control (delay,
- * error status, hang, fail the next N chats, fail or spare the model list)
+ * error status, hang, stall after the headers and half the body, fail the
+ * next N chats, fail or spare the model list)
  * and reads what the server received through GET /requests.
  *
  * Nothing blocks the loop: a delayed or hanging request is a held_request
@@ -91,6 +92,7 @@ struct settings {
 	long		 delay_ms;
 	int		 status;	/* 0: answer normally */
 	bool		 hang;
+	bool		 stall;		/* headers and half the body, no more */
 	char		*reply;		/* NULL: "<name> says: .." */
 	long		 fail_next;	/* chats still to fail */
 	int		 fail_status;
@@ -129,6 +131,7 @@ struct held_request {
 	/* EV_CLOSED on the socket: evhttp reads nothing while we hold. */
 	struct event			*close_watch;
 	long				 delay_ms;
+	bool				 stalled;	/* the answer has begun */
 	struct response			 response;
 	json_t				*record;	/* a reference */
 };
@@ -415,22 +418,25 @@ settings_to_json(const struct llmserver *server)
 	const struct settings		*s = &server->current;
 	const struct counters		*c = &server->counters;
 	const struct held_request	*held;
-	unsigned long long		 delayed = 0, hanging = 0;
+	unsigned long long		 delayed = 0, hanging = 0, stalled = 0;
 
 	TAILQ_FOREACH(held, &server->held, entry) {
 		if (held->timer != NULL)
 			delayed++;
+		else if (held->stalled)
+			stalled++;
 		else
 			hanging++;
 	}
 	return json_checked(json_pack(
-	    "{s:o, s:i, s:I, s:i, s:b, s:s?, s:I, s:i, s:b, s:i, s:O,"
-	    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+	    "{s:o, s:i, s:I, s:i, s:b, s:b, s:s?, s:I, s:i, s:b, s:i, s:O,"
+	    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 	    "name", json_string_lossy(server->name, strlen(server->name)),
 	    "port", server->port,
 	    "delay_ms", (json_int_t)s->delay_ms,
 	    "status", s->status,
 	    "hang", s->hang,
+	    "stall", s->stall,
 	    "reply", s->reply,
 	    "fail_next", (json_int_t)s->fail_next,
 	    "fail_status", s->fail_status,
@@ -445,6 +451,7 @@ settings_to_json(const struct llmserver *server)
 	    "errors", (json_int_t)c->errors,
 	    "delayed", (json_int_t)delayed,
 	    "hanging", (json_int_t)hanging,
+	    "stalled", (json_int_t)stalled,
 	    "dropped", (json_int_t)c->dropped,
 	    "recorded", (json_int_t)json_array_size(server->records)));
 }
@@ -517,7 +524,7 @@ settings_apply(struct settings *next, const struct settings *initial,
     const json_t *changes, char *cause, size_t size)
 {
 	static const char *const known[] = {
-		"delay_ms", "status", "hang", "reply", "fail_next",
+		"delay_ms", "status", "hang", "stall", "reply", "fail_next",
 		"models_ok", "models_status", "models", "reset",
 	};
 	const char	*key;
@@ -575,6 +582,9 @@ settings_apply(struct settings *next, const struct settings *initial,
 			next->status = status;
 	}
 
+	if (settings_get_boolean(changes, "stall", &next->stall, cause,
+	    size) == -1)
+		return -1;
 	if (settings_get_boolean(changes, "hang", &next->hang, cause,
 	    size) == -1 ||
 	    settings_get_boolean(changes, "models_ok", &next->models_ok, cause,
@@ -810,7 +820,8 @@ held_drop(struct llmserver *server, struct held_request *held,
 	server->counters.dropped++;
 	log_request(server, record_method(held->record),
 	    record_path(held->record), "- (%s %s)",
-	    held->timer != NULL ? "delayed," : "hanging,", why);
+	    held->timer != NULL ? "delayed," : held->stalled ? "stalled," :
+	    "hanging,", why);
 	held_free(held);
 }
 
@@ -851,9 +862,9 @@ held_close_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Hold req: answer response after delay_ms, or never when hang.  response
- * is taken over.
+ * is taken over.  Returns the held request.
  */
-static void
+static struct held_request *
 held_start(struct llmserver *server, struct evhttp_request *req,
     json_t *record, struct response *response, long delay_ms, bool hang)
 {
@@ -892,9 +903,43 @@ held_start(struct llmserver *server, struct evhttp_request *req,
 			llmserver_fatal(1, "out of memory (event_new)");
 		event_add(held->close_watch, NULL);
 	}
-	if (hang)
-		log_request(server, record_method(record), record_path(record),
-		    "hang");
+	return held;
+}
+
+/*
+ * Stall req: send the status line, the headers (with the full
+ * Content-Length) and the first half of the body of response, then nothing
+ * more, as a back end that dies in the middle of its answer.  Held like a
+ * hang, so a client that gives up is seen.  response is taken over.
+ */
+static void
+held_start_stalled(struct llmserver *server, struct evhttp_request *req,
+    json_t *record, struct response *response)
+{
+	struct held_request	*held;
+	size_t			 length = strlen(response->body);
+	char			 content_length[32];
+
+	snprintf(content_length, sizeof content_length, "%zu", length);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", response->content_type);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Length", content_length);
+	evhttp_send_reply_start(req, response->status, NULL);
+	if (length / 2 > 0) {
+		struct evbuffer	*half = evbuffer_new();
+
+		if (half == NULL)
+			llmserver_fatal(1, "out of memory (evbuffer)");
+		evbuffer_add(half, response->body, length / 2);
+		evhttp_send_reply_chunk(req, half);
+		evbuffer_free(half);
+	}
+	held = held_start(server, req, record, response, 0, true);
+	held->stalled = true;
+	log_request(server, record_method(record), record_path(record),
+	    "%d, stalled after %zu of %zu body bytes", response->status,
+	    length / 2, length);
 }
 
 /*
@@ -1405,6 +1450,7 @@ backend_handle(struct llmserver *server, struct evhttp_request *req,
 
 	if (s->hang && !spared) {
 		held_start(server, req, record, &response, 0, true);
+		log_request(server, method, path, "hang");
 		return;
 	}
 	if (endpoint->kind == ENDPOINT_CHAT)
@@ -1412,7 +1458,9 @@ backend_handle(struct llmserver *server, struct evhttp_request *req,
 	else
 		models_respond(server, provider, &response);
 
-	if (s->delay_ms > 0 && !spared)
+	if (s->stall && !spared)
+		held_start_stalled(server, req, record, &response);
+	else if (s->delay_ms > 0 && !spared)
 		held_start(server, req, record, &response, s->delay_ms, false);
 	else {
 		response_send(server, req, &response, record, method, path, 0);
@@ -1581,7 +1629,8 @@ usage(FILE *out)
 "  POST .../messages          GET .../models with anthropic-version:\n"
 "                                                    Anthropic\n"
 "  GET|POST /control   settings and counters; POST a JSON object with any of\n"
-"      delay_ms, status, hang, reply (string or null), fail_next (the next N\n"
+"      delay_ms, status, hang, stall (send the headers and half the body,\n"
+"      then nothing), reply (string or null), fail_next (the next N\n"
 "      chats answer \"status\" of the same object, default 500), models_ok,\n"
 "      models_status, models (array of names), reset (to the command line)\n"
 "  GET|DELETE /requests  the requests received (the last 1000), or forget\n"
