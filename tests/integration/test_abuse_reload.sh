@@ -10,10 +10,12 @@
 # the reload runs to its end (status: generation, last_reload), the client
 # count goes back, the next command is served.  SIGTERM while a reload-hsp
 # runs: queued commands and new state changes get shutting_down, the
-# running reload finishes and its client gets its result, the daemon exits
-# 0 and removes its socket.  State changes that reach the daemon together
-# with SIGTERM (it is stopped meanwhile) each get their one final reply,
-# done or shutting_down, before it exits: never just end of file.
+# running reload finishes and its client gets its result (success once the
+# broker answers, reload_failed at hsp.connect_timeout_s if it never does),
+# the daemon exits 0 and removes its socket.  State changes that reach the
+# daemon together with SIGTERM (it is stopped meanwhile) each get their one
+# final reply, done or shutting_down, before it exits: never just end of
+# file.
 #
 # A reload is made to take a while by stopping the broker (SIGSTOP): the
 # new connector's TCP connection is accepted by the kernel, its CONNACK
@@ -261,6 +263,43 @@ else
 	pass "SIGTERM: the socket is removed"
 fi
 assert_log "shutdown complete" "SIGTERM: the log says the shutdown completed"
+
+# The same when the running reload cannot finish (the broker stays
+# stopped): it fails at hsp.connect_timeout_s and says so to its client,
+# and the shutdown that follows is bounded by drain.timeout_s.
+: >"$LOG"
+write_config '"mode": "0660"' "\"ai_id\": \"$AI_ID\",
+  \"drain\": {\"timeout_s\": 2},
+  \"hsp\": {\"broker\": {\"host\": \"127.0.0.1\", \"port\": $BROKER_PORT},
+          \"connect_timeout_s\": 3}"
+start_daemon
+wait_hsp_connected
+broker_signal STOP
+( ctl -t 60 reload-hsp >"$T/doomed.out" 2>"$T/doomed.err"; echo $? >"$T/doomed.rc" ) &
+doomed=$!
+assert_eventually "SIGTERM, broker stopped for good: a reload-hsp runs" 10 \
+    queue_state_is "reload-hsp 0 2"
+t0=$(now_ms)
+kill -TERM "$DAEMON_PID"
+wait "$doomed"
+assert_eq 1 "$(cat "$T/doomed.rc")" "SIGTERM, broker stopped for good: the reload-hsp exits 1"
+assert_match '^hotreloadctl: reload_failed: .*hsp\.connect_timeout_s' "$(cat "$T/doomed.err")" \
+    "SIGTERM, broker stopped for good: its client is told reload_failed at connect_timeout_s"
+stop_pid=$DAEMON_PID
+CHECKS=$((CHECKS + 1))
+if wait_exit "$stop_pid" 20; then
+	pass "SIGTERM, broker stopped for good: the daemon exits within 20 s ($(($(now_ms) - t0)) ms)"
+	assert_eq 0 "$EXIT_STATUS" "SIGTERM, broker stopped for good: exit status 0"
+else
+	fail "SIGTERM, broker stopped for good: the daemon exits within 20 s"
+fi
+CHECKS=$((CHECKS + 1))
+if [[ -e $SOCKET ]]; then
+	fail "SIGTERM, broker stopped for good: the socket is removed" "$(ls -l "$SOCKET")"
+else
+	pass "SIGTERM, broker stopped for good: the socket is removed"
+fi
+broker_signal CONT
 
 # --- state changes arriving together with SIGTERM ------------------------------
 
