@@ -14,7 +14,7 @@ nobody_uid=$(id -u nobody) || fatal "no user nobody"
 nogroup=$(id -gn nobody) || fatal "no primary group for nobody"
 
 # The daemon's socket lives in a directory of its own that nobody owns.
-mkdir "$T/run" && chown "$nobody_uid" "$T/run" || fatal "cannot make $T/run"
+{ mkdir "$T/run" && chown "$nobody_uid" "$T/run"; } || fatal "cannot make $T/run"
 SOCKET=$T/run/control.sock
 
 # Prints queue.depth of a fresh status.
