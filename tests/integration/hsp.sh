@@ -260,3 +260,95 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
 s.close()'
 }
+
+# --- for the tests that abuse the control socket with reloads ---------------
+
+# 1 while broker_signal has the broker stopped.
+BROKER_STOPPED=0
+
+# Stop (STOP) or continue (CONT) the broker's process: while it is
+# stopped, the kernel still accepts TCP connections for it, so a new
+# connector's CONNACK, and with it a reload-hsp, waits until it continues.
+broker_signal() {
+	kill "-$1" "$(cat "$BROKER_DIR/mosquitto.pid")" ||
+		fatal "cannot send SIG$1 to the broker"
+	if [[ $1 == STOP ]]; then BROKER_STOPPED=1; else BROKER_STOPPED=0; fi
+}
+
+# EXIT trap of a test that stops the broker (broker_signal): a stopped
+# broker would hold up hsp_cleanup, so it is continued first.
+#   trap hsp_cleanup_stopped_broker EXIT
+hsp_cleanup_stopped_broker() {
+	local status=$?
+	((BROKER_STOPPED)) && kill -CONT "$(cat "$BROKER_DIR/mosquitto.pid")"
+	(exit "$status")
+	hsp_cleanup
+}
+
+# Print "RUNNING PENDING CONNECTED" of a fresh status.
+queue_state() {
+	local json
+	json=$(ctl -t 5 -j status) || return 1
+	json_fields "$json" queue.running.command queue.pending \
+	    clients.connected | paste -sd' '
+}
+
+# Succeeds when queue_state prints $1.
+queue_state_is() {
+	[[ $(queue_state) == "$1" ]]
+}
+
+# Start N hotreloadctl COMMAND in the background, each writing
+# $T/$PREFIX.I.{out,err,rc}.
+start_clients() {
+	local prefix=$1 n=$2 i
+	shift 2
+	CLIENT_PIDS=()
+	for ((i = 0; i < n; i++)); do
+		(
+			ctl "$@" >"$T/$prefix.$i.out" 2>"$T/$prefix.$i.err"
+			echo $? >"$T/$prefix.$i.rc"
+		) &
+		CLIENT_PIDS+=($!)
+	done
+}
+
+# How many of the N clients PREFIX have ended.
+clients_done() {
+	local prefix=$1 n=$2 i done=0
+	for ((i = 0; i < n; i++)); do
+		[[ -s $T/$prefix.$i.rc ]] && done=$((done + 1))
+	done
+	echo "$done"
+}
+
+# Sum up how the N clients PREFIX ended: "ok=K queue_full=M" (other
+# endings as "exit-S:first words of stderr"), sorted.  Builtins only: 60
+# forks take seconds on a loaded machine.
+client_outcomes() {
+	local prefix=$1 n=$2 i rc err key
+	local -A count=()
+	for ((i = 0; i < n; i++)); do
+		rc='' err=''
+		{ read -r rc <"$T/$prefix.$i.rc"; } 2>/dev/null
+		{ IFS= read -r err <"$T/$prefix.$i.err"; } 2>/dev/null
+		if [[ $rc == 0 ]]; then
+			key=ok
+		elif [[ $rc == 1 && $err == "hotreloadctl: queue_full: "* ]]; then
+			key=queue_full
+		else
+			err=${err:0:60}
+			key="exit-${rc:-none}:${err// /_}"
+		fi
+		count[$key]=$((${count[$key]-0} + 1))
+	done
+	for key in "${!count[@]}"; do
+		printf '%s=%s\n' "$key" "${count[$key]}"
+	done | sort | paste -sd' '
+}
+
+# Count of OUTCOME (ok, queue_full) in an outcome summary.
+outcome_count() {
+	local re="(^| )$2=([0-9]+)"
+	if [[ $1 =~ $re ]]; then echo "${BASH_REMATCH[2]}"; else echo 0; fi
+}
