@@ -272,15 +272,19 @@ proto_reply_progress(json_t *id, json_t *progress)
 	return (line);
 }
 
-/* Encode LINE compactly with its newline; the caller frees the result. */
+/*
+ * Encode LINE compactly with its newline; the caller frees the result.
+ * Reals keep jansson's default precision, which round-trips: a reply echoes
+ * the request's id, and an id such as 0.12345678901 cut to fewer digits
+ * would no longer match the request.
+ */
 char *
 proto_encode_line(json_t *line, size_t *length)
 {
 	char	*text, *out;
 	size_t	 n;
 
-	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER |
-	    JSON_REAL_PRECISION(10));
+	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (text == NULL)
 		return (NULL);
 	n = strlen(text);

@@ -229,6 +229,42 @@ START_TEST(reply_lines)
 }
 END_TEST
 
+/* A reply echoes a number id exactly, however many digits it has. */
+START_TEST(reply_echoes_real_id_exactly)
+{
+	static const char *const lines[] = {
+		"{\"v\":1,\"id\":0.12345678901,\"cmd\":\"status\"}",
+		"{\"v\":2,\"id\":1764286000.123,\"cmd\":\"status\"}",
+	};
+	struct proto_request	 req;
+	const char		*code;
+	char			*message, *text;
+	json_t			*id, *line, *back;
+	size_t			 i, length;
+
+	for (i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		if (proto_parse_request(lines[i], strlen(lines[i]), &req, &id,
+		    &code, &message) == 0) {
+			id = json_incref(req.id);
+			line = proto_reply_ok(id, NULL);
+			proto_request_clear(&req);
+		} else {
+			line = proto_reply_error(id, code, message);
+			free(message);
+		}
+		ck_assert_ptr_nonnull(id);
+		text = proto_encode_line(line, &length);
+		back = json_loads(text, 0, NULL);
+		ck_assert_ptr_nonnull(back);
+		ck_assert(json_equal(json_object_get(back, "id"), id));
+		json_decref(back);
+		free(text);
+		json_decref(line);
+		json_decref(id);
+	}
+}
+END_TEST
+
 static Suite *
 proto_suite(void)
 {
@@ -245,6 +281,7 @@ proto_suite(void)
 	tcase_add_test(parse, parse_string_id_and_no_args);
 	tcase_add_test(parse, parse_errors);
 	tcase_add_test(reply, reply_lines);
+	tcase_add_test(reply, reply_echoes_real_id_exactly);
 	suite_add_tcase(s, frame);
 	suite_add_tcase(s, parse);
 	suite_add_tcase(s, reply);
