@@ -250,15 +250,29 @@ proto_reply_ok(json_t *id, json_t *result)
 	return (line);
 }
 
-/* A final error line. */
+/*
+ * A final error line.  MESSAGE may quote what the client or a back end sent
+ * (jansson's parse errors quote the bytes near the error, cut anywhere):
+ * bytes that are not UTF-8 become '?', since jansson would refuse the whole
+ * string and the line would go out without its error.
+ */
 json_t *
 proto_reply_error(json_t *id, const char *code, const char *message)
 {
-	json_t	*line = proto_reply_start(id);
+	json_t	*line = proto_reply_start(id), *text;
+	char	*copy;
 
+	if (message == NULL)
+		message = "";
+	if ((text = json_string(message)) == NULL &&
+	    (copy = strdup(message)) != NULL) {
+		str_utf8_repair(copy);
+		text = json_string(copy);
+		free(copy);
+	}
 	json_object_set_new(line, HR_FIELD_OK, json_false());
-	json_object_set_new(line, HR_FIELD_ERROR, json_pack("{s:s, s:s}",
-	    "code", code, "message", message != NULL ? message : ""));
+	json_object_set_new(line, HR_FIELD_ERROR, json_pack("{s:s, s:o}",
+	    "code", code, "message", text));
 	return (line);
 }
 
