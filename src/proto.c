@@ -118,7 +118,7 @@ proto_parse_request(const char *line, size_t length, struct proto_request *req,
 	json_error_t	 error;
 	json_t		*root, *value, *args, *found_id;
 	const char	*key;
-	int		 version;
+	json_int_t	 version;
 
 	memset(req, 0, sizeof *req);
 	*id = NULL;
@@ -165,11 +165,13 @@ proto_parse_request(const char *line, size_t length, struct proto_request *req,
 		    proto_type_name(value));
 		goto fail;
 	}
-	version = (int)json_integer_value(value);
+	/* Compared whole: cut to an int, 4294967297 would pass for 1. */
+	version = json_integer_value(value);
 	if (version != HR_PROTOCOL_VERSION) {
 		proto_fail(code, message, HR_ERR_UNSUPPORTED_VERSION,
-		    "protocol version %d is not supported (this daemon speaks "
-		    "%d)", version, HR_PROTOCOL_VERSION);
+		    "protocol version %" JSON_INTEGER_FORMAT " is not "
+		    "supported (this daemon speaks %d)", version,
+		    HR_PROTOCOL_VERSION);
 		goto fail;
 	}
 

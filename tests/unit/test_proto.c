@@ -181,6 +181,8 @@ START_TEST(parse_errors)
 	    HR_ERR_BAD_REQUEST, "\"v\" must be an integer", json_integer(3));
 	expect_error("{\"v\":2,\"id\":3,\"cmd\":\"status\"}",
 	    HR_ERR_UNSUPPORTED_VERSION, "version 2", json_integer(3));
+	expect_error("{\"v\":4294967297,\"id\":3,\"cmd\":\"status\"}",
+	    HR_ERR_UNSUPPORTED_VERSION, "version 4294967297 ", json_integer(3));
 	expect_error("{\"v\":1,\"cmd\":\"status\"}", HR_ERR_BAD_REQUEST,
 	    "missing field \"id\"", NULL);
 	expect_error("{\"v\":1,\"id\":[1],\"cmd\":\"status\"}",
