@@ -75,7 +75,7 @@ $(FUZZ_ALL_SRCS:%.c=$(FUZZ_B)/%.o) $(FUZZ_TARGETS:%=$(B)/tests/fuzz/fuzz_%.o) \
 # runs over its own copy of the seeds and the regressions in
 # build-fuzz/corpus/NAME, which keeps what earlier runs found.
 fuzz-run: fuzz
-	@for t in $(FUZZ_TARGETS); do \
+	@failed=; for t in $(FUZZ_TARGETS); do \
 		corpus=$(FUZZ_B)/corpus/$$t; artifacts=$(FUZZ_B)/artifacts/$$t; \
 		mkdir -p $$corpus $$artifacts; \
 		cp tests/fuzz/corpus/$$t/* $$corpus/; \
@@ -88,18 +88,19 @@ fuzz-run: fuzz
 			-artifact_prefix=$$artifacts/ $$corpus \
 			>$(FUZZ_B)/fuzz_$$t.log 2>&1; \
 		rc=$$?; \
-		grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec|Done )' \
+		grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
 			$(FUZZ_B)/fuzz_$$t.log; \
 		if [ $$rc -ne 0 ]; then \
 			grep -E 'ERROR:|SUMMARY:|property does not hold' \
 				$(FUZZ_B)/fuzz_$$t.log | head -5; \
 			input=$$(sed -n 's/.*Test unit written to //p' \
 				$(FUZZ_B)/fuzz_$$t.log | tail -1); \
-			echo "fuzz_$$t failed (exit $$rc); log: $(FUZZ_B)/fuzz_$$t.log"; \
+			echo "fuzz_$$t FAILED (exit $$rc); log: $(FUZZ_B)/fuzz_$$t.log"; \
 			echo "crashing input: $${input:-none written}"; \
-			exit 1; \
+			failed="$$failed $$t"; \
 		fi; \
-	done
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz-run: failed:$$failed"; exit 1; fi
 
 check-fuzz-corpus: $(FUZZ_REPLAY)
 	@failed=0; for t in $(FUZZ_TARGETS); do \
@@ -110,3 +111,5 @@ check-fuzz-corpus: $(FUZZ_REPLAY)
 
 # "make check-unit" replays the corpora too.
 check-unit: check-fuzz-corpus
+# ... and "make check-build" builds the replay programs with the rest.
+check-build: $(FUZZ_REPLAY)
