@@ -13,7 +13,8 @@
 #
 # Targets: proto (control-protocol framing, request parsing and replies),
 # config (the configuration loader), hsp (HSP envelopes and the router with
-# the real dispatcher).  Inputs libFuzzer generates stay in build-fuzz/, never
+# the real dispatcher, discovery and dialogue tool, a stub connector and a
+# stand-in LLM).  Inputs libFuzzer generates stay in build-fuzz/, never
 # in the tree; a crash is kept by copying it to tests/fuzz/regressions/NAME/.
 
 FUZZ_B		= build-fuzz
