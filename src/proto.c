@@ -118,7 +118,7 @@ proto_parse_request(const char *line, size_t length, struct proto_request *req,
 	json_error_t	 error;
 	json_t		*root, *value, *args, *found_id;
 	const char	*key;
-	int		 version;
+	json_int_t	 version;
 
 	memset(req, 0, sizeof *req);
 	*id = NULL;
@@ -165,11 +165,13 @@ proto_parse_request(const char *line, size_t length, struct proto_request *req,
 		    proto_type_name(value));
 		goto fail;
 	}
-	version = (int)json_integer_value(value);
+	/* Compared whole: cut to an int, 4294967297 would pass for 1. */
+	version = json_integer_value(value);
 	if (version != HR_PROTOCOL_VERSION) {
 		proto_fail(code, message, HR_ERR_UNSUPPORTED_VERSION,
-		    "protocol version %d is not supported (this daemon speaks "
-		    "%d)", version, HR_PROTOCOL_VERSION);
+		    "protocol version %" JSON_INTEGER_FORMAT " is not "
+		    "supported (this daemon speaks %d)", version,
+		    HR_PROTOCOL_VERSION);
 		goto fail;
 	}
 
@@ -250,15 +252,29 @@ proto_reply_ok(json_t *id, json_t *result)
 	return (line);
 }
 
-/* A final error line. */
+/*
+ * A final error line.  MESSAGE may quote what the client or a back end sent
+ * (jansson's parse errors quote the bytes near the error, cut anywhere):
+ * bytes that are not UTF-8 become '?', since jansson would refuse the whole
+ * string and the line would go out without its error.
+ */
 json_t *
 proto_reply_error(json_t *id, const char *code, const char *message)
 {
-	json_t	*line = proto_reply_start(id);
+	json_t	*line = proto_reply_start(id), *text;
+	char	*copy;
 
+	if (message == NULL)
+		message = "";
+	if ((text = json_string(message)) == NULL &&
+	    (copy = strdup(message)) != NULL) {
+		str_utf8_repair(copy);
+		text = json_string(copy);
+		free(copy);
+	}
 	json_object_set_new(line, HR_FIELD_OK, json_false());
-	json_object_set_new(line, HR_FIELD_ERROR, json_pack("{s:s, s:s}",
-	    "code", code, "message", message != NULL ? message : ""));
+	json_object_set_new(line, HR_FIELD_ERROR, json_pack("{s:s, s:o}",
+	    "code", code, "message", text));
 	return (line);
 }
 
@@ -272,15 +288,19 @@ proto_reply_progress(json_t *id, json_t *progress)
 	return (line);
 }
 
-/* Encode LINE compactly with its newline; the caller frees the result. */
+/*
+ * Encode LINE compactly with its newline; the caller frees the result.
+ * Reals keep jansson's default precision, which round-trips: a reply echoes
+ * the request's id, and an id such as 0.12345678901 cut to fewer digits
+ * would no longer match the request.
+ */
 char *
 proto_encode_line(json_t *line, size_t *length)
 {
 	char	*text, *out;
 	size_t	 n;
 
-	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER |
-	    JSON_REAL_PRECISION(10));
+	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (text == NULL)
 		return (NULL);
 	n = strlen(text);

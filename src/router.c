@@ -278,15 +278,25 @@ void
 router_task_done(struct hsp_task *task, const char *status, json_t *payload,
     const char *error_code, const char *error_message)
 {
-	char	 result_id[37], when[40];
+	char	 result_id[37], when[40], *message = NULL;
 	json_t	*result, *errors = json_null();
 
 	envelope_uuid4(result_id);
 	envelope_timestamp(when);
-	if (error_code != NULL)
+	if (error_code != NULL) {
+		/*
+		 * The message may quote the request or a back end, cut at a
+		 * byte count; jansson refuses a string that is not UTF-8,
+		 * and then no result at all would reach the requester.
+		 */
+		if (error_message != NULL &&
+		    (message = strdup(error_message)) != NULL)
+			str_utf8_repair(message);
 		errors = json_pack("{s:s, s:s, s:n}", "error_code", error_code,
-		    "error_message", error_message != NULL ? error_message : "",
+		    "error_message", message != NULL ? message : "",
 		    "error_context");
+		free(message);
+	}
 	result = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:{s:I}}",
 	    "result_id", result_id,
 	    "request_id", task->request_id,

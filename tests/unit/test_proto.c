@@ -181,6 +181,8 @@ START_TEST(parse_errors)
 	    HR_ERR_BAD_REQUEST, "\"v\" must be an integer", json_integer(3));
 	expect_error("{\"v\":2,\"id\":3,\"cmd\":\"status\"}",
 	    HR_ERR_UNSUPPORTED_VERSION, "version 2", json_integer(3));
+	expect_error("{\"v\":4294967297,\"id\":3,\"cmd\":\"status\"}",
+	    HR_ERR_UNSUPPORTED_VERSION, "version 4294967297 ", json_integer(3));
 	expect_error("{\"v\":1,\"cmd\":\"status\"}", HR_ERR_BAD_REQUEST,
 	    "missing field \"id\"", NULL);
 	expect_error("{\"v\":1,\"id\":[1],\"cmd\":\"status\"}",
@@ -229,6 +231,104 @@ START_TEST(reply_lines)
 }
 END_TEST
 
+/* A reply echoes a number id exactly, however many digits it has. */
+START_TEST(reply_echoes_real_id_exactly)
+{
+	static const char *const lines[] = {
+		"{\"v\":1,\"id\":0.12345678901,\"cmd\":\"status\"}",
+		"{\"v\":2,\"id\":1764286000.123,\"cmd\":\"status\"}",
+	};
+	struct proto_request	 req;
+	const char		*code;
+	char			*message, *text;
+	json_t			*id, *line, *back;
+	size_t			 i, length;
+
+	for (i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		if (proto_parse_request(lines[i], strlen(lines[i]), &req, &id,
+		    &code, &message) == 0) {
+			id = json_incref(req.id);
+			line = proto_reply_ok(id, NULL);
+			proto_request_clear(&req);
+		} else {
+			line = proto_reply_error(id, code, message);
+			free(message);
+		}
+		ck_assert_ptr_nonnull(id);
+		text = proto_encode_line(line, &length);
+		back = json_loads(text, 0, NULL);
+		ck_assert_ptr_nonnull(back);
+		ck_assert(json_equal(json_object_get(back, "id"), id));
+		json_decref(back);
+		free(text);
+		json_decref(line);
+		json_decref(id);
+	}
+}
+END_TEST
+
+/*
+ * jansson quotes the bytes near a parse error and may cut a UTF-8 sequence:
+ * the error reply still carries its code and a (repaired) message.
+ */
+START_TEST(reply_error_message_not_utf8)
+{
+	static const char	 text[] = "{\"v\":0,\"id\\ud80\xd9\x92\x9b"
+				    "\xdd\xc5\xdd\x86\x9arsio\"\"}";
+	struct proto_request	 req;
+	const char		*code;
+	char			*message, *encoded;
+	json_t			*id, *line, *back, *error;
+	size_t			 length;
+
+	ck_assert_int_eq(proto_parse_request(text, sizeof text - 1, &req, &id,
+	    &code, &message), -1);
+	ck_assert_str_eq(code, HR_ERR_BAD_REQUEST);
+	line = proto_reply_error(id, code, message);
+	encoded = proto_encode_line(line, &length);
+	back = json_loads(encoded, 0, NULL);
+	ck_assert_ptr_nonnull(back);
+	error = json_object_get(back, "error");
+	ck_assert_str_eq(json_string_value(json_object_get(error, "code")),
+	    HR_ERR_BAD_REQUEST);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(error,
+	    "message")), "not valid JSON"));
+	json_decref(back);
+	free(encoded);
+	json_decref(line);
+	json_decref(id);
+	free(message);
+}
+END_TEST
+
+/* Bytes outside valid UTF-8 become '?'; valid text is left alone. */
+START_TEST(utf8_repair)
+{
+	static const struct {
+		const char	*in, *out;
+		size_t		 replaced;
+	} cases[] = {
+		{ "plain", "plain", 0 },
+		{ "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+		  "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 0 },
+		{ "a\xff" "b", "a?b", 1 },
+		{ "cut \xe2\x82", "cut ??", 2 },
+		{ "\xc0\xaf", "??", 2 },		/* overlong */
+		{ "\xed\xa0\x80", "???", 3 },	/* surrogate */
+		{ "\xf4\x90\x80\x80", "????", 4 },	/* over U+10FFFF */
+	};
+	char	*copy;
+	size_t	 i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		copy = strdup(cases[i].in);
+		ck_assert_uint_eq(str_utf8_repair(copy), cases[i].replaced);
+		ck_assert_str_eq(copy, cases[i].out);
+		free(copy);
+	}
+}
+END_TEST
+
 static Suite *
 proto_suite(void)
 {
@@ -245,6 +345,9 @@ proto_suite(void)
 	tcase_add_test(parse, parse_string_id_and_no_args);
 	tcase_add_test(parse, parse_errors);
 	tcase_add_test(reply, reply_lines);
+	tcase_add_test(reply, reply_echoes_real_id_exactly);
+	tcase_add_test(reply, reply_error_message_not_utf8);
+	tcase_add_test(reply, utf8_repair);
 	suite_add_tcase(s, frame);
 	suite_add_tcase(s, parse);
 	suite_add_tcase(s, reply);

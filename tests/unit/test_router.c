@@ -341,6 +341,30 @@ START_TEST(unknown_capability_fails)
 }
 END_TEST
 
+/*
+ * The failure quotes the filter cut at 80 bytes, here inside a two-byte
+ * character: the requester still gets its TaskResult.
+ */
+START_TEST(unknown_capability_long_utf8_name_answered)
+{
+	char		 name[128];
+	const char	*message;
+	json_t		*payload;
+
+	memset(name, 'x', 79);
+	strcpy(name + 79, "\xc3\xa9");
+	feed(request("m-1", "c", false, "capability_name_filter", name));
+	ck_assert_uint_eq(json_array_size(published), 1);
+	payload = json_object_get(sent(0), "payload");
+	ck_assert_str_eq(json_string_value(json_object_get(payload,
+	    "status")), "failure");
+	message = json_string_value(json_object_get(json_object_get(payload,
+	    "error_details"), "error_message"));
+	ck_assert_ptr_nonnull(message);
+	ck_assert_ptr_nonnull(strstr(message, "xxx?"));
+}
+END_TEST
+
 START_TEST(malformed_counted_never_answered)
 {
 	json_t	*status;
@@ -411,6 +435,7 @@ router_suite(void)
 	tcase_add_test(rt, correlation_falls_back_to_message_id);
 	tcase_add_test(rt, draining_rejects);
 	tcase_add_test(rt, unknown_capability_fails);
+	tcase_add_test(rt, unknown_capability_long_utf8_name_answered);
 	tcase_add_test(rt, malformed_counted_never_answered);
 	tcase_add_test(rt, adverts_feed_discovery);
 	tcase_add_test(rt, not_for_us_ignored);
