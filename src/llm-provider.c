@@ -167,8 +167,10 @@ llm_provider_parse_answer(enum llm_provider provider, const char *body,
 
 	memset(answer, 0, sizeof *answer);
 	if ((root = json_loadb(body, length, 0, &error)) == NULL) {
+		/* jansson may quote half of a multibyte character. */
 		*why = str_printf("the back end's answer is not JSON: %s",
 		    error.text);
+		str_utf8_repair(*why);
 		return (-1);
 	}
 	switch (provider) {
@@ -230,8 +232,14 @@ llm_provider_error_text(const char *body, size_t length)
 	error = json_object_get(root, "error");
 	message = json_is_string(error) ? error :
 	    json_object_get(error, "message");
-	if (json_is_string(message))
+	/*
+	 * Cutting at 200 bytes can split a multibyte character, and this
+	 * text goes into JSON (task results, reload failures in status).
+	 */
+	if (json_is_string(message)) {
 		text = str_printf("%.200s", json_string_value(message));
+		str_utf8_repair(text);
+	}
 	json_decref(root);
 	return (text);
 }
