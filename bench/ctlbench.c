@@ -14,9 +14,9 @@
  *             until SIGTERM/SIGINT or --for SEC: the reload storm.  A
  *             command whose predecessor has not answered yet waits (the
  *             daemon's queue would otherwise fill).
- *   spawn     run PROG ARGS... N times (fork, exec, wait): whole-process
- *             wall time, for "hotreloadctl status" against "supervisorctl
- *             status".
+ *   spawn     run programs (fork, exec, wait), each its own number of
+ *             times, interleaved: whole-process wall time, for
+ *             "hotreloadctl status" against "supervisorctl status".
  *
  * Each mode prints one line of JSON on standard output.  This is a
  * benchmark tool: it blocks, and a protocol error ends it.
@@ -496,57 +496,97 @@ mode_cycle(const char *mode, const char *path, char **commands,
 	return errors == 0 ? 0 : 1;
 }
 
-/* spawn: run ARGV COUNT times after WARMUP untimed runs. */
-static int
-mode_spawn(char **argv, size_t count, size_t warmup)
+/* One program of the spawn mode and its timings. */
+struct spawn_program {
+	char	**argv;		/* NULL-terminated, inside main's argv */
+	size_t	  count;	/* timed runs */
+	size_t	  done;
+	size_t	  failures;
+	double	 *times;
+	double	  total_s;
+};
+
+/* Run ARGV once with standard output on DEVNULL; its wall time in ms. */
+static double
+spawn_once(char **argv, int devnull, bool *failed)
 {
-	double	*times, start, elapsed, total_start;
-	size_t	 i, failures = 0;
-	pid_t	 pid;
-	int	 status, devnull;
+	double	start = now_s();
+	pid_t	pid;
+	int	status;
+
+	if ((pid = fork()) == -1)
+		fatalx("fork: %s", strerror(errno));
+	if (pid == 0) {
+		dup2(devnull, STDOUT_FILENO);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) == -1) {
+		if (errno != EINTR)
+			fatalx("waitpid: %s", strerror(errno));
+	}
+	*failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	return (now_s() - start) * 1e3;
+}
+
+/*
+ * spawn: run each of the NPROGRAMS programs its COUNT times, interleaved
+ * (in rounds, each program taking its share of every round) so that a
+ * change of load on the machine hits all of them alike; WARMUP untimed runs
+ * of each first.  Prints a JSON array, one object per program.
+ */
+static int
+mode_spawn(struct spawn_program *programs, size_t nprograms, size_t warmup)
+{
+	size_t	 rounds, i, k, share, failures = 0;
+	double	 elapsed;
+	bool	 failed;
+	int	 devnull;
 	json_t	*out;
 
-	times = xcalloc(count, sizeof *times);
 	if ((devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
 		fatalx("/dev/null: %s", strerror(errno));
-	total_start = 0;
-	for (i = 0; i < warmup + count; i++) {
-		if (i == warmup)
-			total_start = now_s();
-		start = now_s();
-		if ((pid = fork()) == -1)
-			fatalx("fork: %s", strerror(errno));
-		if (pid == 0) {
-			dup2(devnull, STDOUT_FILENO);
-			execvp(argv[0], argv);
-			_exit(127);
-		}
-		while (waitpid(pid, &status, 0) == -1) {
-			if (errno != EINTR)
-				fatalx("waitpid: %s", strerror(errno));
-		}
-		elapsed = (now_s() - start) * 1e3;
-		if (i >= warmup &&
-		    (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
-			failures++;
-			if (failures == 1)
-				fprintf(stderr, "ctlbench: %s exited with "
-				    "status %d\n", argv[0],
-				    WIFEXITED(status) ? WEXITSTATUS(status) :
-				    128 + WTERMSIG(status));
-		}
-		if (i >= warmup)
-			times[i - warmup] = elapsed;
+	rounds = programs[0].count;
+	for (i = 0; i < nprograms; i++) {
+		programs[i].times = xcalloc(programs[i].count, sizeof(double));
+		if (programs[i].count < rounds)
+			rounds = programs[i].count;
+		for (k = 0; k < warmup; k++)
+			spawn_once(programs[i].argv, devnull, &failed);
 	}
-	elapsed = now_s() - total_start;
-	out = json_pack("{s:s, s:I, s:I, s:o, s:f}", "program", argv[0],
-	    "runs", (json_int_t)count, "failures", (json_int_t)failures,
-	    "wall_ms", summary_json(times, count),
-	    "runs_per_s", (double)count / elapsed);
+	for (k = 0; k < rounds; k++) {
+		for (i = 0; i < nprograms; i++) {
+			struct spawn_program	*p = &programs[i];
+
+			/* This round's share: what is left over the rounds
+			 * left, so the counts come out exact. */
+			share = (p->count - p->done) / (rounds - k);
+			while (share-- > 0) {
+				elapsed = spawn_once(p->argv, devnull, &failed);
+				p->times[p->done++] = elapsed;
+				p->total_s += elapsed / 1e3;
+				if (failed && p->failures++ == 0)
+					fprintf(stderr, "ctlbench: %s failed\n",
+					    p->argv[0]);
+			}
+		}
+	}
+	out = json_array();
+	for (i = 0; i < nprograms; i++) {
+		json_array_append_new(out, json_pack("{s:s, s:I, s:I, s:o, s:f}",
+		    "program", programs[i].argv[0],
+		    "runs", (json_int_t)programs[i].count,
+		    "failures", (json_int_t)programs[i].failures,
+		    "wall_ms", summary_json(programs[i].times,
+		    programs[i].count),
+		    "runs_per_s", (double)programs[i].count /
+		    programs[i].total_s));
+		failures += programs[i].failures;
+		free(programs[i].times);
+	}
 	json_dumpf(out, stdout, JSON_COMPACT);
 	putchar('\n');
 	json_decref(out);
-	free(times);
 	close(devnull);
 	return failures == 0 ? 0 : 1;
 }
@@ -558,9 +598,11 @@ usage(void)
 "usage: ctlbench -s SOCKET pipeline [-n COUNT] [-w WINDOW] COMMAND\n"
 "       ctlbench -s SOCKET latency [-n COUNT] [-w WINDOW] COMMAND...\n"
 "       ctlbench -s SOCKET every -i MS [--for SEC] COMMAND...\n"
-"       ctlbench spawn [-n COUNT] [--warmup K] -- PROGRAM [ARG...]\n"
+"       ctlbench spawn [--warmup K] -- COUNT PROGRAM [ARG...]\n"
+"                      [-- COUNT PROGRAM [ARG...]]...\n"
 "Prints one line of JSON.  latency and every cycle through the commands;\n"
-"every stops on SIGTERM, SIGINT or after --for SEC.\n");
+"every stops on SIGTERM, SIGINT or after --for SEC.  spawn runs the\n"
+"programs interleaved, each COUNT times.\n");
 	exit(2);
 }
 
@@ -614,9 +656,22 @@ main(int argc, char **argv)
 			break;
 	}
 	if (strcmp(mode, "spawn") == 0) {
-		if (i >= argc)
+		struct spawn_program	*programs;
+		size_t			 nprograms = 0;
+
+		programs = xcalloc((size_t)argc, sizeof *programs);
+		while (i + 1 < argc) {
+			programs[nprograms].count = parse_size(argv[i]);
+			programs[nprograms].argv = argv + i + 1;
+			for (i++; i < argc && strcmp(argv[i], "--") != 0; i++)
+				;
+			if (i < argc)
+				argv[i++] = NULL;	/* ends this argv */
+			nprograms++;
+		}
+		if (nprograms == 0 || i != argc)
 			usage();
-		return mode_spawn(argv + i, count, warmup);
+		return mode_spawn(programs, nprograms, warmup);
 	}
 	if (socket_path == NULL || i >= argc)
 		usage();
