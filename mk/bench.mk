@@ -1,13 +1,14 @@
-# mk/bench.mk -- benchmarks: figures, not pass/fail (bench/README is
-# bench/run --help).
+# mk/bench.mk -- benchmarks: figures, not pass/fail ("bench/run --help"
+# says what each one measures).
 #
 #   make bench            install what the peers need (supervisor), build the
 #                         daemon, the client, the support programs and the
 #                         bench programs with the normal flags (-O2, warnings
 #                         as errors), run every benchmark and write
 #                         bench/RESULTS.md
-#   make bench BENCH="control reload"     only these benchmarks
-#   make bench BENCH_ARGS="--quick"       arguments for bench/run
+#   make bench BENCH="control reload"     only these (RESULTS.md untouched)
+#   make bench BENCH_ARGS="--quick"       arguments for bench/run (the
+#                         default writes bench/RESULTS.md)
 #   make bench-build      only build
 #
 # The bench programs are built like the daemon (ALL_CFLAGS: the project's
@@ -15,7 +16,8 @@
 
 BENCH_PROGS	= bench/ctlbench bench/echo-responder
 BENCH		?=
-BENCH_ARGS	?= --write bench/RESULTS.md
+# A run of every benchmark rewrites bench/RESULTS.md; a run of some does not.
+BENCH_ARGS	?= $(if $(BENCH),,--write bench/RESULTS.md)
 
 CLEAN_EXTRA	+= $(BENCH_PROGS)
 
