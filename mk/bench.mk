@@ -1,0 +1,42 @@
+# mk/bench.mk -- benchmarks: figures, not pass/fail ("bench/run --help"
+# says what each one measures).
+#
+#   make bench            install what the peers need (supervisor), build the
+#                         daemon, the client, the support programs and the
+#                         bench programs with the normal flags (-O2, warnings
+#                         as errors), run every benchmark and write
+#                         bench/RESULTS.md
+#   make bench BENCH="control reload"     only these (RESULTS.md untouched)
+#   make bench BENCH_ARGS="--quick"       arguments for bench/run (the
+#                         default writes bench/RESULTS.md)
+#   make bench-build      only build
+#
+# The bench programs are built like the daemon (ALL_CFLAGS: the project's
+# WARNINGS and WERROR).
+
+BENCH_PROGS	= bench/ctlbench bench/echo-responder
+BENCH		?=
+# A run of every benchmark rewrites bench/RESULTS.md; a run of some does not.
+BENCH_ARGS	?= $(if $(BENCH),,--write bench/RESULTS.md)
+
+CLEAN_EXTRA	+= $(BENCH_PROGS)
+
+.PHONY: bench bench-build bench-deps
+
+bench/ctlbench: $(B)/bench/ctlbench.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+bench/echo-responder: $(B)/bench/echo-responder.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+-include $(wildcard $(B)/bench/*.d)
+
+bench-deps:
+	@scripts/install-deps --bench
+
+bench-build: all $(SUPPORT_PROGS) $(BENCH_PROGS)
+
+# Like "make check": the packages first, then a second make that sees them.
+bench: bench-deps
+	@$(MAKE) --no-print-directory bench-build
+	@bench/run $(BENCH_ARGS) $(BENCH)
