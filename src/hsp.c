@@ -122,6 +122,7 @@ struct hsp_conn {
 	uint64_t		 published;
 	uint64_t		 pubacks;
 	unsigned int		 pending_pubacks;
+	unsigned int		 pending_at_deadline; /* when retiring */
 	uint64_t		 reconnects;
 };
 
@@ -529,6 +530,27 @@ hsp_conn_timer_cb(__attribute__((unused)) evutil_socket_t fd,
 	case HSP_STATE_UNSUBSCRIBING:
 	case HSP_STATE_FLUSHING:
 	case HSP_STATE_DISCONNECTING:
+		/*
+		 * Closing would lose the results and acknowledgements still
+		 * queued here (libmosquitto sends only the broker's receive
+		 * maximum at a time, and a starved daemon can queue
+		 * thousands).  While the broker acknowledges some in every
+		 * period the queue shrinks -- nothing new is published
+		 * through a retiring connector -- so wait another period;
+		 * close only after a whole period without progress.
+		 */
+		if (c->state != HSP_STATE_DISCONNECTING &&
+		    c->pending_pubacks > 0 &&
+		    c->pending_pubacks < c->pending_at_deadline) {
+			log_info("hsp: generation %llu still retiring: %u "
+			    "publish(es) acknowledged in %d s, %u to go; "
+			    "waiting on", (unsigned long long)c->inst->generation,
+			    c->pending_at_deadline - c->pending_pubacks,
+			    c->cfg->retire_timeout_s, c->pending_pubacks);
+			c->pending_at_deadline = c->pending_pubacks;
+			hsp_conn_timer_start(c, c->cfg->retire_timeout_s);
+			break;
+		}
 		log_warnx("hsp: generation %llu did not retire within %d s "
 		    "(%u publish(es) unacknowledged); closing",
 		    (unsigned long long)c->inst->generation,
@@ -1047,6 +1069,7 @@ hsp_retire(struct service_instance *inst)
 		hsp_conn_closed(c);
 		return;
 	}
+	c->pending_at_deadline = c->pending_pubacks;
 	hsp_conn_timer_start(c, c->cfg->retire_timeout_s);
 	if (c->cfg->persistent && hr->shutting_down) {
 		c->state = HSP_STATE_FLUSHING;
