@@ -36,6 +36,9 @@ ASAN_SANITIZE	= -fsanitize=address,undefined -fno-sanitize-recover=all
 ASAN_CFLAGS	?= -O1 -g $(ASAN_SANITIZE) -fno-omit-frame-pointer
 ASAN_LDFLAGS	?= $(ASAN_SANITIZE)
 ASAN_TEST_TIMEOUT ?= 300
+# How many times slower the sanitized programs run, roughly (lib.sh's
+# SLOWDOWN: the tests whose load must outlast an operation make it longer).
+ASAN_SLOWDOWN	?= 4
 ASAN_TESTS	?=
 # halt_on_error: the first report ends the process (as -fno-sanitize-recover
 # does for UBSan); exitcode: a status no program of ours uses.  ASan's and
@@ -111,6 +114,7 @@ check-asan: deps
 	$(ASAN_ENV) $(ASAN_MAKE) check-unit || failed=1; \
 	cd $(ASAN_DIR)/tree && \
 	$(ASAN_ENV) HOTRELOAD_TEST_TIMEOUT=$(ASAN_TEST_TIMEOUT) \
+		HOTRELOAD_TEST_SLOWDOWN=$(ASAN_SLOWDOWN) \
 		tests/integration/run $(ASAN_TESTS) || failed=1; \
 	cd $(CURDIR); \
 	for f in $(ASAN_REPORTS)/*; do \

@@ -37,6 +37,12 @@ CMD_TIMEOUT=20
 # Seconds a daemon may take to answer after it is started (more under
 # HOTRELOADD_WRAPPER, below: valgrind takes seconds to start).
 READY_TIMEOUT=10
+# HOTRELOAD_TEST_SLOWDOWN: how many times slower than a normal build the
+# programs run (make check-asan sets it).  A test whose load must outlast
+# an operation (a stream during a rolling reload, requests held during a
+# reload) multiplies its length by it; no test asserts on speed.
+SLOWDOWN=${HOTRELOAD_TEST_SLOWDOWN:-1}
+[[ $SLOWDOWN =~ ^[1-9][0-9]*$ ]] || SLOWDOWN=1
 # HOTRELOADD_WRAPPER: a command line (split on blanks) that start_daemon
 # runs the daemon under, e.g. "valgrind --error-exitcode=87"; make
 # check-valgrind sets it.  The wrapper must exec the daemon in its own
