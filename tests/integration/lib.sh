@@ -34,8 +34,22 @@ fi
 
 # Seconds any single client command may take before the test calls it hung.
 CMD_TIMEOUT=20
-# Seconds a daemon may take to answer after it is started.
+# Seconds a daemon may take to answer after it is started (more under
+# HOTRELOADD_WRAPPER, below: valgrind takes seconds to start).
 READY_TIMEOUT=10
+# HOTRELOAD_TEST_SLOWDOWN: how many times slower than a normal build the
+# programs run (make check-asan sets it).  A test whose load must outlast
+# an operation (a stream during a rolling reload, requests held during a
+# reload) multiplies its length by it; no test asserts on speed.
+SLOWDOWN=${HOTRELOAD_TEST_SLOWDOWN:-1}
+[[ $SLOWDOWN =~ ^[1-9][0-9]*$ ]] || SLOWDOWN=1
+# HOTRELOADD_WRAPPER: a command line (split on blanks) that start_daemon
+# runs the daemon under, e.g. "valgrind --error-exitcode=87"; make
+# check-valgrind sets it.  The wrapper must exec the daemon in its own
+# process (valgrind does), so that signals and the exit status are the
+# daemon's.
+read -r -a DAEMON_WRAPPER <<<"${HOTRELOADD_WRAPPER-}"
+((${#DAEMON_WRAPPER[@]} > 0)) && READY_TIMEOUT=60
 
 # Nothing from the caller's environment may steer the daemon or the client.
 unset HOTRELOAD_SOCKET JOURNAL_STREAM NOTIFY_SOCKET LISTEN_FDS LISTEN_PID \
@@ -378,11 +392,12 @@ wait_ready() {
 	done
 }
 
-# Start hotreloadd -v -c CONFIG in the background, logging to LOG, and wait
-# until it answers on SOCKET.  Sets DAEMON_PID.
+# Start hotreloadd -v -c CONFIG in the background (under HOTRELOADD_WRAPPER
+# if set), logging to LOG, and wait until it answers on SOCKET.  Sets
+# DAEMON_PID.
 start_daemon() {
 	[[ " ${LOGS[*]} " == *" $LOG "* ]] || LOGS+=("$LOG")
-	"$HOTRELOADD" -v -c "$CONFIG" 2>>"$LOG" &
+	"${DAEMON_WRAPPER[@]}" "$HOTRELOADD" -v -c "$CONFIG" 2>>"$LOG" &
 	DAEMON_PID=$!
 	DAEMON_PIDS+=("$DAEMON_PID")
 	wait_ready "$DAEMON_PID" "$SOCKET" "$LOG"

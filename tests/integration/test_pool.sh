@@ -20,11 +20,13 @@ LLMSERVER=$TOP/tests/support/llmserver
 AI_ID=did:hsp:pool-agent
 SOLO_ID=did:hsp:solo-agent
 MEMBERS=(1 2 3)
-# Number of requests of the rolling-reload stream and its rate.
-ROLL_N=${POOL_ROLL_N:-6000}
+# Number of requests of the rolling-reload stream and its rate; the stream
+# must outlast the rolling reload, so a slower build (SLOWDOWN, lib.sh)
+# gets a longer one.
+ROLL_N=${POOL_ROLL_N:-$((6000 * SLOWDOWN))}
 ROLL_RATE=${POOL_ROLL_RATE:-400}
-# The leave/re-join stream.
-LEAVE_N=2000
+# The leave/re-join stream, which must outlast drain, reload-hsp and resume.
+LEAVE_N=$((3000 * SLOWDOWN))
 LEAVE_RATE=400
 
 [[ -x $LLMSERVER ]] || fatal "$LLMSERVER is not built"
