@@ -21,6 +21,26 @@ start_daemon
 wait_hsp_connected
 gen=$(status_field services.hsp.generation)
 
+# assert_clean_exit LABEL SECONDS: the daemon (DAEMON_PID), sent SIGTERM
+# at T0 (now_ms), exits 0 within SECONDS and removes its socket.
+assert_clean_exit() {
+	local label=$1 bound=$2 stop_pid=$DAEMON_PID
+
+	CHECKS=$((CHECKS + 1))
+	if wait_exit "$stop_pid" "$bound"; then
+		pass "$label: the daemon exits within $bound s ($(($(now_ms) - t0)) ms)"
+		assert_eq 0 "$EXIT_STATUS" "$label: exit status 0"
+	else
+		fail "$label: the daemon exits within $bound s"
+	fi
+	CHECKS=$((CHECKS + 1))
+	if [[ -e $SOCKET ]]; then
+		fail "$label: the socket is removed" "$(ls -l "$SOCKET")"
+	else
+		pass "$label: the socket is removed"
+	fi
+}
+
 # --- SIGTERM while a reload runs -------------------------------------------------
 
 broker_signal STOP
@@ -62,20 +82,7 @@ wait "$running"
 assert_eq 0 "$(cat "$T/running.rc")" "SIGTERM: the running reload-hsp ends with success (exit 0)"
 assert_json generation $((gen + 1)) "SIGTERM: the running reload reports generation $((gen + 1))" \
     "$(cat "$T/running.out")"
-stop_pid=$DAEMON_PID
-CHECKS=$((CHECKS + 1))
-if wait_exit "$stop_pid" 15; then
-	pass "SIGTERM: the daemon exits within 15 s ($(($(now_ms) - t0)) ms)"
-	assert_eq 0 "$EXIT_STATUS" "SIGTERM: exit status 0"
-else
-	fail "SIGTERM: the daemon exits within 15 s"
-fi
-CHECKS=$((CHECKS + 1))
-if [[ -e $SOCKET ]]; then
-	fail "SIGTERM: the socket is removed" "$(ls -l "$SOCKET")"
-else
-	pass "SIGTERM: the socket is removed"
-fi
+assert_clean_exit SIGTERM 15
 assert_log "shutdown complete" "SIGTERM: the log says the shutdown completed"
 
 # The same when the running reload cannot finish (the broker stays
@@ -99,20 +106,7 @@ wait "$doomed"
 assert_eq 1 "$(cat "$T/doomed.rc")" "SIGTERM, broker stopped for good: the reload-hsp exits 1"
 assert_match '^hotreloadctl: reload_failed: .*hsp\.connect_timeout_s' "$(cat "$T/doomed.err")" \
     "SIGTERM, broker stopped for good: its client is told reload_failed at connect_timeout_s"
-stop_pid=$DAEMON_PID
-CHECKS=$((CHECKS + 1))
-if wait_exit "$stop_pid" 20; then
-	pass "SIGTERM, broker stopped for good: the daemon exits within 20 s ($(($(now_ms) - t0)) ms)"
-	assert_eq 0 "$EXIT_STATUS" "SIGTERM, broker stopped for good: exit status 0"
-else
-	fail "SIGTERM, broker stopped for good: the daemon exits within 20 s"
-fi
-CHECKS=$((CHECKS + 1))
-if [[ -e $SOCKET ]]; then
-	fail "SIGTERM, broker stopped for good: the socket is removed" "$(ls -l "$SOCKET")"
-else
-	pass "SIGTERM, broker stopped for good: the socket is removed"
-fi
+assert_clean_exit "SIGTERM, broker stopped for good" 20
 broker_signal CONT
 
 # --- state changes arriving together with SIGTERM ------------------------------
