@@ -12,7 +12,8 @@
  * or hsp/results/<requester>/<request_id>, every envelope key present as
  * HSP.md requires.  No de-duplication window, no registry, no generations,
  * no control socket: what the broker and the protocol cost, the ceiling
- * the daemon is measured against.
+ * the daemon is measured against.  Envelopes are built by the daemon's own
+ * src/hsp-envelope.c, so both sides send the same bytes.
  *
  * usage: echo-responder -p PORT [-h HOST] --id AI_ID [--ready-file FILE]
  * Runs until SIGTERM or SIGINT; prints {"received":N,"results":N,"acks":N}.
@@ -20,8 +21,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-
-#include <sys/random.h>
 
 #include <signal.h>
 #include <stdbool.h>
@@ -34,6 +33,8 @@
 #include <jansson.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
+
+#include "hsp.h"
 
 struct responder {
 	const char	*ai_id;
@@ -52,58 +53,6 @@ stop_cb(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
-}
-
-/* A fresh UUID4 as text. */
-static void
-uuid4(char out[37])
-{
-	unsigned char	b[16];
-
-	if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
-		memset(b, 0x5a, sizeof b);
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
-	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
-/* Now as ISO-8601 UTC with microseconds. */
-static void
-timestamp(char out[40])
-{
-	struct timespec	ts;
-	struct tm	tm;
-	char		seconds[24];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(seconds, sizeof seconds, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, 40, "%s.%06uZ", seconds,
-	    (unsigned int)(ts.tv_nsec / 1000) % 1000000U);
-}
-
-/* An envelope with every key of HSP.md around PAYLOAD (taken). */
-static json_t *
-envelope_new(const char *type, const char *sender, const char *recipient,
-    const char *correlation_id, const char *pattern, const char *priority,
-    json_t *payload)
-{
-	char	id[37], when[40];
-
-	uuid4(id);
-	timestamp(when);
-	return json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:s, "
-	    "s:n, s:{s:s, s:b, s:n}, s:n, s:n, s:o}",
-	    "hsp_envelope_version", "0.1", "message_id", id,
-	    "correlation_id", correlation_id, "sender_ai_id", sender,
-	    "recipient_ai_id", recipient, "timestamp_sent", when,
-	    "message_type", type, "protocol_version", "0.1",
-	    "communication_pattern", pattern, "security_parameters",
-	    "qos_parameters", "priority", priority, "requires_ack", 0,
-	    "time_to_live_sec", "routing_info", "payload_schema_uri",
-	    "payload", payload);
 }
 
 /* Publish ENVELOPE (taken) on TOPIC, QoS 1. */
@@ -166,12 +115,12 @@ on_message_cb(struct mosquitto *mosq, void *arg,
 
 	if (json_is_true(json_object_get(json_object_get(root,
 	    "qos_parameters"), "requires_ack"))) {
-		timestamp(when);
+		envelope_timestamp(when);
 		if (asprintf(&topic, "hsp/acks/%s", sender) == -1)
 			goto out;
 		if (publish(mosq, topic, envelope_new(
-		    "HSP::Acknowledgement_v0.1", r->ai_id, sender, message_id,
-		    "acknowledgement", "low", json_pack("{s:s, s:s, s:s}",
+		    HSP_ACKNOWLEDGEMENT, r->ai_id, sender, message_id,
+		    "acknowledgement", "low", false, json_pack("{s:s, s:s, s:s}",
 		    "status", "received", "ack_timestamp", when,
 		    "target_message_id", message_id))) == 0)
 			r->acks++;
@@ -187,8 +136,8 @@ on_message_cb(struct mosquitto *mosq, void *arg,
 		topic = NULL;
 	if (topic == NULL)
 		goto out;
-	uuid4(result_id);
-	timestamp(when);
+	envelope_uuid4(result_id);
+	envelope_timestamp(when);
 	clock_gettime(CLOCK_MONOTONIC, &ended);
 	result = json_pack("{s:s, s:s, s:s, s:s, s:O, s:n, s:s, s:{s:I}}",
 	    "result_id", result_id, "request_id", request_id,
@@ -197,8 +146,8 @@ on_message_cb(struct mosquitto *mosq, void *arg,
 	    "timestamp_completed", when, "execution_metadata",
 	    "time_taken_ms", (json_int_t)((ended.tv_sec - started.tv_sec) *
 	    1000 + (ended.tv_nsec - started.tv_nsec) / 1000000));
-	if (publish(mosq, topic, envelope_new("HSP::TaskResult_v0.1",
-	    r->ai_id, requester, correlation_id, "response", "medium",
+	if (publish(mosq, topic, envelope_new(HSP_TASK_RESULT,
+	    r->ai_id, requester, correlation_id, "response", "medium", false,
 	    result)) == 0)
 		r->results++;
 out:

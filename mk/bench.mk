@@ -26,7 +26,8 @@ CLEAN_EXTRA	+= $(BENCH_PROGS)
 bench/ctlbench: $(B)/bench/ctlbench.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-bench/echo-responder: $(B)/bench/echo-responder.o
+bench/echo-responder: $(B)/bench/echo-responder.o $(B)/src/hsp-envelope.o \
+		$(B)/src/util.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 -include $(wildcard $(B)/bench/*.d)
