@@ -359,6 +359,27 @@ stop_cb(int sig)
 }
 
 /*
+ * Send request number *SENT + 1 (the next of COMMANDS in turn) and note
+ * when it went and which command it was.
+ */
+static void
+cycle_send(struct connection *c, char **commands, size_t ncommands,
+    struct command_stats *stats, double *sent_at, size_t *which, size_t *sent)
+{
+	char	request[128];
+	size_t	k = *sent % ncommands;
+	int	n;
+
+	n = request_format(request, sizeof request, (unsigned long)*sent + 1,
+	    commands[k]);
+	sent_at[*sent] = now_s();
+	which[*sent] = k;
+	stats[k].sent++;
+	(*sent)++;
+	connection_send(c, request, (size_t)n);
+}
+
+/*
  * latency and every: requests cycling through COMMANDS.  latency sends
  * COUNT of them, WINDOW at a time; every sends one every INTERVAL_MS (the
  * next waits for the previous reply) until a signal or FOR_S seconds.
@@ -374,11 +395,11 @@ mode_cycle(const char *mode, const char *path, char **commands,
 	double			*sent_at, start, next_due, now, wait_ms;
 	size_t			*which, sent = 0, answered = 0, capacity,
 				 offset, next, i, k;
-	char			 request[128], *line;
+	char			*line;
 	json_t			*reply;
 	json_int_t		 id;
 	bool			 periodic = interval_ms > 0;
-	int			 n, errors = 0;
+	int			 errors = 0;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = stop_cb;
@@ -408,14 +429,8 @@ mode_cycle(const char *mode, const char *path, char **commands,
 				break;
 			if (sent == answered && sent < capacity &&
 			    now >= next_due) {
-				k = sent % ncommands;
-				n = request_format(request, sizeof request,
-				    (unsigned long)sent + 1, commands[k]);
-				sent_at[sent] = now_s();
-				which[sent] = k;
-				stats[k].sent++;
-				sent++;
-				connection_send(&c, request, (size_t)n);
+				cycle_send(&c, commands, ncommands, stats,
+				    sent_at, which, &sent);
 				/* The schedule, not the last send, sets the
 				 * next time: a slow reply is not added on. */
 				while (next_due <= now)
@@ -425,14 +440,8 @@ mode_cycle(const char *mode, const char *path, char **commands,
 			if (answered == count)
 				break;
 			while (sent < count && sent - answered < window) {
-				k = sent % ncommands;
-				n = request_format(request, sizeof request,
-				    (unsigned long)sent + 1, commands[k]);
-				sent_at[sent] = now_s();
-				which[sent] = k;
-				stats[k].sent++;
-				sent++;
-				connection_send(&c, request, (size_t)n);
+				cycle_send(&c, commands, ncommands, stats,
+				    sent_at, which, &sent);
 			}
 		}
 
