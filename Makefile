@@ -119,10 +119,11 @@ SUBST_PATHS	= -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
 # Test peers (tests/support): built for the integration tests.
 SUPPORT_PROGS	= tests/support/loadpeer tests/support/llmserver
 
-tests/support/loadpeer: $(B)/tests/support/loadpeer.o
+tests/support/loadpeer: $(B)/tests/support/loadpeer.o $(B)/tests/support/tool.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-tests/support/llmserver: $(B)/tests/support/llmserver.o
+tests/support/llmserver: $(B)/tests/support/llmserver.o \
+		$(B)/tests/support/tool.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 .PHONY: all clean distclean check check-build check-unit check-integration \

@@ -43,6 +43,10 @@
 
 #include <jansson.h>
 
+#include "../tests/support/tool.h"
+
+const char	*tool_name = "ctlbench";
+
 #define CTLBENCH_MAX_COMMANDS	8
 #define CTLBENCH_READ_CHUNK	65536
 
@@ -67,39 +71,6 @@ struct connection {
 };
 
 static volatile sig_atomic_t	stop_requested;
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-fatalx(const char *fmt, ...)
-{
-	va_list	ap;
-
-	fputs("ctlbench: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-	void	*p = calloc(n == 0 ? 1 : n, size);
-
-	if (p == NULL)
-		fatalx("out of memory");
-	return p;
-}
-
-/* Monotonic time in seconds. */
-static double
-now_s(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int
 compare_double(const void *a, const void *b)
@@ -149,12 +120,12 @@ connection_open(struct connection *c, const char *path)
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof sun.sun_path)
-		fatalx("socket path too long: %s", path);
+		tool_fatal(1, "socket path too long: %s", path);
 	strcpy(sun.sun_path, path);
 	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		fatalx("socket: %s", strerror(errno));
+		tool_fatal(1, "socket: %s", strerror(errno));
 	if (connect(c->fd, (struct sockaddr *)&sun, sizeof sun) == -1)
-		fatalx("connect %s: %s", path, strerror(errno));
+		tool_fatal(1, "connect %s: %s", path, strerror(errno));
 	c->size = CTLBENCH_READ_CHUNK * 4;
 	c->buffer = xcalloc(1, c->size);
 	c->length = 0;
@@ -171,7 +142,7 @@ connection_send(struct connection *c, const char *text, size_t length)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			fatalx("write to the daemon: %s", strerror(errno));
+			tool_fatal(1, "write to the daemon: %s", strerror(errno));
 		text += n;
 		length -= (size_t)n;
 	}
@@ -186,15 +157,15 @@ connection_fill(struct connection *c)
 	if (c->size - c->length < CTLBENCH_READ_CHUNK) {
 		c->size *= 2;
 		if ((c->buffer = realloc(c->buffer, c->size)) == NULL)
-			fatalx("out of memory");
+			tool_fatal(1, "out of memory");
 	}
 	n = read(c->fd, c->buffer + c->length, c->size - c->length);
 	if (n == -1 && errno == EINTR)
 		return false;
 	if (n == -1)
-		fatalx("read from the daemon: %s", strerror(errno));
+		tool_fatal(1, "read from the daemon: %s", strerror(errno));
 	if (n == 0)
-		fatalx("the daemon closed the connection");
+		tool_fatal(1, "the daemon closed the connection");
 	c->length += (size_t)n;
 	return true;
 }
@@ -249,7 +220,7 @@ mode_pipeline(const char *path, size_t count, size_t window, const char *cmd)
 
 	connection_open(&c, path);
 	batch = xcalloc(window, 128);
-	start = now_s();
+	start = clock_monotonic();
 	while (answered < count) {
 		batch_length = 0;
 		while (sent < count && sent - answered < window) {
@@ -273,7 +244,7 @@ mode_pipeline(const char *path, size_t count, size_t window, const char *cmd)
 		}
 		connection_discard(&c, offset);
 	}
-	elapsed = now_s() - start;
+	elapsed = clock_monotonic() - start;
 	printf("{\"command\":\"%s\",\"requests\":%zu,\"window\":%zu,"
 	    "\"errors\":%zu,\"elapsed_s\":%.6f,\"requests_per_s\":%.1f}\n",
 	    cmd, count, window, errors, elapsed, (double)count / elapsed);
@@ -295,7 +266,7 @@ stats_record(struct command_stats *stats, const char *line, double sent_at,
 	    (now - sent_at) * 1e3;
 	reply = json_loads(line, 0, NULL);
 	if (reply == NULL)
-		fatalx("a reply is not JSON: %.200s", line);
+		tool_fatal(1, "a reply is not JSON: %.200s", line);
 	if (json_is_true(json_object_get(reply, "ok"))) {
 		stats->ok++;
 		result = json_object_get(reply, "result");
@@ -372,7 +343,7 @@ cycle_send(struct connection *c, char **commands, size_t ncommands,
 
 	n = request_format(request, sizeof request, (unsigned long)*sent + 1,
 	    commands[k]);
-	sent_at[*sent] = now_s();
+	sent_at[*sent] = clock_monotonic();
 	which[*sent] = k;
 	stats[k].sent++;
 	(*sent)++;
@@ -420,10 +391,10 @@ mode_cycle(const char *mode, const char *path, char **commands,
 	which = xcalloc(capacity + 1, sizeof *which);
 
 	connection_open(&c, path);
-	start = now_s();
+	start = clock_monotonic();
 	next_due = start;
 	for (;;) {
-		now = now_s();
+		now = clock_monotonic();
 		if (periodic) {
 			if (stop_requested || (for_s > 0 && now - start >= for_s))
 				break;
@@ -449,7 +420,7 @@ mode_cycle(const char *mode, const char *path, char **commands,
 			struct pollfd	pfd = { .fd = c.fd, .events = POLLIN };
 
 			wait_ms = sent > answered ? 1000 :
-			    (next_due - now_s()) * 1e3;
+			    (next_due - clock_monotonic()) * 1e3;
 			if (wait_ms < 0)
 				wait_ms = 0;
 			if (poll(&pfd, 1, (int)(wait_ms + 0.999)) <= 0)
@@ -457,7 +428,7 @@ mode_cycle(const char *mode, const char *path, char **commands,
 		}
 		if (!connection_fill(&c))
 			continue;
-		now = now_s();
+		now = clock_monotonic();
 		offset = 0;
 		while ((line = connection_line(&c, offset, &next)) != NULL) {
 			offset = next;
@@ -468,7 +439,7 @@ mode_cycle(const char *mode, const char *path, char **commands,
 			id = json_integer_value(json_object_get(reply, "id"));
 			json_decref(reply);
 			if (id < 1 || (size_t)id > sent)
-				fatalx("a reply with an unexpected id: %.200s",
+				tool_fatal(1, "a reply with an unexpected id: %.200s",
 				    line);
 			k = which[id - 1];
 			stats_record(&stats[k], line, sent_at[id - 1], now);
@@ -480,7 +451,7 @@ mode_cycle(const char *mode, const char *path, char **commands,
 	while (answered < sent) {
 		if (!connection_fill(&c))
 			continue;
-		now = now_s();
+		now = clock_monotonic();
 		offset = 0;
 		while ((line = connection_line(&c, offset, &next)) != NULL) {
 			offset = next;
@@ -492,7 +463,7 @@ mode_cycle(const char *mode, const char *path, char **commands,
 		}
 		connection_discard(&c, offset);
 	}
-	stats_print(mode, stats, ncommands, now_s() - start, interval_ms);
+	stats_print(mode, stats, ncommands, clock_monotonic() - start, interval_ms);
 	for (i = 0; i < ncommands; i++) {
 		errors += stats[i].errors > 0;
 		free(stats[i].round_trip_ms);
@@ -519,12 +490,12 @@ struct spawn_program {
 static double
 spawn_once(char **argv, int devnull, bool *failed)
 {
-	double	start = now_s();
+	double	start = clock_monotonic();
 	pid_t	pid;
 	int	status;
 
 	if ((pid = fork()) == -1)
-		fatalx("fork: %s", strerror(errno));
+		tool_fatal(1, "fork: %s", strerror(errno));
 	if (pid == 0) {
 		dup2(devnull, STDOUT_FILENO);
 		execvp(argv[0], argv);
@@ -532,10 +503,10 @@ spawn_once(char **argv, int devnull, bool *failed)
 	}
 	while (waitpid(pid, &status, 0) == -1) {
 		if (errno != EINTR)
-			fatalx("waitpid: %s", strerror(errno));
+			tool_fatal(1, "waitpid: %s", strerror(errno));
 	}
 	*failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
-	return (now_s() - start) * 1e3;
+	return (clock_monotonic() - start) * 1e3;
 }
 
 /*
@@ -554,7 +525,7 @@ mode_spawn(struct spawn_program *programs, size_t nprograms, size_t warmup)
 	json_t	*out;
 
 	if ((devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
-		fatalx("/dev/null: %s", strerror(errno));
+		tool_fatal(1, "/dev/null: %s", strerror(errno));
 	rounds = programs[0].count;
 	for (i = 0; i < nprograms; i++) {
 		programs[i].times = xcalloc(programs[i].count, sizeof(double));
@@ -690,7 +661,7 @@ main(int argc, char **argv)
 		return mode_pipeline(socket_path, count, window, argv[i]);
 	}
 	if (argc - i > CTLBENCH_MAX_COMMANDS)
-		fatalx("at most %d commands", CTLBENCH_MAX_COMMANDS);
+		tool_fatal(1, "at most %d commands", CTLBENCH_MAX_COMMANDS);
 	if (strcmp(mode, "latency") == 0)
 		return mode_cycle(mode, socket_path, argv + i,
 		    (size_t)(argc - i), count, window, 0, 0);

@@ -23,7 +23,7 @@ CLEAN_EXTRA	+= $(BENCH_PROGS)
 
 .PHONY: bench bench-build bench-deps
 
-bench/ctlbench: $(B)/bench/ctlbench.o
+bench/ctlbench: $(B)/bench/ctlbench.o $(B)/tests/support/tool.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 bench/echo-responder: $(B)/bench/echo-responder.o $(B)/src/hsp-envelope.o \

@@ -51,6 +51,10 @@
 #include <event2/util.h>
 #include <jansson.h>
 
+#include "tool.h"
+
+const char	*tool_name = "llmserver";
+
 #define LLMSERVER_EXIT_USAGE		2
 
 /* Requests kept for GET /requests, at most; the oldest go first. */
@@ -184,73 +188,12 @@ static const struct {
  * Small helpers.
  */
 
-/* Print a message on standard error and exit with status. */
-static void __attribute__((noreturn, format(printf, 2, 3)))
-llmserver_fatal(int status, const char *fmt, ...)
-{
-	va_list	ap;
-
-	fputs("llmserver: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(status);
-}
-
-/* Allocate or die: a test tool out of memory has nothing better to do. */
-static void *
-xmalloc(size_t size)
-{
-	void	*p;
-
-	if ((p = malloc(size == 0 ? 1 : size)) == NULL)
-		llmserver_fatal(1, "out of memory");
-	return p;
-}
-
-static void *
-xcalloc(size_t count, size_t size)
-{
-	void	*p;
-
-	if ((p = calloc(count == 0 ? 1 : count, size == 0 ? 1 : size)) == NULL)
-		llmserver_fatal(1, "out of memory");
-	return p;
-}
-
-static char *
-xstrdup(const char *s)
-{
-	char	*copy;
-
-	if ((copy = strdup(s)) == NULL)
-		llmserver_fatal(1, "out of memory");
-	return copy;
-}
-
-/* A newly allocated string built like printf. */
-static char * __attribute__((format(printf, 1, 2)))
-xasprintf(const char *fmt, ...)
-{
-	va_list	 ap;
-	char	*s;
-	int	 n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		llmserver_fatal(1, "out of memory");
-	return s;
-}
-
 /* Take a json_t that must exist: jansson returns NULL only out of memory. */
 static json_t *
 json_checked(json_t *value)
 {
 	if (value == NULL)
-		llmserver_fatal(1, "out of memory (json)");
+		tool_fatal(1, "out of memory (json)");
 	return value;
 }
 
@@ -261,7 +204,7 @@ json_text(const json_t *value)
 	char	*text;
 
 	if ((text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
-		llmserver_fatal(1, "out of memory (json_dumps)");
+		tool_fatal(1, "out of memory (json_dumps)");
 	return text;
 }
 
@@ -723,7 +666,7 @@ response_send(struct llmserver *server, struct evhttp_request *req,
 		log_request(server, method, path, "%d", response->status);
 
 	if ((buffer = evbuffer_new()) == NULL)
-		llmserver_fatal(1, "out of memory (evbuffer)");
+		tool_fatal(1, "out of memory (evbuffer)");
 	evbuffer_add(buffer, response->body, strlen(response->body));
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", response->content_type);
@@ -884,7 +827,7 @@ held_start(struct llmserver *server, struct evhttp_request *req,
 	if (!hang) {
 		held->timer = evtimer_new(server->base, held_timer_cb, held);
 		if (held->timer == NULL)
-			llmserver_fatal(1, "out of memory (evtimer_new)");
+			tool_fatal(1, "out of memory (evtimer_new)");
 		tv.tv_sec = delay_ms / 1000;
 		tv.tv_usec = (delay_ms % 1000) * 1000;
 		evtimer_add(held->timer, &tv);
@@ -900,7 +843,7 @@ held_start(struct llmserver *server, struct evhttp_request *req,
 		held->close_watch = event_new(server->base, fd, EV_CLOSED,
 		    held_close_cb, held);
 		if (held->close_watch == NULL)
-			llmserver_fatal(1, "out of memory (event_new)");
+			tool_fatal(1, "out of memory (event_new)");
 		event_add(held->close_watch, NULL);
 	}
 	return held;
@@ -930,7 +873,7 @@ held_start_stalled(struct llmserver *server, struct evhttp_request *req,
 		struct evbuffer	*half = evbuffer_new();
 
 		if (half == NULL)
-			llmserver_fatal(1, "out of memory (evbuffer)");
+			tool_fatal(1, "out of memory (evbuffer)");
 		evbuffer_add(half, response->body, length / 2);
 		evhttp_send_reply_chunk(req, half);
 		evbuffer_free(half);
@@ -1574,10 +1517,10 @@ port_file_write(const char *path, int port)
 
 	temporary = xasprintf("%s.tmp.%ld", path, (long)getpid());
 	if ((f = fopen(temporary, "w")) == NULL)
-		llmserver_fatal(1, "%s: %s", temporary, strerror(errno));
+		tool_fatal(1, "%s: %s", temporary, strerror(errno));
 	fprintf(f, "%d\n", port);
 	if (fclose(f) != 0 || rename(temporary, path) == -1)
-		llmserver_fatal(1, "%s: %s", path, strerror(errno));
+		tool_fatal(1, "%s: %s", path, strerror(errno));
 	free(temporary);
 }
 
@@ -1592,10 +1535,10 @@ server_listen(struct llmserver *server, int port)
 	bound = evhttp_bind_socket_with_handle(server->http, "127.0.0.1",
 	    (ev_uint16_t)port);
 	if (bound == NULL)
-		llmserver_fatal(1, "cannot listen on 127.0.0.1:%d", port);
+		tool_fatal(1, "cannot listen on 127.0.0.1:%d", port);
 	if (getsockname(evhttp_bound_socket_get_fd(bound),
 	    (struct sockaddr *)&address, &length) == -1)
-		llmserver_fatal(1, "getsockname: %s", strerror(errno));
+		tool_fatal(1, "getsockname: %s", strerror(errno));
 	return ntohs(address.sin_port);
 }
 
@@ -1792,15 +1735,15 @@ main(int argc, char **argv)
 
 	server.log = stderr;
 	if (log_file != NULL && (server.log = fopen(log_file, "a")) == NULL)
-		llmserver_fatal(1, "%s: %s", log_file, strerror(errno));
+		tool_fatal(1, "%s: %s", log_file, strerror(errno));
 
 	/* A client gone before its answer must not kill us on write. */
 	signal(SIGPIPE, SIG_IGN);
 
 	if ((server.base = event_base_new()) == NULL)
-		llmserver_fatal(1, "event_base_new failed");
+		tool_fatal(1, "event_base_new failed");
 	if ((server.http = evhttp_new(server.base)) == NULL)
-		llmserver_fatal(1, "evhttp_new failed");
+		tool_fatal(1, "evhttp_new failed");
 	evhttp_set_allowed_methods(server.http, EVHTTP_REQ_GET |
 	    EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
 	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
@@ -1815,7 +1758,7 @@ main(int argc, char **argv)
 	if (server.sigterm_event == NULL || server.sigint_event == NULL ||
 	    evsignal_add(server.sigterm_event, NULL) == -1 ||
 	    evsignal_add(server.sigint_event, NULL) == -1)
-		llmserver_fatal(1, "cannot catch SIGTERM and SIGINT");
+		tool_fatal(1, "cannot catch SIGTERM and SIGINT");
 
 	server.port = server_listen(&server, port);
 	if (port_file != NULL)
@@ -1824,7 +1767,7 @@ main(int argc, char **argv)
 	fflush(stdout);
 
 	if (event_base_dispatch(server.base) == -1)
-		llmserver_fatal(1, "event_base_dispatch failed");
+		tool_fatal(1, "event_base_dispatch failed");
 
 	server_free(&server);
 	return 0;

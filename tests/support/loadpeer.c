@@ -47,6 +47,10 @@
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 
+#include "tool.h"
+
+const char	*tool_name = "loadpeer";
+
 #define LOADPEER_EXIT_USAGE		2
 #define LOADPEER_EXIT_UNAVAILABLE	69
 
@@ -201,88 +205,6 @@ struct loadpeer {
 
 static volatile sig_atomic_t loadpeer_interrupted;
 
-/* Print a message on standard error and exit with status. */
-static void __attribute__((noreturn, format(printf, 2, 3)))
-loadpeer_fatal(int status, const char *fmt, ...)
-{
-	va_list	ap;
-
-	fputs("loadpeer: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(status);
-}
-
-/* Print a warning on standard error. */
-static void __attribute__((format(printf, 1, 2)))
-loadpeer_warnx(const char *fmt, ...)
-{
-	va_list	ap;
-
-	fputs("loadpeer: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-/* Allocate or die: a test tool out of memory has nothing better to do. */
-static void *
-xcalloc(size_t count, size_t size)
-{
-	void	*p;
-
-	if ((p = calloc(count == 0 ? 1 : count, size == 0 ? 1 : size)) == NULL)
-		loadpeer_fatal(1, "out of memory");
-	return p;
-}
-
-/* A newly allocated string built like printf. */
-static char * __attribute__((format(printf, 1, 2)))
-xasprintf(const char *fmt, ...)
-{
-	va_list	 ap;
-	char	*s;
-	int	 n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		loadpeer_fatal(1, "out of memory");
-	return s;
-}
-
-static char *
-xstrdup(const char *s)
-{
-	char	*copy;
-
-	if ((copy = strdup(s)) == NULL)
-		loadpeer_fatal(1, "out of memory");
-	return copy;
-}
-
-static double
-clock_monotonic(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-clock_wall(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Sleep for seconds (a test tool may). */
 static void
 sleep_seconds(double seconds)
@@ -309,7 +231,7 @@ uuid4_generate(char out[UUID_LENGTH + 1])
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			loadpeer_fatal(1, "getrandom: %s", strerror(errno));
+			tool_fatal(1, "getrandom: %s", strerror(errno));
 		}
 		got += (size_t)n;
 	}
@@ -463,7 +385,7 @@ request_payload_new(const struct loadpeer *peer, const char *request_id,
 	    "target_ai_id", peer->opt.target,
 	    "parameters", parameters);
 	if (payload == NULL)
-		loadpeer_fatal(1, "cannot build a request payload");
+		tool_fatal(1, "cannot build a request payload");
 	if (peer->opt.capability_id != NULL)
 		json_object_set_new(payload, "capability_id_filter",
 		    json_string(peer->opt.capability_id));
@@ -505,7 +427,7 @@ envelope_new(const struct loadpeer *peer, const char *message_id,
 	    "payload_schema_uri",
 	    "payload", payload);
 	if (envelope == NULL)
-		loadpeer_fatal(1, "cannot build an envelope");
+		tool_fatal(1, "cannot build an envelope");
 	return envelope;
 }
 
@@ -519,7 +441,7 @@ publish_text(struct loadpeer *peer, const char *text)
 	    (int)strlen(text), text, 1, false);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		peer->publish_errors++;
-		loadpeer_warnx("publish to %s: %s", peer->request_topic,
+		tool_warnx("publish to %s: %s", peer->request_topic,
 		    mosquitto_strerror(rc));
 		return -1;
 	}
@@ -551,7 +473,7 @@ publish_request(struct loadpeer *peer, size_t index)
 	json_decref(envelope);
 	free(request_id);
 	if (text == NULL)
-		loadpeer_fatal(1, "cannot serialise a request");
+		tool_fatal(1, "cannot serialise a request");
 
 	message_table_add(peer, request->message_id, (long)index);
 	if (publish_text(peer, text) == 0) {
@@ -614,7 +536,7 @@ publish_malformed(struct loadpeer *peer, size_t k)
 	json_decref(envelope);
 	free(request_id);
 	if (text == NULL)
-		loadpeer_fatal(1, "cannot serialise a malformed message");
+		tool_fatal(1, "cannot serialise a malformed message");
 
 	message_table_add(peer, message_id, -(long)k - 1);
 	if (publish_text(peer, text) == 0)
@@ -661,10 +583,10 @@ diagnose(struct loadpeer *peer, const char *what, const char *topic,
 {
 	if (peer->diagnostics >= LOADPEER_MAX_DIAGNOSTICS)
 		return;
-	loadpeer_warnx("%s on %s: %.*s", what, topic,
+	tool_warnx("%s on %s: %.*s", what, topic,
 	    length > 300 ? 300 : length, (const char *)payload);
 	if (++peer->diagnostics == LOADPEER_MAX_DIAGNOSTICS)
-		loadpeer_warnx("(further problem messages are only counted)");
+		tool_warnx("(further problem messages are only counted)");
 }
 
 /* Count a result that fails the checks. */
@@ -962,7 +884,7 @@ subscribe_own_topics(struct loadpeer *peer)
 	rc = mosquitto_subscribe_multiple(peer->mosq, &peer->subscribe_mid, 2,
 	    topics, 1, 0, NULL);
 	if (rc != MOSQ_ERR_SUCCESS)
-		loadpeer_warnx("subscribe: %s", mosquitto_strerror(rc));
+		tool_warnx("subscribe: %s", mosquitto_strerror(rc));
 }
 
 static void
@@ -976,18 +898,18 @@ on_connect_cb(struct mosquitto *mosq, void *arg, int rc, int flags,
 	(void)props;
 	if (rc != 0) {
 		if (!peer->ever_connected)
-			loadpeer_fatal(LOADPEER_EXIT_UNAVAILABLE,
+			tool_fatal(LOADPEER_EXIT_UNAVAILABLE,
 			    "the broker at %s:%d refused the connection: %s",
 			    peer->opt.host, peer->opt.port,
 			    peer->opt.protocol == MQTT_PROTOCOL_V5 ?
 			    mosquitto_reason_string(rc) :
 			    mosquitto_connack_string(rc));
-		loadpeer_warnx("the broker refused the reconnection (%d)", rc);
+		tool_warnx("the broker refused the reconnection (%d)", rc);
 		return;
 	}
 	if (peer->ever_connected) {
 		peer->reconnects++;
-		loadpeer_warnx("reconnected to the broker");
+		tool_warnx("reconnected to the broker");
 	}
 	peer->ever_connected = true;
 	peer->link = LINK_UP;
@@ -1005,7 +927,7 @@ on_disconnect_cb(struct mosquitto *mosq, void *arg, int rc,
 	(void)mosq;
 	(void)props;
 	if (peer->link != LINK_DOWN && rc != 0)
-		loadpeer_warnx("lost the connection to the broker: %s",
+		tool_warnx("lost the connection to the broker: %s",
 		    mosquitto_strerror(rc));
 	peer->link = LINK_DOWN;
 	peer->subscribed = false;
@@ -1028,7 +950,7 @@ on_subscribe_cb(struct mosquitto *mosq, void *arg, int mid, int count,
 		return;
 	for (i = 0; i < count; i++) {
 		if (granted[i] > 2)
-			loadpeer_fatal(LOADPEER_EXIT_UNAVAILABLE,
+			tool_fatal(LOADPEER_EXIT_UNAVAILABLE,
 			    "the broker refused a subscription (reason %d)",
 			    granted[i]);
 	}
@@ -1079,7 +1001,7 @@ link_connect(struct loadpeer *peer)
 	rc = mosquitto_connect(peer->mosq, peer->opt.host, peer->opt.port,
 	    LOADPEER_KEEPALIVE);
 	if (rc != MOSQ_ERR_SUCCESS)
-		loadpeer_fatal(LOADPEER_EXIT_UNAVAILABLE,
+		tool_fatal(LOADPEER_EXIT_UNAVAILABLE,
 		    "cannot connect to the broker at %s:%d: %s",
 		    peer->opt.host, peer->opt.port,
 		    rc == MOSQ_ERR_ERRNO ? strerror(errno) :
@@ -1095,7 +1017,7 @@ link_maintain(struct loadpeer *peer, double now)
 	if (peer->link == LINK_CONNECTING &&
 	    now - peer->link_changed_at > LOADPEER_HANDSHAKE_S) {
 		if (!peer->ever_connected)
-			loadpeer_fatal(LOADPEER_EXIT_UNAVAILABLE,
+			tool_fatal(LOADPEER_EXIT_UNAVAILABLE,
 			    "no CONNACK from the broker at %s:%d in %.0f s",
 			    peer->opt.host, peer->opt.port,
 			    LOADPEER_HANDSHAKE_S);
@@ -1106,11 +1028,11 @@ link_maintain(struct loadpeer *peer, double now)
 	if (peer->link == LINK_UP && !peer->subscribed &&
 	    peer->opt.mode != MODE_PUBLISH_ONLY &&
 	    now - peer->link_changed_at > LOADPEER_HANDSHAKE_S)
-		loadpeer_fatal(LOADPEER_EXIT_UNAVAILABLE,
+		tool_fatal(LOADPEER_EXIT_UNAVAILABLE,
 		    "no SUBACK from the broker in %.0f s",
 		    LOADPEER_HANDSHAKE_S);
 	if (peer->link == LINK_DOWN && !peer->ever_connected)
-		loadpeer_fatal(LOADPEER_EXIT_UNAVAILABLE,
+		tool_fatal(LOADPEER_EXIT_UNAVAILABLE,
 		    "the broker at %s:%d closed the connection before its "
 		    "CONNACK", peer->opt.host, peer->opt.port);
 	if (peer->link == LINK_DOWN && now >= peer->next_reconnect_at) {
@@ -1134,7 +1056,7 @@ ready_announce(struct loadpeer *peer)
 	peer->ready_written = true;
 	if ((f = fopen(peer->opt.ready_file, "w")) == NULL ||
 	    fputs("ready\n", f) == EOF || fclose(f) != 0)
-		loadpeer_fatal(1, "cannot write %s: %s", peer->opt.ready_file,
+		tool_fatal(1, "cannot write %s: %s", peer->opt.ready_file,
 		    strerror(errno));
 }
 
@@ -1160,7 +1082,7 @@ run_finished(struct loadpeer *peer, double now, bool *link_lost)
 
 	if (peer->link == LINK_DOWN && peer->ever_connected &&
 	    now - peer->down_since > peer->opt.wait_s) {
-		loadpeer_warnx("the broker stayed unreachable for %.1f s; "
+		tool_warnx("the broker stayed unreachable for %.1f s; "
 		    "giving up", peer->opt.wait_s);
 		*link_lost = true;
 		return true;
@@ -1172,7 +1094,7 @@ run_finished(struct loadpeer *peer, double now, bool *link_lost)
 		if (peer->unacknowledged == 0)
 			return true;
 		if (now - peer->last_publish_at > peer->opt.wait_s) {
-			loadpeer_warnx("%zu publishes never acknowledged by "
+			tool_warnx("%zu publishes never acknowledged by "
 			    "the broker", peer->unacknowledged);
 			return true;
 		}
@@ -1211,7 +1133,7 @@ run(struct loadpeer *peer)
 	for (;;) {
 		now = clock_monotonic();
 		if (loadpeer_interrupted) {
-			loadpeer_warnx("interrupted; reporting what came so far");
+			tool_warnx("interrupted; reporting what came so far");
 			break;
 		}
 		link_maintain(peer, now);
@@ -1379,11 +1301,11 @@ report_print(const struct loadpeer *peer, double ended_at)
 		    json_null());
 	}
 	if (report == NULL)
-		loadpeer_fatal(1, "cannot build the report");
+		tool_fatal(1, "cannot build the report");
 	text = json_dumps(report, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(report);
 	if (text == NULL)
-		loadpeer_fatal(1, "cannot serialise the report");
+		tool_fatal(1, "cannot serialise the report");
 	printf("%s\n", text);
 	fflush(stdout);
 	free(text);
@@ -1428,7 +1350,7 @@ state_write(const struct loadpeer *peer)
 	    "malformed", malformed);
 	if (state == NULL || json_dump_file(state, peer->opt.state_file,
 	    JSON_COMPACT | JSON_REAL_PRECISION(17)) != 0)
-		loadpeer_fatal(1, "cannot write %s", peer->opt.state_file);
+		tool_fatal(1, "cannot write %s", peer->opt.state_file);
 	json_decref(state);
 }
 
@@ -1457,7 +1379,7 @@ state_read_options(struct loadpeer_options *opt)
 
 	state = json_load_file(opt->state_file, 0, &error);
 	if (!json_is_object(state))
-		loadpeer_fatal(LOADPEER_EXIT_USAGE, "%s: not a loadpeer state "
+		tool_fatal(LOADPEER_EXIT_USAGE, "%s: not a loadpeer state "
 		    "file: %s", opt->state_file, error.text);
 	state_take_string(&opt->peer_id, state, "peer_id");
 	state_take_string(&opt->target, state, "target");
@@ -1474,7 +1396,7 @@ state_read_options(struct loadpeer_options *opt)
 	requests = json_object_get(state, "requests");
 	if (opt->peer_id == NULL || opt->target == NULL ||
 	    !json_is_array(requests))
-		loadpeer_fatal(LOADPEER_EXIT_USAGE, "%s: not a loadpeer state "
+		tool_fatal(LOADPEER_EXIT_USAGE, "%s: not a loadpeer state "
 		    "file", opt->state_file);
 	if (!opt->expect_given)
 		opt->count = json_array_size(requests);
@@ -1940,7 +1862,7 @@ main(int argc, char **argv)
 	snprintf(client_id, sizeof client_id, "loadpeer-%ld-%.8s",
 	    (long)getpid(), random_part);
 	if ((peer.mosq = mosquitto_new(client_id, true, &peer)) == NULL)
-		loadpeer_fatal(1, "mosquitto_new: %s", strerror(errno));
+		tool_fatal(1, "mosquitto_new: %s", strerror(errno));
 	mosquitto_int_option(peer.mosq, MOSQ_OPT_PROTOCOL_VERSION,
 	    peer.opt.protocol);
 	mosquitto_int_option(peer.mosq, MOSQ_OPT_TCP_NODELAY, 1);
