@@ -55,6 +55,10 @@
 
 const char	*tool_name = "llmserver";
 
+/* A bad command line: exit LLMSERVER_EXIT_USAGE after pointing at --help. */
+#define usage_error(...) \
+	tool_usage_error(LLMSERVER_EXIT_USAGE, __VA_ARGS__)
+
 #define LLMSERVER_EXIT_USAGE		2
 
 /* Requests kept for GET /requests, at most; the oldest go first. */
@@ -1579,19 +1583,6 @@ usage(FILE *out)
 "  GET|DELETE /requests  the requests received (the last 1000), or forget\n"
 "      them\n",
 	    out);
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-usage_error(const char *fmt, ...)
-{
-	va_list	ap;
-
-	fputs("llmserver: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\n(llmserver --help for usage)\n", stderr);
-	exit(LLMSERVER_EXIT_USAGE);
 }
 
 static long

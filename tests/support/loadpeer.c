@@ -51,6 +51,10 @@
 
 const char	*tool_name = "loadpeer";
 
+/* A bad command line: exit LOADPEER_EXIT_USAGE after pointing at --help. */
+#define usage_error(...) \
+	tool_usage_error(LOADPEER_EXIT_USAGE, __VA_ARGS__)
+
 #define LOADPEER_EXIT_USAGE		2
 #define LOADPEER_EXIT_UNAVAILABLE	69
 
@@ -1520,19 +1524,6 @@ usage(FILE *out)
 "Exit status: 0 the run completed (whatever the counts); 2 bad usage; 69 the\n"
 "broker could not be reached (or stayed unreachable for --wait seconds).\n",
 	    out);
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-usage_error(const char *fmt, ...)
-{
-	va_list	ap;
-
-	fputs("loadpeer: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\n(loadpeer --help for usage)\n", stderr);
-	exit(LOADPEER_EXIT_USAGE);
 }
 
 static size_t

@@ -31,6 +31,19 @@ tool_fatal(int status, const char *fmt, ...)
 	exit(status);
 }
 
+/* A bad command line: say what, point at --help, exit with STATUS. */
+void
+tool_usage_error(int status, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	tool_vmessage(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "(%s --help for usage)\n", tool_name);
+	exit(status);
+}
+
 /* Print a warning on standard error. */
 void
 tool_warnx(const char *fmt, ...)

@@ -13,6 +13,8 @@ extern const char	*tool_name;
 
 void		 tool_fatal(int status, const char *fmt, ...)
 		    __attribute__((noreturn, format(printf, 2, 3)));
+void		 tool_usage_error(int status, const char *fmt, ...)
+		    __attribute__((noreturn, format(printf, 2, 3)));
 void		 tool_warnx(const char *fmt, ...)
 		    __attribute__((format(printf, 1, 2)));
 void		*xmalloc(size_t);
