@@ -27,19 +27,47 @@ cmd_status_queue(void)
 	    "depth", (json_int_t)q->depth));
 }
 
-/* The limits in force, so an operator sees what bounds the daemon. */
+/*
+ * The limits in force, so an operator sees what bounds the daemon: the
+ * control socket's, then those of each configured service.
+ */
 static json_t *
 cmd_status_limits(void)
 {
 	const struct config	*config = hr->config;
+	json_t			*limits;
 
-	return (json_pack("{s:i, s:I, s:I, s:i, s:i, s:i}",
+	limits = json_pack("{s:i, s:I, s:I, s:i, s:i, s:i, s:I, s:i, s:i, "
+	    "s:i, s:i}",
 	    "max_clients", config->control.max_clients,
 	    "max_request_bytes", (json_int_t)config->control.max_request_bytes,
 	    "queue_depth", (json_int_t)config->control.queue_depth,
 	    "command_timeout_s", config->control.command_timeout_s,
 	    "idle_timeout_s", config->control.idle_timeout_s,
-	    "drain_timeout_s", config->drain.timeout_s));
+	    "drain_timeout_s", config->drain.timeout_s,
+	    "max_reply_bytes_queued",
+		(json_int_t)config->control.max_reply_bytes_queued,
+	    "reserved_admin_clients", config->control.reserved_admin_clients,
+	    "max_clients_per_uid", config->control.max_clients_per_uid,
+	    "metrics_max_connections", config->metrics.max_connections,
+	    "metrics_timeout_s", config->metrics.timeout_s);
+	if (config->hsp != NULL) {
+		json_object_set_new(limits, "hsp_max_message_bytes",
+		    json_integer((json_int_t)config->hsp->max_message_bytes));
+		json_object_set_new(limits, "hsp_max_tasks_in_flight",
+		    json_integer(config->hsp->max_tasks_in_flight));
+		json_object_set_new(limits, "hsp_dedup_window",
+		    json_integer((json_int_t)config->hsp->dedup_window));
+		json_object_set_new(limits, "hsp_dedup_window_bytes",
+		    json_integer((json_int_t)config->hsp->dedup_window_bytes));
+		json_object_set_new(limits, "hsp_discovery_max_bytes",
+		    json_integer((json_int_t)config->hsp->discovery_max_bytes));
+	}
+	if (config->llm != NULL)
+		json_object_set_new(limits, "llm_dialogue_history_bytes",
+		    json_integer(
+		    (json_int_t)config->llm->dialogue_history_bytes));
+	return (limits);
 }
 
 /* Reply with the status object of DESIGN.md section 5. */

@@ -30,9 +30,6 @@
 #include "hotreload/protocol.h"
 #include "config.h"
 
-/* The largest configuration file we agree to read. */
-#define CONFIG_MAX_FILE_BYTES		(16 * 1024 * 1024)
-
 /* Limits of the schema that are not defaults. */
 #define CONFIG_MAX_BACKENDS		32
 #define CONFIG_MAX_NAME_LENGTH		64
@@ -1528,7 +1525,8 @@ check_control(struct load *ld, json_t *control)
 	static const char *const keys[] = {
 		"socket", "mode", "admin_uids", "admin_groups", "max_clients",
 		"max_request_bytes", "queue_depth", "command_timeout_s",
-		"idle_timeout_s", NULL
+		"idle_timeout_s", "max_reply_bytes_queued",
+		"reserved_admin_clients", "max_clients_per_uid", NULL
 	};
 	struct config		*c = ld->config;
 	struct sockaddr_un	 sun;
@@ -1566,6 +1564,34 @@ check_control(struct load *ld, json_t *control)
 	    "command_timeout_s", 1, 86400, CONFIG_DEFAULT_COMMAND_TIMEOUT_S);
 	c->control.idle_timeout_s = member_integer(ld, control, "control",
 	    "idle_timeout_s", 1, 86400, CONFIG_DEFAULT_IDLE_TIMEOUT_S);
+	c->control.max_reply_bytes_queued = member_integer(ld, control,
+	    "control", "max_reply_bytes_queued", 65536, 1073741824,
+	    CONFIG_DEFAULT_MAX_REPLY_BYTES_QUEUED);
+	c->control.max_clients_per_uid = member_integer(ld, control,
+	    "control", "max_clients_per_uid", 1, 4096,
+	    CONFIG_DEFAULT_MAX_CLIENTS_PER_UID);
+	/*
+	 * The reserve must leave a slot for everyone else.  Unset, it is
+	 * the default cut to max_clients - 1 (a tiny max_clients in a test
+	 * or a one-operator machine stays valid); set, it must fit.
+	 */
+	if (member_is_set(control, "reserved_admin_clients")) {
+		c->control.reserved_admin_clients = member_integer(ld, control,
+		    "control", "reserved_admin_clients", 0, 4095, 0);
+		if (c->control.reserved_admin_clients >=
+		    c->control.max_clients && c->control.max_clients > 0)
+			error_at(ld, "control.reserved_admin_clients",
+			    "must be less than control.max_clients (%d), so "
+			    "that non-admin clients get a slot",
+			    c->control.max_clients);
+	} else {
+		c->control.reserved_admin_clients =
+		    CONFIG_DEFAULT_RESERVED_ADMIN_CLIENTS;
+		if (c->control.reserved_admin_clients >=
+		    c->control.max_clients)
+			c->control.reserved_admin_clients =
+			    c->control.max_clients - 1;
+	}
 }
 
 /* The drain section (NULL when absent: defaults only). */
@@ -1741,7 +1767,7 @@ check_llm(struct load *ld, json_t *object)
 {
 	static const char *const keys[] = {
 		"backends", "fallback", "probe_on_reload", "retire_timeout_s",
-		NULL
+		"dialogue_history_bytes", NULL
 	};
 	struct config_llm	*llm;
 	json_t			*backends, *value;
@@ -1798,6 +1824,9 @@ check_llm(struct load *ld, json_t *object)
 	    "probe_on_reload", true);
 	llm->retire_timeout_s = member_integer(ld, object, "llm",
 	    "retire_timeout_s", 1, 86400, 120);
+	llm->dialogue_history_bytes = member_integer(ld, object, "llm",
+	    "dialogue_history_bytes", 65536, 4294967296LL,
+	    CONFIG_DEFAULT_DIALOGUE_HISTORY_BYTES);
 }
 
 /* hsp.broker.tls: certificate authority, and an optional client cert. */
@@ -1868,7 +1897,9 @@ check_hsp(struct load *ld, json_t *object)
 	static const char *const keys[] = {
 		"broker", "protocol", "session", "share_group",
 		"extra_subscriptions", "connect_timeout_s", "retire_timeout_s",
-		"dedup_window", "session_expiry_s", NULL
+		"dedup_window", "session_expiry_s", "max_message_bytes",
+		"max_tasks_in_flight", "dedup_window_bytes",
+		"discovery_max_bytes", NULL
 	};
 	static const char *const protocols[] = { "mqttv5", "mqttv311", NULL };
 	static const char *const sessions[] = { "clean", "persistent", NULL };
@@ -1908,18 +1939,38 @@ check_hsp(struct load *ld, json_t *object)
 	    16777216, 65536);
 	hsp->session_expiry_s = member_integer(ld, object, "hsp",
 	    "session_expiry_s", 1, 2147483647, 86400);
+	/* 268435455: the largest packet MQTT can carry. */
+	hsp->max_message_bytes = member_integer(ld, object, "hsp",
+	    "max_message_bytes", 1024, 268435455,
+	    CONFIG_DEFAULT_MAX_MESSAGE_BYTES);
+	hsp->max_tasks_in_flight = member_integer(ld, object, "hsp",
+	    "max_tasks_in_flight", 1, 65535,
+	    CONFIG_DEFAULT_MAX_TASKS_IN_FLIGHT);
+	hsp->dedup_window_bytes = member_integer(ld, object, "hsp",
+	    "dedup_window_bytes", 65536, 4294967296LL,
+	    CONFIG_DEFAULT_DEDUP_WINDOW_BYTES);
+	hsp->discovery_max_bytes = member_integer(ld, object, "hsp",
+	    "discovery_max_bytes", 65536, 4294967296LL,
+	    CONFIG_DEFAULT_DISCOVERY_MAX_BYTES);
 }
 
 /* The metrics section (NULL when absent: defaults only). */
 static void
 check_metrics(struct load *ld, json_t *metrics)
 {
-	static const char *const keys[] = { "listen", NULL };
+	static const char *const keys[] = {
+		"listen", "max_connections", "timeout_s", NULL
+	};
 
 	if (metrics != NULL)
 		check_keys(ld, metrics, "metrics", keys);
 	ld->config->metrics.listen = member_string(ld, metrics, "metrics",
 	    "listen", MEMBER_NULLABLE, &rule_listen, NULL);
+	ld->config->metrics.max_connections = member_integer(ld, metrics,
+	    "metrics", "max_connections", 1, 1024,
+	    CONFIG_DEFAULT_METRICS_MAX_CONNECTIONS);
+	ld->config->metrics.timeout_s = member_integer(ld, metrics, "metrics",
+	    "timeout_s", 1, 3600, CONFIG_DEFAULT_METRICS_TIMEOUT_S);
 }
 
 /* The whole document. */

@@ -24,6 +24,22 @@
 #define CONFIG_DEFAULT_COMMAND_TIMEOUT_S	120
 #define CONFIG_DEFAULT_IDLE_TIMEOUT_S		300
 #define CONFIG_DEFAULT_DRAIN_TIMEOUT_S		30
+#define CONFIG_DEFAULT_MAX_REPLY_BYTES_QUEUED	1048576
+#define CONFIG_DEFAULT_RESERVED_ADMIN_CLIENTS	4
+#define CONFIG_DEFAULT_MAX_CLIENTS_PER_UID	16
+#define CONFIG_DEFAULT_MAX_MESSAGE_BYTES	1048576
+#define CONFIG_DEFAULT_MAX_TASKS_IN_FLIGHT	1024
+#define CONFIG_DEFAULT_DEDUP_WINDOW_BYTES	16777216
+#define CONFIG_DEFAULT_DISCOVERY_MAX_BYTES	16777216
+#define CONFIG_DEFAULT_DIALOGUE_HISTORY_BYTES	67108864
+#define CONFIG_DEFAULT_METRICS_MAX_CONNECTIONS	16
+#define CONFIG_DEFAULT_METRICS_TIMEOUT_S	10
+/*
+ * The largest configuration file read: far beyond any real one (the
+ * commented example is 4 KiB), small enough that parsing it never stalls
+ * the loop for long.
+ */
+#define CONFIG_MAX_FILE_BYTES			(1024 * 1024)
 
 /* One diagnostic: an error or a warning, already formatted for the operator. */
 struct config_problem {
@@ -57,6 +73,7 @@ struct config_llm {
 	size_t			 fallback_count;
 	bool			 probe_on_reload;
 	int			 retire_timeout_s;
+	size_t			 dialogue_history_bytes; /* all conversations */
 };
 
 struct config_tls {
@@ -82,6 +99,10 @@ struct config_hsp {
 	int			 retire_timeout_s;
 	size_t			 dedup_window;
 	int			 session_expiry_s;	/* persistent, v5 */
+	size_t			 max_message_bytes;	/* on receipt, before parsing */
+	int			 max_tasks_in_flight;	/* beyond: stop reading */
+	size_t			 dedup_window_bytes;
+	size_t			 discovery_max_bytes;
 };
 
 struct config {
@@ -105,6 +126,9 @@ struct config {
 		int		 queue_depth;
 		int		 command_timeout_s;
 		int		 idle_timeout_s;
+		size_t		 max_reply_bytes_queued;
+		int		 reserved_admin_clients;	/* of max_clients */
+		int		 max_clients_per_uid;	/* non-admin uids */
 	} control;
 
 	struct {
@@ -116,6 +140,8 @@ struct config {
 
 	struct {
 		char		*listen;	/* "HOST:PORT" or NULL */
+		int		 max_connections;
+		int		 timeout_s;
 	} metrics;
 };
 
