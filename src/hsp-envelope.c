@@ -25,7 +25,7 @@ const char *const hsp_type_names[HSP_TYPE_COUNT] = {
 
 const char *const hsp_malformed_names[HSP_MALFORMED_COUNT] = {
 	"not_json", "not_object", "bad_envelope", "unknown_type",
-	"bad_payload"
+	"bad_payload", "too_large"
 };
 
 /* Required payload fields per type: strings unless noted. */

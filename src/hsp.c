@@ -776,7 +776,8 @@ hsp_on_message(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 	if (c->inst->dead)
 		return;
 	c->received++;
-	router_handle(c->inst, m->topic, m->payload, (size_t)m->payloadlen);
+	router_handle(c->inst, m->topic, m->payload, (size_t)m->payloadlen,
+	    m->retain);
 }
 
 /* The connection closed (asked for or not). */

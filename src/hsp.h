@@ -41,6 +41,7 @@ enum hsp_malformed {
 	HSP_MALFORMED_ENVELOPE,		/* a required envelope field */
 	HSP_MALFORMED_TYPE,		/* unknown message_type */
 	HSP_MALFORMED_PAYLOAD,		/* a required payload field */
+	HSP_MALFORMED_TOO_LARGE,	/* over hsp.max_message_bytes */
 	HSP_MALFORMED_COUNT
 };
 
@@ -126,7 +127,9 @@ void		 router_free(void);
 int		 router_configure(const struct config *);
 bool		 router_pooled(void);
 void		 router_handle(struct service_instance *from, const char *topic,
-		    const void *data, size_t length);
+		    const void *data, size_t length, bool retained);
+bool		 router_callback_valid(const char *topic, const char **why);
+unsigned int	 router_tasks_in_flight(void);
 int		 router_publish(const char *topic, json_t *envelope);
 void		 router_advertise(struct service_instance *via,
 		    const char *ai_id);

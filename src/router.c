@@ -9,6 +9,13 @@
  * adverts to ServiceDiscovery, counts facts, acks and results, and publishes
  * TaskResults through the current connector with the correlation rules of
  * HSP.md.  Malformed input is counted by kind and logged once per kind.
+ *
+ * Peers are not trusted (DESIGN.md 7.7): a message over
+ * hsp.max_message_bytes is dropped before it is parsed; a TaskRequest runs
+ * only when it came on this agent's request topic and was not retained;
+ * only requests enter the dedup window, which is bounded in bytes as well
+ * as in ids; a callback_address must be a plain topic under hsp/results/,
+ * or the result goes to the default topic with error bad_callback.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +26,12 @@
 #include "log.h"
 
 #define ROUTER_RECENT_FACTS	5
+/* What status keeps of a recent fact's id and statement, in bytes. */
+#define ROUTER_FACT_ID_MAX	128
+#define ROUTER_FACT_TEXT_MAX	256
+/* The longest callback_address accepted (DESIGN.md 7.7). */
+#define ROUTER_CALLBACK_MAX	1024
+#define ROUTER_RESULTS_PREFIX	"hsp/results/"
 
 static struct {
 	char		*ai_id;
@@ -29,6 +42,10 @@ static struct {
 	size_t		 window;
 	size_t		 next;
 	size_t		 count;
+	size_t		 bytes;		/* of the ids held */
+	size_t		 max_bytes;
+	size_t		 max_message_bytes;
+	char		*request_topic;	/* hsp/requests/<ai_id> */
 
 	uint64_t	 received;
 	uint64_t	 by_type[HSP_TYPE_COUNT];
@@ -36,6 +53,9 @@ static struct {
 	uint64_t	 malformed[HSP_MALFORMED_COUNT];
 	unsigned int	 malformed_logged;	/* bit per kind */
 	uint64_t	 not_for_us;
+	uint64_t	 wrong_topic;	/* a request not on our request topic */
+	uint64_t	 retained_requests;
+	uint64_t	 bad_callbacks;
 	uint64_t	 acks_sent;
 	uint64_t	 results_sent;
 	uint64_t	 adverts_sent;
@@ -45,6 +65,8 @@ static struct {
 	json_t		*recent_facts;
 	bool		 pooled;	/* hsp.share_group is set */
 } router;
+
+static void	router_evict(size_t);
 
 /* Set up the router for CONFIG (which has an hsp section). */
 int
@@ -68,6 +90,7 @@ router_ring_free(void)
 		free(router.ring[i]);
 	free(router.ring);
 	router.ring = NULL;
+	router.bytes = 0;
 }
 
 /* Is this daemon a member of a pool (a share group)? */
@@ -94,6 +117,7 @@ router_free(void)
 	json_decref(router.seen);
 	json_decref(router.recent_facts);
 	free(router.ai_id);
+	free(router.request_topic);
 	memset(&router, 0, sizeof router);
 }
 
@@ -105,18 +129,28 @@ router_free(void)
 int
 router_configure(const struct config *config)
 {
-	char	**ring, *ai_id;
+	char	**ring, *ai_id, *request_topic;
 	size_t	  window = config->hsp->dedup_window, keep, i, from;
 
 	if ((ai_id = strdup(config->ai_id)) == NULL)
 		return (-1);
+	if ((request_topic = str_printf("hsp/requests/%s", ai_id)) == NULL) {
+		free(ai_id);
+		return (-1);
+	}
 	free(router.ai_id);
 	router.ai_id = ai_id;
+	free(router.request_topic);
+	router.request_topic = request_topic;
 	router.pooled = config->hsp->share_group != NULL;
+	router.max_message_bytes = config->hsp->max_message_bytes;
+	router.max_bytes = config->hsp->dedup_window_bytes;
 	if (dispatcher_init(ai_id) == -1)
 		return (-1);
-	if (window == router.window)
+	if (window == router.window) {
+		router_evict(0);
 		return (0);
+	}
 
 	if ((ring = calloc(window, sizeof *ring)) == NULL)
 		return (-1);
@@ -127,17 +161,41 @@ router_configure(const struct config *config)
 		    router.window;
 		if (i < router.count - keep) {
 			json_object_del(router.seen, router.ring[from]);
+			router.bytes -= strlen(router.ring[from]);
 			continue;
 		}
 		ring[i - (router.count - keep)] = router.ring[from];
 		router.ring[from] = NULL;
 	}
+	i = router.bytes;
 	router_ring_free();
+	router.bytes = i;
 	router.ring = ring;
 	router.window = window;
 	router.count = keep;
 	router.next = keep % window;
+	router_evict(0);
 	return (0);
+}
+
+/*
+ * Forget the oldest ids until NEED more bytes fit under
+ * hsp.dedup_window_bytes (or nothing is left).
+ */
+static void
+router_evict(size_t need)
+{
+	size_t	oldest;
+
+	while (router.count > 0 && router.bytes + need > router.max_bytes) {
+		oldest = (router.next + router.window - router.count) %
+		    router.window;
+		json_object_del(router.seen, router.ring[oldest]);
+		router.bytes -= strlen(router.ring[oldest]);
+		free(router.ring[oldest]);
+		router.ring[oldest] = NULL;
+		router.count--;
+	}
 }
 
 /* Has ID been seen?  If not, remember it (evicting the oldest). */
@@ -145,20 +203,82 @@ static bool
 router_seen(const char *id)
 {
 	char	*copy;
+	size_t	 length = strlen(id);
 
 	if (json_object_get(router.seen, id) != NULL)
 		return (true);
+	if (length > router.max_bytes)
+		return (false);		/* cannot be kept: not remembered */
 	if ((copy = strdup(id)) == NULL)
 		return (false);
+	router_evict(length);
 	if (router.count == router.window) {
 		json_object_del(router.seen, router.ring[router.next]);
+		router.bytes -= strlen(router.ring[router.next]);
 		free(router.ring[router.next]);
 	} else
 		router.count++;
 	router.ring[router.next] = copy;
+	router.bytes += length;
 	router.next = (router.next + 1) % router.window;
 	json_object_set_new(router.seen, id, json_true());
 	return (false);
+}
+
+/* Tasks started and not yet answered (the back-pressure of hsp.c). */
+unsigned int
+router_tasks_in_flight(void)
+{
+	return (router.tasks_in_flight);
+}
+
+/* Is TEXT valid UTF-8?  (Whether a copy needs no repair.) */
+static bool
+router_utf8_valid(const char *text)
+{
+	char	*copy;
+	bool	 valid;
+
+	if ((copy = strdup(text)) == NULL)
+		return (false);
+	valid = str_utf8_repair(copy) == 0;
+	free(copy);
+	return (valid);
+}
+
+/*
+ * May a requester have its result published on TOPIC?  Only a plain topic
+ * under hsp/results/ (DESIGN.md 7.7): no wildcard, not $-prefixed (the
+ * broker's own), no NUL, valid UTF-8, at most ROUTER_CALLBACK_MAX bytes.
+ * Anything else could make the broker drop our connection (and, with a
+ * persistent session, refuse it again at every reconnect), or let one
+ * requester publish into another agent's request topic.
+ */
+bool
+router_callback_valid(const char *topic, const char **why)
+{
+	size_t	length = strlen(topic);
+
+	*why = NULL;
+	if (length > ROUTER_CALLBACK_MAX)
+		*why = "longer than 1024 bytes";
+	else if (strncmp(topic, ROUTER_RESULTS_PREFIX,
+	    strlen(ROUTER_RESULTS_PREFIX)) != 0 ||
+	    length == strlen(ROUTER_RESULTS_PREFIX))
+		*why = "not a topic under hsp/results/";
+	else if (strpbrk(topic, "+#") != NULL)
+		*why = "holds a wildcard (+ or #)";
+	else if (!router_utf8_valid(topic))
+		*why = "not valid UTF-8";
+	else {
+		for (; *topic != '\0'; topic++) {
+			if ((unsigned char)*topic < 0x20 || *topic == 0x7f) {
+				*why = "holds a control character";
+				break;
+			}
+		}
+	}
+	return (*why == NULL);
 }
 
 /* Publish ENVELOPE (taken) on TOPIC through the current connector. */
@@ -209,7 +329,7 @@ static void
 router_task_request(struct service_instance *from, struct hsp_message *msg)
 {
 	struct hsp_task		*task;
-	const char		*callback, *code;
+	const char		*callback, *code, *bad = NULL;
 	char			*why = NULL;
 	json_t			*payload = msg->payload;
 
@@ -231,11 +351,20 @@ router_task_request(struct service_instance *from, struct hsp_message *msg)
 	    msg->correlation_id : msg->message_id);
 	callback = json_string_value(json_object_get(payload,
 	    "callback_address"));
-	if (callback != NULL && *callback != '\0')
+	if (callback != NULL && *callback != '\0' &&
+	    router_callback_valid(callback, &bad))
 		task->reply_topic = strdup(callback);
 	else
 		task->reply_topic = str_printf("hsp/results/%s/%s",
 		    task->requester, task->request_id);
+	if (bad != NULL) {
+		router.bad_callbacks++;
+		why = str_printf("callback_address refused: %s; the result "
+		    "goes to the default topic", bad);
+		task_finish(task, "failure", NULL, "bad_callback", why);
+		free(why);
+		return;
+	}
 
 	/*
 	 * A pool member leaves its share group to drain: what the broker
@@ -328,17 +457,62 @@ router_malformed(const char *topic, enum hsp_malformed kind, const char *why)
 	    why != NULL ? why : "?", hsp_malformed_names[kind]);
 }
 
-/* Keep the last few facts for status. */
+/* A copy of string member KEY of OBJECT cut to MAX bytes, or null. */
+static json_t *
+router_cut_string(json_t *object, const char *key, size_t max)
+{
+	const char	*value = json_string_value(json_object_get(object, key));
+	char		*copy;
+	json_t		*cut;
+
+	if (value == NULL)
+		return (json_null());
+	if ((copy = strndup(value, max)) == NULL)
+		return (json_null());
+	str_utf8_repair(copy);
+	cut = json_string(copy);
+	free(copy);
+	return (cut != NULL ? cut : json_null());
+}
+
+/*
+ * Keep the last few facts for status, each cut to a few hundred bytes: a
+ * peer's 30 MB statement must not be copied into every status reply.
+ */
 static void
 router_fact(struct hsp_message *msg)
 {
 	if (json_array_size(router.recent_facts) == ROUTER_RECENT_FACTS)
 		json_array_remove(router.recent_facts, 0);
-	json_array_append_new(router.recent_facts, json_pack("{s:O?, s:s, "
-	    "s:O?}",
-	    "id", json_object_get(msg->payload, "id"),
-	    "source_ai_id", msg->sender,
-	    "statement_nl", json_object_get(msg->payload, "statement_nl")));
+	json_array_append_new(router.recent_facts, json_pack("{s:o, s:o, "
+	    "s:o}",
+	    "id", router_cut_string(msg->payload, "id", ROUTER_FACT_ID_MAX),
+	    "source_ai_id", router_cut_string(msg->root, "sender_ai_id",
+		ROUTER_FACT_ID_MAX),
+	    "statement_nl", router_cut_string(msg->payload, "statement_nl",
+		ROUTER_FACT_TEXT_MAX)));
+}
+
+/* Every kind of message but a TaskRequest. */
+static void
+router_other(struct hsp_message *msg)
+{
+	switch (msg->type) {
+	case HSP_CAPABILITY_ADVERTISEMENT:
+		discovery_advert(msg->sender, msg->payload);
+		break;
+	case HSP_FACT:
+		router_fact(msg);
+		break;
+	case HSP_ACKNOWLEDGEMENT:
+	case HSP_TASK_RESULT:
+		/* Counted by type; this agent sends no requests of its own
+		 * yet, so there is nothing to match them to. */
+		break;
+	case HSP_TASK_REQUEST:
+	case HSP_TYPE_COUNT:
+		break;
+	}
 }
 
 /*
@@ -347,7 +521,7 @@ router_fact(struct hsp_message *msg)
  */
 void
 router_handle(struct service_instance *from, const char *topic,
-    const void *data, size_t length)
+    const void *data, size_t length, bool retained)
 {
 	struct hsp_message	 msg;
 	enum hsp_malformed	 kind;
@@ -356,6 +530,14 @@ router_handle(struct service_instance *from, const char *topic,
 	bool			 for_us;
 
 	router.received++;
+	/* Before parsing: jansson turns a few bytes into a large tree. */
+	if (router.max_message_bytes > 0 && length > router.max_message_bytes) {
+		why = str_printf("%zu bytes, over hsp.max_message_bytes (%zu)",
+		    length, router.max_message_bytes);
+		router_malformed(topic, HSP_MALFORMED_TOO_LARGE, why);
+		free(why);
+		return;
+	}
 	if (envelope_parse(data, length, &msg, &kind, &why) == -1) {
 		router_malformed(topic, kind, why);
 		free(why);
@@ -363,44 +545,53 @@ router_handle(struct service_instance *from, const char *topic,
 	}
 	router.by_type[msg.type]++;
 
-	recipient = json_string_value(json_object_get(msg.root,
-	    "recipient_ai_id"));
-	for_us = recipient == NULL || strcmp(recipient, router.ai_id) == 0 ||
-	    strcmp(recipient, "all") == 0;
-	if (router_seen(msg.message_id)) {
-		router.duplicates++;
-		/* Our ACK may have been lost: the sender retries with the
-		 * same id.  Acknowledge again, do not process again. */
-		if (msg.type == HSP_TASK_REQUEST && msg.requires_ack && for_us)
-			router_acknowledge(&msg);
+	if (msg.type != HSP_TASK_REQUEST) {
+		router_other(&msg);
 		envelope_clear(&msg);
 		return;
 	}
 
-	switch (msg.type) {
-	case HSP_TASK_REQUEST:
-		if (!for_us) {
-			router.not_for_us++;
-			break;
-		}
+	/*
+	 * A request runs only when it came on this agent's own request
+	 * topic (a peer can publish one on the facts topic, which every
+	 * member of a pool receives), and never from a retained message
+	 * (it would run again at every start).
+	 */
+	if (router.request_topic == NULL ||
+	    strcmp(topic, router.request_topic) != 0) {
+		router.wrong_topic++;
+		envelope_clear(&msg);
+		return;
+	}
+	if (retained) {
+		router.retained_requests++;
+		envelope_clear(&msg);
+		return;
+	}
+	recipient = json_string_value(json_object_get(msg.root,
+	    "recipient_ai_id"));
+	/* Also the request topic itself, as existing agents send it. */
+	for_us = recipient == NULL || strcmp(recipient, router.ai_id) == 0 ||
+	    strcmp(recipient, "all") == 0 ||
+	    strcmp(recipient, router.request_topic) == 0;
+	if (!for_us) {
+		router.not_for_us++;
+		envelope_clear(&msg);
+		return;
+	}
+	/* Only requests enter the window: nothing else can push one out. */
+	if (router_seen(msg.message_id)) {
+		router.duplicates++;
+		/* Our ACK may have been lost: the sender retries with the
+		 * same id.  Acknowledge again, do not process again. */
 		if (msg.requires_ack)
 			router_acknowledge(&msg);
-		router_task_request(from, &msg);
-		break;
-	case HSP_CAPABILITY_ADVERTISEMENT:
-		discovery_advert(msg.sender, msg.payload);
-		break;
-	case HSP_FACT:
-		router_fact(&msg);
-		break;
-	case HSP_ACKNOWLEDGEMENT:
-	case HSP_TASK_RESULT:
-		/* Counted by type; this agent sends no requests of its own
-		 * yet, so there is nothing to match them to. */
-		break;
-	case HSP_TYPE_COUNT:
-		break;
+		envelope_clear(&msg);
+		return;
 	}
+	if (msg.requires_ack)
+		router_acknowledge(&msg);
+	router_task_request(from, &msg);
 	envelope_clear(&msg);
 }
 
@@ -453,13 +644,16 @@ router_status(void)
 	for (i = 0; i < HSP_MALFORMED_COUNT; i++)
 		json_object_set_new(malformed, hsp_malformed_names[i],
 		    json_integer((json_int_t)router.malformed[i]));
-	return (json_pack("{s:I, s:o, s:I, s:o, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:{s:I, s:I}, s:O}",
+	return (json_pack("{s:I, s:o, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:O}",
 	    "received", (json_int_t)router.received,
 	    "received_by_type", by_type,
 	    "duplicates_dropped", (json_int_t)router.duplicates,
 	    "malformed", malformed,
 	    "not_for_us", (json_int_t)router.not_for_us,
+	    "requests_wrong_topic", (json_int_t)router.wrong_topic,
+	    "requests_retained", (json_int_t)router.retained_requests,
+	    "bad_callbacks", (json_int_t)router.bad_callbacks,
 	    "acks_sent", (json_int_t)router.acks_sent,
 	    "results_sent", (json_int_t)router.results_sent,
 	    "adverts_sent", (json_int_t)router.adverts_sent,
@@ -467,6 +661,8 @@ router_status(void)
 	    "tasks_in_flight", (json_int_t)router.tasks_in_flight,
 	    "dedup", "window", (json_int_t)router.window,
 		"held", (json_int_t)router.count,
+		"bytes", (json_int_t)router.bytes,
+		"max_bytes", (json_int_t)router.max_bytes,
 	    "recent_facts", router.recent_facts));
 }
 

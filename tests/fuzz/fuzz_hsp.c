@@ -298,7 +298,7 @@ fuzz_hsp_message(const uint8_t *payload, size_t length)
 		FUZZ_CHECK(msg.root == NULL);
 		free(why);
 	}
-	router_handle(fuzz_connector, FUZZ_HSP_TOPIC, payload, length);
+	router_handle(fuzz_connector, FUZZ_HSP_TOPIC, payload, length, false);
 	/* Dialogue answers on a later loop turn; echo at once. */
 	event_base_loop(hr->base, EVLOOP_NONBLOCK);
 	FUZZ_CHECK(fuzz_connector->in_flight == 0);

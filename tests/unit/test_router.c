@@ -131,7 +131,8 @@ request(const char *message_id, const char *correlation_id, bool ack,
 static void
 feed(char *text)
 {
-	router_handle(connector, "hsp/requests/did:hsp:me", text, strlen(text));
+	router_handle(connector, "hsp/requests/did:hsp:me", text, strlen(text),
+	    false);
 	free(text);
 }
 
@@ -369,9 +370,9 @@ START_TEST(malformed_counted_never_answered)
 {
 	json_t	*status;
 
-	router_handle(connector, "t", "junk", 4);
-	router_handle(connector, "t", "junk", 4);
-	router_handle(connector, "t", "[]", 2);
+	router_handle(connector, "t", "junk", 4, false);
+	router_handle(connector, "t", "junk", 4, false);
+	router_handle(connector, "t", "[]", 2, false);
 	ck_assert_uint_eq(json_array_size(published), 0);
 	status = router_status();
 	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(
@@ -394,7 +395,7 @@ START_TEST(adverts_feed_discovery)
 	json_t		*status;
 
 	router_handle(connector, "hsp/capabilities/advertisements/x", advert,
-	    strlen(advert));
+	    strlen(advert), false);
 	status = discovery_status();
 	ck_assert_int_eq(json_integer_value(json_object_get(status,
 	    "capabilities")), 1);
