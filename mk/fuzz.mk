@@ -14,13 +14,14 @@
 # Targets: proto (control-protocol framing, request parsing and replies),
 # config (the configuration loader), hsp (HSP envelopes and the router with
 # the real dispatcher, discovery and dialogue tool, a stub connector and a
-# stand-in LLM).  Inputs libFuzzer generates stay in build-fuzz/, never
+# stand-in LLM), cmd (the command table and every command's argument check,
+# on request lines, with stubs for what only the commands' exec calls).  Inputs libFuzzer generates stay in build-fuzz/, never
 # in the tree; a crash is kept by copying it to tests/fuzz/regressions/NAME/.
 
 FUZZ_B		= build-fuzz
 FUZZ_CC		?= $(or $(shell command -v clang 2>/dev/null),clang-14)
 FUZZ_SECONDS	?= 60
-FUZZ_TARGETS	= proto config hsp
+FUZZ_TARGETS	= proto config hsp cmd
 FUZZ_SANITIZE	= -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS	= -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -Isrc $(DEFS) \
 		  $(PKG_CFLAGS) -g -O1 -fno-omit-frame-pointer $(FUZZ_SANITIZE)
@@ -31,11 +32,16 @@ FUZZ_SRCS_config	= src/config.c
 FUZZ_SRCS_hsp		= src/router.c src/hsp-envelope.c src/dispatcher.c \
 			  src/dialogue.c src/discovery.c src/registry.c \
 			  src/config.c src/util.c
+# Every command file of the table; cmd-shutdown.c is not in the table.
+FUZZ_SRCS_cmd		= src/cmd.c $(filter-out src/cmd-shutdown.c, \
+			  $(wildcard src/cmd-*.c)) src/proto.c src/util.c
 # The longest input per target: a request line a little over the smallest
-# control.max_request_bytes; a configuration file; a few envelopes.
+# control.max_request_bytes; a configuration file; a few envelopes; one
+# request line, long enough for arguments far longer than any cause quotes.
 FUZZ_MAX_LEN_proto	= 4096
 FUZZ_MAX_LEN_config	= 8192
 FUZZ_MAX_LEN_hsp	= 8192
+FUZZ_MAX_LEN_cmd	= 4096
 
 # The objects, under build directory $(1), that harness $(2) links.
 fuzz_objs	= $(addprefix $(1)/,$(patsubst %.c,%.o,$(FUZZ_SRCS_$(2))))

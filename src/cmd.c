@@ -10,6 +10,13 @@
 
 #include "hotreloadd.h"
 
+/*
+ * How much of an unknown argument's name a cause quotes: enough to spot the
+ * typo, while the cause stays a short line however long the name (a
+ * request may be as long as control.max_request_bytes, up to 16 MiB).
+ */
+#define CMD_QUOTED_NAME_BYTES	80
+
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_drain_entry;
 extern const struct cmd_entry cmd_resume_entry;
@@ -49,8 +56,28 @@ cmd_find(const char *name)
 }
 
 /*
+ * How many bytes of NAME (UTF-8, as jansson keeps every key) to quote: all
+ * of it up to CMD_QUOTED_NAME_BYTES, else that many cut back to the start
+ * of a character, so that the cause stays UTF-8 and jansson takes it into
+ * the error reply.
+ */
+static int
+cmd_quoted_length(const char *name)
+{
+	size_t	length = strnlen(name, CMD_QUOTED_NAME_BYTES + 1);
+
+	if (length <= CMD_QUOTED_NAME_BYTES)
+		return ((int)length);
+	length = CMD_QUOTED_NAME_BYTES;
+	while (length > 0 && ((unsigned char)name[length] & 0xc0) == 0x80)
+		length--;
+	return ((int)length);
+}
+
+/*
  * Check that ARGS has no member outside ALLOWED (NULL-terminated); a typo in
- * an argument must not be ignored silently.
+ * an argument must not be ignored silently.  The cause quotes the name, cut
+ * if it is long.
  */
 int
 cmd_check_arg_names(json_t *args, const char *const *allowed, char **cause)
@@ -58,6 +85,7 @@ cmd_check_arg_names(json_t *args, const char *const *allowed, char **cause)
 	const char		*key;
 	const char *const	*name;
 	json_t			*value;
+	int			 quoted;
 
 	json_object_foreach(args, key, value) {
 		for (name = allowed; *name != NULL; name++) {
@@ -65,7 +93,9 @@ cmd_check_arg_names(json_t *args, const char *const *allowed, char **cause)
 				break;
 		}
 		if (*name == NULL) {
-			*cause = str_printf("unknown argument \"%s\"", key);
+			quoted = cmd_quoted_length(key);
+			*cause = str_printf("unknown argument \"%.*s%s\"",
+			    quoted, key, key[quoted] != '\0' ? "..." : "");
 			return (-1);
 		}
 	}

@@ -1,9 +1,9 @@
 /*
  * driver.c -- replay inputs through a fuzz harness without libFuzzer.
  *
- * Linked with one harness (fuzz_proto.c, fuzz_config.c or fuzz_hsp.c) and
- * built with the project's normal compiler and warnings, it calls
- * LLVMFuzzerTestOneInput() once per file named on the command line; a
+ * Linked with one harness (fuzz_proto.c, fuzz_config.c, fuzz_hsp.c or
+ * fuzz_cmd.c) and built with the project's normal compiler and warnings, it
+ * calls LLVMFuzzerTestOneInput() once per file named on the command line; a
  * directory stands for the files in it, in name order.  "make
  * check-fuzz-corpus" runs it over the seed corpora and the regressions, so a
  * crash the fuzzer once found stays fixed.  When an input crashes the
