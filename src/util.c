@@ -51,8 +51,12 @@ timespec_elapsed_s(const struct timespec *since)
 	    (double)(now.tv_nsec - since->tv_nsec) / 1e9);
 }
 
-/* Length of the valid UTF-8 sequence at S (RFC 3629), or 0 if it is not. */
-static size_t
+/*
+ * Length of the valid UTF-8 sequence at S (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), or 0 if it is not one.  Reads no
+ * further than a NUL.
+ */
+size_t
 str_utf8_sequence(const unsigned char *s)
 {
 	unsigned char	lo = 0x80, hi = 0xbf;
