@@ -141,10 +141,10 @@ file_buffer_free(char *buffer, size_t size)
  * Read the regular file PATH, at most MAX bytes, into *DATA (NUL-terminated,
  * *LENGTH bytes, to free) and give its mode in *MODE (MODE may be NULL).
  *
- * The file is opened with O_NONBLOCK, so that a FIFO put where a file was
- * expected cannot block the loop in open(), and anything but a regular file
- * (a FIFO, a device, a socket, a directory) is refused after fstat() instead
- * of being read.  A file larger than MAX is refused before it is read when
+ * Anything but a regular file (a FIFO, a device, a socket, a directory) is
+ * refused without being read, and the file is opened with O_NONBLOCK, so
+ * that a FIFO put in its place at the last moment cannot block the loop in
+ * open() either.  A file larger than MAX is refused before it is read when
  * its size says so, and after MAX + 1 bytes otherwise (a file growing under
  * us).  Keys and passwords are read this way, so every buffer that held
  * the contents is cleared before it is freed.
@@ -166,6 +166,21 @@ file_read(const char *path, size_t max, char **data, size_t *length,
 	*data = NULL;
 	*length = 0;
 	*cause = NULL;
+
+	/*
+	 * Look before opening, so that a device is not even opened (opening
+	 * some has effects of its own), and check again after: the path may
+	 * have been replaced in between.
+	 */
+	if (stat(path, &sb) == -1) {
+		*cause = str_printf("cannot open: %s", strerror(errno));
+		return (-1);
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		*cause = str_printf("not a regular file (%s)",
+		    file_type_name(sb.st_mode));
+		return (-1);
+	}
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd == -1) {
 		*cause = str_printf("cannot open: %s", strerror(errno));
