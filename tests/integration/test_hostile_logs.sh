@@ -32,8 +32,8 @@ hsp_config
 # names its device and inode (as in test_systemd_journal).
 : >"$LOG"
 LOGS+=("$LOG")
-JOURNAL_STREAM=$(stat -c '%d:%i' "$LOG") "$HOTRELOADD" -v -c "$CONFIG" \
-    2>>"$LOG" &
+stream=$(stat -c '%d:%i' "$LOG")
+JOURNAL_STREAM=$stream "$HOTRELOADD" -v -c "$CONFIG" 2>>"$LOG" &
 DAEMON_PID=$!
 DAEMON_PIDS+=("$DAEMON_PID")
 wait_ready "$DAEMON_PID" "$SOCKET" "$LOG"
