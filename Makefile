@@ -94,8 +94,10 @@ CTL_OBJS	= $(CTL_SRCS:%.c=$(B)/%.o)
 # Unit tests: each links the module under test and what it needs.
 UNIT_TESTS	= tests/unit/test_config tests/unit/test_proto \
 		  tests/unit/test_cmdq tests/unit/test_registry \
-		  tests/unit/test_router tests/unit/test_llm_provider
-UNIT_test_config	= src/config.o
+		  tests/unit/test_router tests/unit/test_llm_provider \
+		  tests/unit/test_log
+UNIT_test_config	= src/config.o src/util.o
+UNIT_test_log		= src/log.o src/util.o
 UNIT_test_proto		= src/proto.o src/util.o
 UNIT_test_cmdq		= src/cmdq.o src/proto.o src/log.o src/util.o
 UNIT_test_registry	= src/registry.o src/util.o src/log.o \

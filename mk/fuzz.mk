@@ -28,7 +28,7 @@ FUZZ_CFLAGS	= -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -Isrc $(DEFS) \
 
 # What each harness links besides itself.
 FUZZ_SRCS_proto		= src/proto.c src/util.c
-FUZZ_SRCS_config	= src/config.c
+FUZZ_SRCS_config	= src/config.c src/util.c
 FUZZ_SRCS_hsp		= src/router.c src/hsp-envelope.c src/dispatcher.c \
 			  src/dialogue.c src/discovery.c src/registry.c \
 			  src/config.c src/util.c

@@ -17,7 +17,6 @@
 #include <sys/un.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -25,10 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "hotreload/protocol.h"
 #include "config.h"
+#include "hotreloadd.h"
 
 /* Limits of the schema that are not defaults. */
 #define CONFIG_MAX_BACKENDS		32
@@ -2016,53 +2015,23 @@ check_document(struct load *ld, json_t *root)
 	check_metrics(ld, member_object(ld, root, "", "metrics", 0));
 }
 
-/* Read a whole file into memory, NUL-terminated. */
+/*
+ * Read the configuration file into memory, NUL-terminated.  It must be a
+ * regular file of at most CONFIG_MAX_FILE_BYTES: a FIFO put in its place
+ * must not hang the loop on the next reload, nor a huge file stall it.
+ */
 static int
 read_file(const char *path, char **text, size_t *length,
     struct config_problems *problems)
 {
-	char	*data = NULL;
-	size_t	 used = 0, size = 0;
-	ssize_t	 n;
-	int	 fd;
+	char	*cause;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		problems_append(problems, false, xasprintf("%s: cannot open: %s",
-		    path, strerror(errno)));
-		return (-1);
-	}
-	for (;;) {
-		if (used == size) {
-			size = size == 0 ? 8192 : size * 2;
-			data = xreallocarray(data, size + 1, 1);
-		}
-		n = read(fd, data + used, size - used);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			problems_append(problems, false, xasprintf("%s: cannot "
-			    "read: %s", path, strerror(errno)));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		used += (size_t)n;
-		if (used > CONFIG_MAX_FILE_BYTES) {
-			problems_append(problems, false, xasprintf("%s: too "
-			    "large (more than %d bytes)", path,
-			    CONFIG_MAX_FILE_BYTES));
-			goto fail;
-		}
-	}
-	close(fd);
-	data[used] = '\0';
-	*text = data;
-	*length = used;
-	return (0);
-
-fail:
-	close(fd);
-	free(data);
+	if (file_read(path, CONFIG_MAX_FILE_BYTES, text, length, NULL,
+	    &cause) == 0)
+		return (0);
+	problems_append(problems, false, xasprintf("%s: %s", path,
+	    cause != NULL ? cause : "out of memory"));
+	free(cause);
 	return (-1);
 }
 

@@ -334,8 +334,14 @@ char		*str_printf(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
 char		*str_vprintf(const char *, va_list)
 		    __attribute__((format(printf, 1, 0)));
+size_t		 str_utf8_sequence(const unsigned char *);
 size_t		 str_utf8_repair(char *);
 
 double		 timespec_elapsed_s(const struct timespec *since);
+
+int		 file_read(const char *, size_t, char **, size_t *, mode_t *,
+		    char **);
+int		 file_read_secret(const char *, size_t, char **, char **,
+		    char **);
 
 #endif /* HOTRELOADD_H */

@@ -223,28 +223,31 @@ hsp_conn_topics(struct hsp_conn *c)
 	return (0);
 }
 
-/* Read the broker password from hsp.broker.password_file. */
+/*
+ * Read the broker password from hsp.broker.password_file: a regular file
+ * (file_read_secret), so that a FIFO in its place is an error, not a hang;
+ * one readable by every user is used, with a warning.
+ */
 static int
 hsp_read_password(struct hsp_conn *c, char **cause)
 {
-	FILE	*f;
-	char	 buf[HSP_PASSWORD_MAX];
-	size_t	 n;
+	const char	*file = c->cfg->password_file;
+	char		*why, *warning;
 
-	if (c->cfg->password_file == NULL)
+	if (file == NULL)
 		return (0);
-	if ((f = fopen(c->cfg->password_file, "r")) == NULL) {
-		*cause = str_printf("hsp.broker.password_file %s: %s",
-		    c->cfg->password_file, strerror(errno));
+	if (file_read_secret(file, HSP_PASSWORD_MAX, &c->password, &warning,
+	    &why) == -1) {
+		*cause = str_printf("hsp.broker.password_file %s: %s", file,
+		    why != NULL ? why : "out of memory");
+		free(why);
 		return (-1);
 	}
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	c->password = strdup(buf);
-	explicit_bzero(buf, sizeof buf);
-	return (c->password != NULL ? 0 : -1);
+	if (warning != NULL) {
+		log_warnx("hsp.broker.password_file %s: %s", file, warning);
+		free(warning);
+	}
+	return (0);
 }
 
 /* A new libmosquitto handle for C with its options and callbacks. */

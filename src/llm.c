@@ -601,14 +601,17 @@ llm_multi_ensure(void)
 	return (0);
 }
 
-/* Read a back end's key from its variable or file; never logged. */
+/*
+ * Read a back end's key from its variable or file; the key is never logged.
+ * The file must be a regular file (file_read_secret): a FIFO in its place
+ * is an error, not a hang.  One readable by every user is used, with a
+ * warning, once per generation that reads it.
+ */
 static int
 llm_backend_key(struct llm_backend *b, const char *path, char **cause)
 {
-	const char	*value;
-	FILE		*f;
-	char		 buf[LLM_KEY_MAX];
-	size_t		 n;
+	const char	*value, *file = b->cfg->api_key_file;
+	char		*why, *warning;
 
 	if (b->cfg->api_key_env != NULL) {
 		value = getenv(b->cfg->api_key_env);
@@ -620,25 +623,26 @@ llm_backend_key(struct llm_backend *b, const char *path, char **cause)
 		b->key = strdup(value);
 		return (b->key != NULL ? 0 : -1);
 	}
-	if (b->cfg->api_key_file == NULL)
+	if (file == NULL)
 		return (0);
-	if ((f = fopen(b->cfg->api_key_file, "r")) == NULL) {
-		*cause = str_printf("%s.api_key_file %s: %s", path,
-		    b->cfg->api_key_file, strerror(errno));
+	if (file_read_secret(file, LLM_KEY_MAX, &b->key, &warning,
+	    &why) == -1) {
+		*cause = str_printf("%s.api_key_file %s: %s", path, file,
+		    why != NULL ? why : "out of memory");
+		free(why);
 		return (-1);
 	}
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	if (buf[0] == '\0') {
-		*cause = str_printf("%s.api_key_file %s is empty", path,
-		    b->cfg->api_key_file);
+	if (warning != NULL) {
+		log_warnx("%s.api_key_file %s: %s", path, file, warning);
+		free(warning);
+	}
+	if (b->key[0] == '\0') {
+		*cause = str_printf("%s.api_key_file %s is empty", path, file);
+		free(b->key);
+		b->key = NULL;
 		return (-1);
 	}
-	b->key = strdup(buf);
-	explicit_bzero(buf, sizeof buf);
-	return (b->key != NULL ? 0 : -1);
+	return (0);
 }
 
 /* Free a generation's data. */

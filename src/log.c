@@ -10,6 +10,7 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "hotreloadd.h"
 #include "log.h"
 
 static int	log_verbosity;
@@ -57,7 +58,67 @@ log_to_journal(void)
 	return (log_journal);
 }
 
-/* Write one line at PRIORITY, with SUFFIX (may be NULL) after the text. */
+/*
+ * Copy SRC to DST (SIZE bytes, always NUL-terminated when SIZE > 0) with
+ * every control character made visible: \n, \r and \t as such, the rest
+ * of C0 and DEL as \xNN, C1 (U+0080 to U+009F) as \u00NN, and bytes that
+ * are not valid UTF-8 as \xNN.  Printable UTF-8 is copied as it is.  What
+ * does not fit is cut at a character or escape, never inside one.  Returns
+ * the length of DST.
+ *
+ * Log lines quote text from the network and from files: escaped, that text
+ * can never end a line and start one of its own, so it can neither forge
+ * an entry nor, under journald, choose its priority with "<N>".
+ */
+size_t
+log_escape(char *dst, size_t size, const char *src)
+{
+	const unsigned char	*p = (const unsigned char *)src;
+	char			 escape[8];
+	const char		*piece;
+	size_t			 used = 0, n, sequence;
+
+	if (size == 0)
+		return (0);
+	while (*p != '\0') {
+		sequence = str_utf8_sequence(p);
+		piece = escape;
+		if (sequence == 0) {
+			snprintf(escape, sizeof escape, "\\x%02x", *p);
+			sequence = 1;
+		} else if (*p == '\n')
+			piece = "\\n";
+		else if (*p == '\r')
+			piece = "\\r";
+		else if (*p == '\t')
+			piece = "\\t";
+		else if (*p < 0x20 || *p == 0x7f)
+			snprintf(escape, sizeof escape, "\\x%02x", *p);
+		else if (*p == 0xc2 && p[1] <= 0x9f)
+			snprintf(escape, sizeof escape, "\\u%04x", p[1]);
+		else {
+			/* Printable: the sequence as it is. */
+			memcpy(escape, p, sequence);
+			escape[sequence] = '\0';
+		}
+		n = strlen(piece);
+		if (used + n >= size)
+			break;
+		memcpy(dst + used, piece, n);
+		used += n;
+		p += sequence;
+	}
+	dst[used] = '\0';
+	return (used);
+}
+
+/*
+ * Write one line at PRIORITY, with SUFFIX (may be NULL) after the text.
+ * Every line is one call of fprintf that starts with the daemon's own
+ * prefix ("<N>" under journald, the time and level otherwise), and the text
+ * after it is escaped (log_escape), so whatever a message quotes, one call
+ * is exactly one line.
+ */
 static void __attribute__((format(printf, 3, 0)))
 log_vwrite(int priority, const char *suffix, const char *fmt, va_list ap)
 {
@@ -66,22 +127,27 @@ log_vwrite(int priority, const char *suffix, const char *fmt, va_list ap)
 		"info", "debug"
 	};
 	char		 message[4096];
+	char		 line[4 * sizeof message];
 	struct timespec	 ts;
 	struct tm	 tm;
 	char		 when[32];
+	size_t		 used;
 
 	vsnprintf(message, sizeof message, fmt, ap);
+	if (suffix != NULL) {
+		used = strlen(message);
+		snprintf(message + used, sizeof message - used, ": %s", suffix);
+	}
+	log_escape(line, sizeof line, message);
 	if (log_journal) {
-		fprintf(stderr, "<%d>%s%s%s\n", priority, message,
-		    suffix != NULL ? ": " : "", suffix != NULL ? suffix : "");
+		fprintf(stderr, "<%d>%s\n", priority, line);
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ldZ hotreloadd: %s: %s%s%s\n", when,
-	    ts.tv_nsec / 1000000, names[priority], message,
-	    suffix != NULL ? ": " : "", suffix != NULL ? suffix : "");
+	fprintf(stderr, "%s.%03ldZ hotreloadd: %s: %s\n", when,
+	    ts.tv_nsec / 1000000, names[priority], line);
 }
 
 void

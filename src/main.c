@@ -148,17 +148,31 @@ main_sigterm_cb(evutil_socket_t sig, __attribute__((unused)) short events,
 	daemon_queue_command(cmd_shutdown_entry.name, name);
 }
 
-/* Log problems of a configuration load; true if there was an error. */
+/*
+ * Log problems of a configuration load, or print them (PLAIN, for -t);
+ * true if there was an error.  A problem may quote the file, so printed
+ * ones are escaped as log lines are: a control character in the file
+ * cannot reach the operator's terminal.
+ */
 static bool
 main_print_problems(struct config_problems *problems, bool plain)
 {
-	size_t	i;
+	const char	*text;
+	char		*escaped;
+	size_t		 i, size;
 
 	for (i = 0; i < problems->count; i++) {
-		if (plain)
-			fprintf(stderr, "%s\n", problems->list[i].text);
-		else
-			log_warnx("%s", problems->list[i].text);
+		text = problems->list[i].text;
+		if (!plain) {
+			log_warnx("%s", text);
+			continue;
+		}
+		size = 4 * strlen(text) + 1;	/* each byte as "\xNN" */
+		if ((escaped = malloc(size)) == NULL)
+			fatal("malloc");
+		log_escape(escaped, size, text);
+		fprintf(stderr, "%s\n", escaped);
+		free(escaped);
 	}
 	return (problems->errors > 0);
 }

@@ -898,15 +898,66 @@ START_TEST(test_unreadable_file)
 	ck_assert(strncmp(problems.list[0].text, path, strlen(path)) == 0);
 	config_problems_clear(&problems);
 
-	/* A directory opens, but cannot be read. */
+	/* A directory opens, but is not read. */
 	c = config_load(dir, &problems);
 	ck_assert_ptr_null(c);
 	ck_assert_uint_eq(problems.count, 1);
 	ck_assert_str_eq(problems.list[0].text + strlen(dir),
-	    ": cannot read: Is a directory");
+	    ": not a regular file (a directory)");
+	config_problems_clear(&problems);
+
+	/* A FIFO with no writer: refused at once, not waited on. */
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	c = config_load(path, &problems);
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 1);
+	ck_assert_str_eq(problems.list[0].text + strlen(path),
+	    ": not a regular file (a FIFO)");
+	config_problems_clear(&problems);
+	unlink(path);
+
+	/* A character device. */
+	c = config_load("/dev/null", &problems);
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 1);
+	ck_assert_str_eq(problems.list[0].text,
+	    "/dev/null: not a regular file (a character device)");
 
 	rmdir(dir);
 	free(path);
+}
+END_TEST
+
+START_TEST(test_file_too_large)
+{
+	char		 path[] = "/tmp/test_config.XXXXXX";
+	struct config	*c;
+	FILE		*f;
+	size_t		 i;
+	int		 fd;
+
+	/* Valid JSON one byte over the limit: refused for its size. */
+	fd = mkstemp(path);
+	ck_assert_int_ne(fd, -1);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("{\"control\": {\"socket\": \"/run/hr.sock\"}}", f);
+	for (i = (size_t)ftell(f); i < CONFIG_MAX_FILE_BYTES + 1; i++)
+		fputc(' ', f);
+	fclose(f);
+	c = config_load(path, &problems);
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 1);
+	ck_assert_str_eq(problems.list[0].text + strlen(path),
+	    ": too large (more than 1048576 bytes)");
+	config_problems_clear(&problems);
+
+	/* At the limit it is read. */
+	ck_assert_int_eq(truncate(path, CONFIG_MAX_FILE_BYTES), 0);
+	c = config_load(path, &problems);
+	ck_assert_ptr_nonnull(c);
+	config_free(c);
+	unlink(path);
 }
 END_TEST
 
@@ -1088,6 +1139,7 @@ config_suite(void)
 	tcase_add_test(tc, test_missing_group_is_warning);
 	tcase_add_test(tc, test_warning_with_errors);
 	tcase_add_test(tc, test_unreadable_file);
+	tcase_add_test(tc, test_file_too_large);
 	tcase_add_test(tc, test_load_file);
 	tcase_add_test(tc, test_problems_accumulate);
 	tcase_add_test(tc, test_section_changed);
