@@ -23,12 +23,35 @@
  * hsp.retire_timeout_s.  Messages that reach it meanwhile still go to the
  * shared router, which drops what the new connector also received.
  *
+ * Two connections.  The first subscribes and receives; a second, with a
+ * client id of its own, only publishes (results, acknowledgements,
+ * adverts).  This is what makes back-pressure possible (DESIGN.md 7.7):
+ * libmosquitto acknowledges a received PUBLISH as soon as it reads it, and
+ * mosquitto 2.0 does not keep to the receive maximum a client announces,
+ * so the only way to make the broker keep a flood is to stop reading --
+ * which on a single connection would also stop the PUBACKs of our own
+ * results, and with them any progress.  So while hsp.max_tasks_in_flight
+ * tasks run, or twice that many of our publishes wait for their PUBACK,
+ * the receiving connection is "paused": its socket is not read, except for
+ * a look every half keep-alive (for the PINGRESP), whose messages are held,
+ * raw, and handed to the router in order once the daemon is below its
+ * limits.  The broker keeps the rest, and the kernel's socket buffer bounds
+ * what waits in between.  The publishing connection reconnects on its own
+ * with back-off; what is published while it is away waits in libmosquitto.
+ *
+ * Every QoS 1 publish is also kept here, by message id, until the broker
+ * acknowledges it.  A connector retired before its queue was acknowledged
+ * (a reload-hsp while the broker is away, a retire deadline) hands what is
+ * left to the current connector instead of losing it; a result sent twice
+ * that way carries the same message_id, which receivers de-duplicate.
+ *
  * Persistent sessions use two stable client ids per agent and host, "-a" and
  * "-b": blue/green alternates between them (never the same id twice at once,
  * which would make the broker drop the older connection), and at start-up
  * the connector finds the one whose session the broker kept.
  */
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -52,6 +75,37 @@
 #define HSP_BACKOFF_FIRST_MS	500
 #define HSP_BACKOFF_MAX_MS	30000
 #define HSP_PASSWORD_MAX	1024
+/* Buckets of the table of unacknowledged publishes (by mid). */
+#define HSP_PENDING_BUCKETS	256
+/* Paused: how often to look again. */
+#define HSP_PAUSED_CHECK_MS	100
+/* Paused: packets read at most per look (for the keep-alive). */
+#define HSP_READ_BURST		100000
+/* Room in the announced maximum packet size for the topic and header. */
+#define HSP_PACKET_OVERHEAD	(65536 + 64)
+/* At most one log line per this many seconds about refused publishes. */
+#define HSP_REFUSED_LOG_S	10
+
+/* One QoS 1 publish the broker has not acknowledged yet. */
+struct hsp_pending {
+	int			 mid;
+	char			*topic;
+	char			*payload;
+	size_t			 length;
+	TAILQ_ENTRY(hsp_pending) bucket;	/* by mid */
+	TAILQ_ENTRY(hsp_pending) order;		/* oldest first */
+};
+TAILQ_HEAD(hsp_pending_list, hsp_pending);
+
+/* One message received while the connector is paused. */
+struct hsp_held {
+	char			*topic;
+	void			*payload;
+	size_t			 length;
+	bool			 retained;
+	TAILQ_ENTRY(hsp_held)	 entry;
+};
+TAILQ_HEAD(hsp_held_list, hsp_held);
 
 enum hsp_state {
 	HSP_STATE_IDLE,
@@ -69,6 +123,22 @@ enum hsp_state {
 static const char *const hsp_state_names[] = {
 	"idle", "resolving", "connecting", "subscribing", "up", "backoff",
 	"unsubscribing", "flushing", "disconnecting", "closed"
+};
+
+/* The publishing connection of a connector (see the top of the file). */
+struct hsp_pub {
+	struct mosquitto	*mosq;
+	char			*client_id;
+	int			 fd;
+	struct event		*read_event;
+	struct event		*write_event;
+	struct event		*timer;		/* back-off */
+	bool			 connected;
+	bool			 connecting;
+	bool			 dropping;	/* our own disconnect */
+	unsigned int		 backoff_ms;
+	uint64_t		 reconnects;
+	char			*last_error;
 };
 
 struct hsp_conn {
@@ -121,9 +191,28 @@ struct hsp_conn {
 	uint64_t		 received;
 	uint64_t		 published;
 	uint64_t		 pubacks;
-	unsigned int		 pending_pubacks;
+	unsigned int		 pending_pubacks;	/* entries of pending */
 	unsigned int		 pending_at_deadline; /* when retiring */
 	uint64_t		 reconnects;
+	uint64_t		 refused;	/* PUBACK with a failure reason */
+	time_t			 refused_logged;
+	uint64_t		 handed_over;	/* to the next generation */
+
+	/* Unacknowledged publishes, by mid and in order. */
+	struct hsp_pending_list	 pending[HSP_PENDING_BUCKETS];
+	struct hsp_pending_list	 pending_order;
+
+	struct hsp_pub		 pub;
+
+	/* Back-pressure. */
+	bool			 paused;
+	bool			 reading;	/* read event added */
+	struct event		*intake_timer;
+	struct timespec		 last_read;
+	struct hsp_held_list	 held;
+	size_t			 held_count;
+	size_t			 held_bytes;
+	uint64_t		 pauses;
 };
 
 static struct evdns_base	*hsp_dns;
@@ -135,6 +224,15 @@ static void	hsp_conn_failed(struct hsp_conn *);
 static void	hsp_conn_update(struct hsp_conn *);
 static void	hsp_conn_free(struct hsp_conn *);
 static void	hsp_group_done(struct hsp_conn *, bool, bool);
+static void	hsp_conn_intake(struct hsp_conn *);
+static bool	hsp_conn_over(struct hsp_conn *);
+static void	hsp_conn_report(struct hsp_conn *, bool, const char *);
+static void	hsp_conn_flush_check(struct hsp_conn *);
+static void	hsp_pub_connect(struct hsp_conn *);
+static void	hsp_pub_drop(struct hsp_conn *);
+static void	hsp_pub_update(struct hsp_conn *);
+static int	hsp_publish_text(struct hsp_conn *, const char *, char *,
+		    size_t);
 
 /* Record the last error of C (for status and the start reply). */
 static void
@@ -281,7 +379,129 @@ hsp_conn_unwatch(struct hsp_conn *c)
 		event_free(c->write_event);
 		c->write_event = NULL;
 	}
+	c->reading = false;
+	c->paused = false;
+	if (c->intake_timer != NULL)
+		evtimer_del(c->intake_timer);
 	c->fd = -1;
+}
+
+/* Forget the unacknowledged publish P (acknowledged or handed over). */
+static void
+hsp_pending_free(struct hsp_conn *c, struct hsp_pending *p)
+{
+	TAILQ_REMOVE(&c->pending[p->mid % HSP_PENDING_BUCKETS], p, bucket);
+	TAILQ_REMOVE(&c->pending_order, p, order);
+	c->pending_pubacks--;
+	free(p->topic);
+	free(p->payload);
+	free(p);
+}
+
+/*
+ * Keep publish MID (TOPIC, TEXT of LENGTH bytes; TEXT is taken) until the
+ * broker acknowledges it.
+ */
+static void
+hsp_pending_add(struct hsp_conn *c, int mid, const char *topic, char *text,
+    size_t length)
+{
+	struct hsp_pending	*p;
+
+	if ((p = calloc(1, sizeof *p)) == NULL ||
+	    (p->topic = strdup(topic)) == NULL) {
+		free(p);
+		free(text);
+		return;
+	}
+	p->mid = mid;
+	p->payload = text;
+	p->length = length;
+	TAILQ_INSERT_TAIL(&c->pending[mid % HSP_PENDING_BUCKETS], p, bucket);
+	TAILQ_INSERT_TAIL(&c->pending_order, p, order);
+	c->pending_pubacks++;
+}
+
+/* The unacknowledged publish MID, or NULL. */
+static struct hsp_pending *
+hsp_pending_find(struct hsp_conn *c, int mid)
+{
+	struct hsp_pending	*p;
+
+	TAILQ_FOREACH(p, &c->pending[mid % HSP_PENDING_BUCKETS], bucket) {
+		if (p->mid == mid)
+			return (p);
+	}
+	return (NULL);
+}
+
+/*
+ * A retiring connector closes with publishes the broker never acknowledged
+ * (queued while the broker was away, or still in flight at the retire
+ * deadline): publish them again through the current connector, in order,
+ * instead of losing them.
+ */
+static void
+hsp_pending_hand_over(struct hsp_conn *c)
+{
+	struct service_instance	*current;
+	struct hsp_pending	*p;
+	unsigned int		 count = c->pending_pubacks, failed = 0;
+
+	if (count == 0)
+		return;
+	current = registry_slot(hr->registry, SERVICE_HSP)->current;
+	if (current == NULL || current == c->inst || current->dead) {
+		log_warnx("hsp: generation %llu closed with %u unacknowledged "
+		    "publish(es) and no connector to hand them to",
+		    (unsigned long long)c->inst->generation, count);
+		while ((p = TAILQ_FIRST(&c->pending_order)) != NULL)
+			hsp_pending_free(c, p);
+		return;
+	}
+	while ((p = TAILQ_FIRST(&c->pending_order)) != NULL) {
+		if (hsp_publish_text(current->data, p->topic, p->payload,
+		    p->length) == -1)
+			failed++;
+		p->payload = NULL;	/* taken */
+		hsp_pending_free(c, p);
+	}
+	c->handed_over += count;
+	log_info("hsp: generation %llu handed %u unacknowledged publish(es) "
+	    "to generation %llu%s", (unsigned long long)c->inst->generation,
+	    count, (unsigned long long)current->generation,
+	    failed > 0 ? " (some could not be queued)" : "");
+}
+
+/* Free what was held for the router (nothing is routed). */
+static void
+hsp_held_free(struct hsp_held *h)
+{
+	free(h->topic);
+	free(h->payload);
+	free(h);
+}
+
+/*
+ * Hand held messages to the router, oldest first, while the daemon is
+ * below its limits (ALL: every one, as when the connector closes: the
+ * broker considers them delivered, so they must not be dropped).
+ */
+static void
+hsp_held_flush(struct hsp_conn *c, bool all)
+{
+	struct hsp_held	*h;
+
+	while ((h = TAILQ_FIRST(&c->held)) != NULL) {
+		if (!all && hsp_conn_over(c))
+			break;
+		TAILQ_REMOVE(&c->held, h, entry);
+		c->held_count--;
+		c->held_bytes -= h->length;
+		router_handle(c->inst, h->topic, h->payload, h->length,
+		    h->retained);
+		hsp_held_free(h);
+	}
 }
 
 /* Stop the step timer. */
@@ -321,7 +541,10 @@ hsp_conn_closed(struct hsp_conn *c)
 	hsp_conn_unwatch(c);
 	c->connected = false;
 	c->state = HSP_STATE_CLOSED;
+	hsp_pub_drop(c);
+	hsp_held_flush(c, true);
 	if (c->retiring) {
+		hsp_pending_hand_over(c);
 		c->retiring = false;
 		log_info("hsp: generation %llu disconnected (%s)",
 		    (unsigned long long)c->inst->generation, c->client_id);
@@ -365,11 +588,15 @@ hsp_conn_io(struct hsp_conn *c, int (*loop)(struct mosquitto *, int))
 		return;
 	/* Callbacks inside may drop the last other reference. */
 	service_instance_ref(c->inst);
+	if (loop == mosquitto_loop_read)
+		clock_gettime(CLOCK_MONOTONIC, &c->last_read);
 	rc = loop(c->mosq, 1);
 	if (rc != MOSQ_ERR_SUCCESS && c->fd != -1 && !c->inst->dead)
 		hsp_conn_lost(c, hsp_strerror(rc));
-	else if (!c->inst->dead)
+	else if (!c->inst->dead) {
 		hsp_conn_update(c);
+		hsp_conn_intake(c);
+	}
 	service_instance_unref(c->inst);
 }
 
@@ -396,11 +623,15 @@ hsp_conn_misc_cb(__attribute__((unused)) evutil_socket_t fd,
 {
 	struct hsp_conn	*c = arg;
 
-	if (c->inst->dead || c->mosq == NULL || c->fd == -1)
+	if (c->inst->dead)
 		return;
 	service_instance_ref(c->inst);
-	if (mosquitto_loop_misc(c->mosq) == MOSQ_ERR_SUCCESS)
+	if (c->mosq != NULL && c->fd != -1 &&
+	    mosquitto_loop_misc(c->mosq) == MOSQ_ERR_SUCCESS)
 		hsp_conn_update(c);
+	if (!c->inst->dead && c->pub.mosq != NULL && c->pub.fd != -1 &&
+	    mosquitto_loop_misc(c->pub.mosq) == MOSQ_ERR_SUCCESS)
+		hsp_pub_update(c);
 	service_instance_unref(c->inst);
 }
 
@@ -431,10 +662,115 @@ hsp_conn_update(struct hsp_conn *c)
 			return;
 		}
 		event_add(c->read_event, NULL);
+		c->reading = true;
 	}
 	/* No socket (closed from inside a callback): nothing to watch. */
 	if (c->write_event != NULL && mosquitto_want_write(c->mosq))
 		event_add(c->write_event, NULL);
+}
+
+/* Start the intake timer for MS milliseconds. */
+static void
+hsp_conn_intake_timer(struct hsp_conn *c, unsigned int ms)
+{
+	struct timeval	tv = { ms / 1000, (suseconds_t)(ms % 1000) * 1000 };
+
+	evtimer_add(c->intake_timer, &tv);
+}
+
+/* Watch the socket for reading (ON) or not. */
+static void
+hsp_conn_reading(struct hsp_conn *c, bool on)
+{
+	if (on && !c->reading)
+		event_add(c->read_event, NULL);
+	else if (!on && c->reading)
+		event_del(c->read_event);
+	c->reading = on;
+}
+
+/* Is the daemon at its limits (tasks running, publishes unacknowledged)? */
+static bool
+hsp_conn_over(struct hsp_conn *c)
+{
+	unsigned int	max = (unsigned int)c->cfg->max_tasks_in_flight;
+
+	return (router_tasks_in_flight() >= max ||
+	    c->pending_pubacks >= 2 * max);
+}
+
+/*
+ * After a read on either connection (and from the intake timer): hand held
+ * messages on, then stop reading the receiving connection while the daemon
+ * is at its limits, or read again (see the top of the file).
+ */
+static void
+hsp_conn_intake(struct hsp_conn *c)
+{
+	bool	over;
+
+	if (c->read_event == NULL)
+		return;
+	hsp_held_flush(c, false);
+	over = c->held_count > 0 || hsp_conn_over(c);
+	if (!over) {
+		if (c->paused) {
+			c->paused = false;
+			evtimer_del(c->intake_timer);
+			log_debug("hsp: generation %llu reads again",
+			    (unsigned long long)c->inst->generation);
+		}
+		hsp_conn_reading(c, true);
+		return;
+	}
+	if (!c->paused) {
+		c->paused = true;
+		c->pauses++;
+		log_debug("hsp: generation %llu at its limits (%u tasks, %u "
+		    "publishes unacknowledged): not reading",
+		    (unsigned long long)c->inst->generation,
+		    router_tasks_in_flight(), c->pending_pubacks);
+	}
+	hsp_conn_reading(c, false);
+	/* To resume once tasks end, and to read for the keep-alive. */
+	if (!evtimer_pending(c->intake_timer, NULL))
+		hsp_conn_intake_timer(c, HSP_PAUSED_CHECK_MS);
+}
+
+/*
+ * Paused: look again; every half keep-alive, read what the socket holds
+ * (the PINGRESP may be behind messages, which are held).  One
+ * mosquitto_loop_read() reads one packet here (the receiving connection
+ * publishes nothing), hence the loop, bounded by what the kernel holds.
+ */
+static void
+hsp_conn_intake_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	struct hsp_conn	*c = arg;
+	int		 waiting, i;
+
+	if (c->inst->dead || c->mosq == NULL || c->read_event == NULL)
+		return;
+	service_instance_ref(c->inst);
+	if (!c->reading &&
+	    timespec_elapsed_s(&c->last_read) >= c->cfg->keepalive_s / 2.0) {
+		for (i = 0; i < HSP_READ_BURST && c->fd != -1 &&
+		    !c->inst->dead; i++) {
+			if (ioctl(c->fd, FIONREAD, &waiting) == -1 ||
+			    waiting <= 0)
+				break;
+			c->paused = true;	/* what comes is held */
+			if (mosquitto_loop_read(c->mosq, 1) != MOSQ_ERR_SUCCESS)
+				break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &c->last_read);
+		if (!c->inst->dead)
+			hsp_conn_update(c);
+	}
+	if (!c->inst->dead)
+		hsp_conn_intake(c);
+	service_instance_unref(c->inst);
 }
 
 /* Wait before the next connection attempt (capped, with jitter). */
@@ -530,6 +866,16 @@ hsp_conn_timer_cb(__attribute__((unused)) evutil_socket_t fd,
 		    "no SUBACK within hsp.connect_timeout_s" :
 		    "not connected within hsp.connect_timeout_s");
 		break;
+	case HSP_STATE_UP:
+		/* Subscribed, but the publishing connection is not up. */
+		if (c->start_reported)
+			break;
+		hsp_conn_drop(c);
+		hsp_pub_drop(c);
+		hsp_conn_lost(c, c->pub.last_error != NULL ?
+		    c->pub.last_error : "publishing connection not up within "
+		    "hsp.connect_timeout_s");
+		break;
 	case HSP_STATE_UNSUBSCRIBING:
 	case HSP_STATE_FLUSHING:
 	case HSP_STATE_DISCONNECTING:
@@ -605,6 +951,7 @@ hsp_on_connect(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 		}
 	}
 	c->state = HSP_STATE_SUBSCRIBING;
+	hsp_pub_connect(c);
 	/*
 	 * A pool member that drains stays out of its share group, also when
 	 * it reconnects or a reload replaces its connector.
@@ -714,7 +1061,9 @@ hsp_on_subscribe(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 			return;
 		}
 	}
-	hsp_conn_timer_stop(c);
+	/* A reload's connector also waits for its publishing connection. */
+	if (c->pub.connected || c->start_reported)
+		hsp_conn_timer_stop(c);
 	c->state = HSP_STATE_UP;
 	c->connected = true;
 	c->in_group = c->cfg->share_group != NULL && c->subscribe_offset == 0;
@@ -731,7 +1080,8 @@ hsp_on_subscribe(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 	/* Adverts after every (re)connect; a new generation advertises
 	 * before it is swapped in. */
 	router_advertise(c->inst, c->config->ai_id);
-	hsp_conn_report(c, true, NULL);
+	if (c->pub.connected)
+		hsp_conn_report(c, true, NULL);
 }
 
 /* UNSUBACK (retiring). */
@@ -753,22 +1103,37 @@ hsp_on_unsubscribe(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 	hsp_conn_flush_check(c);
 }
 
-/* PUBACK of one of our QoS 1 publishes. */
+/* PUBACK of one of our QoS 1 publishes (REASON >= 0x80: refused). */
 static void
 hsp_on_publish(__attribute__((unused)) struct mosquitto *mosq, void *obj,
-    __attribute__((unused)) int mid, __attribute__((unused)) int reason,
-    __attribute__((unused)) const mosquitto_property *p)
+    int mid, int reason, __attribute__((unused)) const mosquitto_property *p)
 {
-	struct hsp_conn	*c = obj;
+	struct hsp_conn		*c = obj;
+	struct hsp_pending	*pending;
 
 	c->pubacks++;
-	if (c->pending_pubacks > 0)
-		c->pending_pubacks--;
+	pending = hsp_pending_find(c, mid);
+	if (reason >= 0x80) {
+		/*
+		 * Refused (an ACL, a quota): the broker is done with it, and
+		 * so are we; it is never sent again.
+		 */
+		c->refused++;
+		if (time(NULL) - c->refused_logged >= HSP_REFUSED_LOG_S) {
+			log_warnx("hsp: the broker refused a publish to %s: %s "
+			    "(%llu refused so far)", pending != NULL ?
+			    pending->topic : "?", mosquitto_reason_string(reason),
+			    (unsigned long long)c->refused);
+			c->refused_logged = time(NULL);
+		}
+	}
+	if (pending != NULL)
+		hsp_pending_free(c, pending);
 	if (!c->inst->dead)
 		hsp_conn_flush_check(c);
 }
 
-/* A message: to the shared router. */
+/* A message: to the shared router, or held while paused. */
 static void
 hsp_on_message(__attribute__((unused)) struct mosquitto *mosq, void *obj,
     const struct mosquitto_message *m,
@@ -776,11 +1141,36 @@ hsp_on_message(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 {
 	struct hsp_conn	*c = obj;
 
+	struct hsp_held	*h;
+
 	if (c->inst->dead)
 		return;
 	c->received++;
-	router_handle(c->inst, m->topic, m->payload, (size_t)m->payloadlen,
-	    m->retain);
+	if (!c->paused && c->held_count == 0) {
+		router_handle(c->inst, m->topic, m->payload,
+		    (size_t)m->payloadlen, m->retain);
+		return;
+	}
+	/*
+	 * Paused: libmosquitto acknowledges the message when we return, so
+	 * keep it (raw: jansson would multiply its size) until the router
+	 * can take it.  One read brings at most the broker's window.
+	 */
+	if ((h = calloc(1, sizeof *h)) == NULL ||
+	    (h->topic = strdup(m->topic)) == NULL ||
+	    (h->payload = malloc((size_t)m->payloadlen + 1)) == NULL) {
+		if (h != NULL)
+			hsp_held_free(h);
+		router_handle(c->inst, m->topic, m->payload,
+		    (size_t)m->payloadlen, m->retain);
+		return;
+	}
+	memcpy(h->payload, m->payload, (size_t)m->payloadlen);
+	h->length = (size_t)m->payloadlen;
+	h->retained = m->retain;
+	TAILQ_INSERT_TAIL(&c->held, h, entry);
+	c->held_count++;
+	c->held_bytes += h->length;
 }
 
 /* The connection closed (asked for or not). */
@@ -855,25 +1245,290 @@ hsp_conn_new_mosq(struct hsp_conn *c, char **cause)
 		*cause = str_printf("hsp.broker.tls: %s", hsp_strerror(rc));
 		return (-1);
 	}
-	if (c->cfg->persistent && c->cfg->protocol == 5) {
+	if (c->cfg->protocol == 5) {
 		mosquitto_property	*props = NULL;
+		size_t			 packet;
 
 		/*
 		 * libmosquitto has no asynchronous connect that takes v5
 		 * CONNECT properties, but mosquitto_connect_bind_v5() stores
 		 * them before it validates the host: called without a host
-		 * it stores the session expiry and returns MOSQ_ERR_INVAL
-		 * without connecting; the asynchronous connect then sends
-		 * them.  The persistent-session test checks this holds.
+		 * it stores them and returns MOSQ_ERR_INVAL without
+		 * connecting; the asynchronous connect then sends them.  The
+		 * persistent-session and hostile tests check this holds.
+		 *
+		 * The maximum packet size tells the broker not to send us a
+		 * message over hsp.max_message_bytes (with room for its
+		 * topic): it drops it instead.
 		 */
+		packet = c->cfg->max_message_bytes + HSP_PACKET_OVERHEAD;
+		if (packet > 268435455)
+			packet = 268435455;
 		mosquitto_property_add_int32(&props,
-		    MQTT_PROP_SESSION_EXPIRY_INTERVAL,
-		    (uint32_t)c->cfg->session_expiry_s);
+		    MQTT_PROP_MAXIMUM_PACKET_SIZE, (uint32_t)packet);
+		if (c->cfg->persistent)
+			mosquitto_property_add_int32(&props,
+			    MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+			    (uint32_t)c->cfg->session_expiry_s);
 		mosquitto_connect_bind_v5(c->mosq, NULL, 0, c->cfg->keepalive_s,
 		    NULL, props);
 		mosquitto_property_free_all(&props);
 	}
 	return (0);
+}
+
+/* The publishing connection ----------------------------------------- */
+
+/* Stop watching the publishing socket. */
+static void
+hsp_pub_unwatch(struct hsp_conn *c)
+{
+	if (c->pub.read_event != NULL) {
+		event_free(c->pub.read_event);
+		c->pub.read_event = NULL;
+	}
+	if (c->pub.write_event != NULL) {
+		event_free(c->pub.write_event);
+		c->pub.write_event = NULL;
+	}
+	c->pub.fd = -1;
+}
+
+/* The publishing connection broke or was refused: try again later. */
+static void
+hsp_pub_lost(struct hsp_conn *c, const char *why)
+{
+	struct timeval	tv;
+	unsigned int	delay;
+
+	hsp_pub_unwatch(c);
+	if (c->pub.connected)
+		c->pub.reconnects++;
+	c->pub.connected = false;
+	c->pub.connecting = false;
+	free(c->pub.last_error);
+	c->pub.last_error = str_printf("%s:%d: publishing connection: %s",
+	    c->cfg->host, c->cfg->port, why);
+	/* A reload's connector that cannot publish is not ready. */
+	if (c->strict && !c->start_reported && c->last_error == NULL)
+		hsp_conn_error(c, "%s", c->pub.last_error);
+	if (c->retiring || c->state == HSP_STATE_CLOSED ||
+	    c->state == HSP_STATE_DISCONNECTING)
+		return;
+	log_warnx("hsp: %s", c->pub.last_error);
+	if (c->pub.backoff_ms == 0)
+		c->pub.backoff_ms = HSP_BACKOFF_FIRST_MS;
+	else if (c->pub.backoff_ms < HSP_BACKOFF_MAX_MS)
+		c->pub.backoff_ms *= 2;
+	if (c->pub.backoff_ms > HSP_BACKOFF_MAX_MS)
+		c->pub.backoff_ms = HSP_BACKOFF_MAX_MS;
+	delay = c->pub.backoff_ms / 2 + (unsigned int)(random() %
+	    (c->pub.backoff_ms / 2 + 1));
+	tv.tv_sec = delay / 1000;
+	tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
+	evtimer_add(c->pub.timer, &tv);
+}
+
+/* Let libmosquitto read or write on the publishing connection. */
+static void
+hsp_pub_io(struct hsp_conn *c, int (*loop)(struct mosquitto *, int))
+{
+	int	rc;
+
+	if (c->inst->dead || c->pub.mosq == NULL)
+		return;
+	service_instance_ref(c->inst);
+	rc = loop(c->pub.mosq, 1);
+	if (rc != MOSQ_ERR_SUCCESS && c->pub.fd != -1 && !c->inst->dead)
+		hsp_pub_lost(c, hsp_strerror(rc));
+	else if (!c->inst->dead) {
+		hsp_pub_update(c);
+		/* PUBACKs may bring the daemon under its limits. */
+		if (loop == mosquitto_loop_read && c->paused)
+			hsp_conn_intake(c);
+	}
+	service_instance_unref(c->inst);
+}
+
+/* The publishing socket is readable. */
+static void
+hsp_pub_read_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	hsp_pub_io(arg, mosquitto_loop_read);
+}
+
+/* The publishing socket is writable and libmosquitto has data. */
+static void
+hsp_pub_write_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	hsp_pub_io(arg, mosquitto_loop_write);
+}
+
+/* Follow the publishing connection's socket (as hsp_conn_update). */
+static void
+hsp_pub_update(struct hsp_conn *c)
+{
+	int	fd;
+
+	if (c->pub.mosq == NULL)
+		return;
+	fd = mosquitto_socket(c->pub.mosq);
+	if (fd != c->pub.fd) {
+		hsp_pub_unwatch(c);
+		if (fd == -1)
+			return;
+		c->pub.fd = fd;
+		c->pub.read_event = event_new(hr->base, fd,
+		    EV_READ | EV_PERSIST, hsp_pub_read_cb, c);
+		c->pub.write_event = event_new(hr->base, fd, EV_WRITE,
+		    hsp_pub_write_cb, c);
+		if (c->pub.read_event == NULL || c->pub.write_event == NULL) {
+			hsp_pub_unwatch(c);
+			return;
+		}
+		event_add(c->pub.read_event, NULL);
+	}
+	if (c->pub.write_event != NULL && mosquitto_want_write(c->pub.mosq))
+		event_add(c->pub.write_event, NULL);
+}
+
+/* CONNACK on the publishing connection. */
+static void
+hsp_pub_on_connect(__attribute__((unused)) struct mosquitto *mosq,
+    void *obj, int rc, __attribute__((unused)) int flags,
+    __attribute__((unused)) const mosquitto_property *p)
+{
+	struct hsp_conn	*c = obj;
+
+	if (c->inst->dead)
+		return;
+	if (rc != 0) {
+		char	*why = str_printf("broker refused the connection: %s",
+		    c->cfg->protocol == 5 ? mosquitto_reason_string(rc) :
+		    mosquitto_connack_string(rc));
+
+		hsp_pub_drop(c);
+		hsp_pub_lost(c, why != NULL ? why : "refused");
+		free(why);
+		return;
+	}
+	c->pub.connected = true;
+	c->pub.connecting = false;
+	c->pub.backoff_ms = 0;
+	free(c->pub.last_error);
+	c->pub.last_error = NULL;
+	log_debug("hsp: publishing as %s", c->pub.client_id);
+	/* A reload's connector is ready once both connections are. */
+	if (c->state == HSP_STATE_UP && !c->start_reported) {
+		hsp_conn_timer_stop(c);
+		hsp_conn_report(c, true, NULL);
+	}
+	hsp_conn_flush_check(c);
+}
+
+/* The publishing connection closed. */
+static void
+hsp_pub_on_disconnect(__attribute__((unused)) struct mosquitto *mosq,
+    void *obj, int rc, __attribute__((unused)) const mosquitto_property *p)
+{
+	struct hsp_conn	*c = obj;
+
+	if (c->inst->dead || c->pub.dropping)
+		return;
+	hsp_pub_lost(c, rc == 0 ? "disconnected" : hsp_strerror(rc));
+}
+
+/* Close the publishing connection ourselves. */
+static void
+hsp_pub_drop(struct hsp_conn *c)
+{
+	evtimer_del(c->pub.timer);
+	if (c->pub.mosq != NULL && c->pub.fd != -1) {
+		c->pub.dropping = true;
+		mosquitto_disconnect(c->pub.mosq);
+		c->pub.dropping = false;
+	}
+	hsp_pub_unwatch(c);
+	c->pub.connected = false;
+	c->pub.connecting = false;
+}
+
+/* Create the publishing handle (publishes queue in it until it connects). */
+static int
+hsp_pub_new_mosq(struct hsp_conn *c, char **cause)
+{
+	const struct config_tls	*tls = c->cfg->tls;
+	struct mosquitto	*m;
+	int			 rc;
+
+	if ((c->pub.client_id = hsp_client_id(c->config, '\0')) == NULL ||
+	    (m = mosquitto_new(c->pub.client_id, true, c)) == NULL) {
+		*cause = str_printf("cannot create an MQTT client: %s",
+		    strerror(errno));
+		return (-1);
+	}
+	c->pub.mosq = m;
+	mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION,
+	    c->cfg->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+	mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
+	mosquitto_connect_v5_callback_set(m, hsp_pub_on_connect);
+	mosquitto_disconnect_v5_callback_set(m, hsp_pub_on_disconnect);
+	mosquitto_publish_v5_callback_set(m, hsp_on_publish);
+	mosquitto_log_callback_set(m, hsp_on_log);
+	if (c->cfg->username != NULL &&
+	    (rc = mosquitto_username_pw_set(m, c->cfg->username,
+	    c->password)) != MOSQ_ERR_SUCCESS) {
+		*cause = str_printf("MQTT credentials: %s", hsp_strerror(rc));
+		return (-1);
+	}
+	if (tls != NULL && (rc = mosquitto_tls_set(m, tls->ca_file,
+	    tls->ca_path, tls->cert_file, tls->key_file, NULL)) !=
+	    MOSQ_ERR_SUCCESS) {
+		*cause = str_printf("hsp.broker.tls: %s", hsp_strerror(rc));
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Connect the publishing connection to the address the receiving one
+ * reached (called on its CONNACK, and after a back-off).
+ */
+static void
+hsp_pub_connect(struct hsp_conn *c)
+{
+	int	rc;
+
+	if (c->pub.mosq == NULL || c->address == NULL || c->pub.connected ||
+	    c->pub.connecting || c->retiring || c->state == HSP_STATE_CLOSED)
+		return;
+	evtimer_del(c->pub.timer);
+	c->pub.connecting = true;
+	rc = mosquitto_connect_bind_async(c->pub.mosq, c->address,
+	    c->cfg->port, c->cfg->keepalive_s, NULL);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		hsp_pub_lost(c, hsp_strerror(rc));
+		return;
+	}
+	hsp_pub_update(c);
+	if (c->pub.fd == -1)
+		hsp_pub_lost(c, "no socket");
+}
+
+/* The publishing connection's back-off is over. */
+static void
+hsp_pub_timer_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	struct hsp_conn	*c = arg;
+
+	if (c->inst->dead)
+		return;
+	service_instance_ref(c->inst);
+	hsp_pub_connect(c);
+	service_instance_unref(c->inst);
 }
 
 /* The broker address is known: start the TCP connect and CONNECT. */
@@ -985,6 +1640,7 @@ hsp_create(const struct config *config, char **cause)
 {
 	struct hsp_conn		*c;
 	struct service_instance	*inst;
+	int			 i;
 
 	*cause = NULL;
 	if (config->hsp == NULL)
@@ -996,8 +1652,17 @@ hsp_create(const struct config *config, char **cause)
 	c->config = config_ref((struct config *)config);
 	c->cfg = config->hsp;
 	c->fd = -1;
+	c->pub.fd = -1;
+	for (i = 0; i < HSP_PENDING_BUCKETS; i++)
+		TAILQ_INIT(&c->pending[i]);
+	TAILQ_INIT(&c->pending_order);
+	TAILQ_INIT(&c->held);
 	if (hsp_conn_topics(c) == -1 || hsp_read_password(c, cause) == -1 ||
 	    (c->timer = evtimer_new(hr->base, hsp_conn_timer_cb, c)) == NULL ||
+	    (c->intake_timer = evtimer_new(hr->base, hsp_conn_intake_cb,
+	    c)) == NULL ||
+	    (c->pub.timer = evtimer_new(hr->base, hsp_pub_timer_cb,
+	    c)) == NULL || hsp_pub_new_mosq(c, cause) == -1 ||
 	    (c->misc_event = event_new(hr->base, -1, EV_PERSIST,
 	    hsp_conn_misc_cb, c)) == NULL ||
 	    (inst = service_instance_create(&hsp_service_ops, c)) == NULL) {
@@ -1095,15 +1760,32 @@ hsp_retire(struct service_instance *inst)
 static void
 hsp_conn_free(struct hsp_conn *c)
 {
-	int	i;
+	struct hsp_pending	*pending;
+	struct hsp_held		*held;
+	int			 i;
 
 	if (c->dns != NULL)
 		evdns_getaddrinfo_cancel(c->dns);
 	hsp_conn_unwatch(c);
 	if (c->timer != NULL)
 		event_free(c->timer);
+	if (c->intake_timer != NULL)
+		event_free(c->intake_timer);
+	hsp_pub_unwatch(c);
+	if (c->pub.timer != NULL)
+		event_free(c->pub.timer);
+	if (c->pub.mosq != NULL)
+		mosquitto_destroy(c->pub.mosq);
+	free(c->pub.client_id);
+	free(c->pub.last_error);
 	if (c->misc_event != NULL)
 		event_free(c->misc_event);
+	while ((pending = TAILQ_FIRST(&c->pending_order)) != NULL)
+		hsp_pending_free(c, pending);
+	while ((held = TAILQ_FIRST(&c->held)) != NULL) {
+		TAILQ_REMOVE(&c->held, held, entry);
+		hsp_held_free(held);
+	}
 	if (c->mosq != NULL)
 		mosquitto_destroy(c->mosq);
 	for (i = 0; i < c->topics_count; i++)
@@ -1142,9 +1824,9 @@ hsp_status(struct service_instance *inst)
 	snprintf(broker, sizeof broker, "%s:%d", c->cfg->host, c->cfg->port);
 	status = json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:s?, s:b, s:o, s:s?, "
 	    "s:I, s:I, s:I, s:I, s:I}",
-	    "state", c->connected ? "running" : "degraded",
+	    "state", c->connected && c->pub.connected ? "running" : "degraded",
 	    "broker", broker,
-	    "connected", c->connected,
+	    "connected", c->connected && c->pub.connected,
 	    "connection", hsp_state_names[c->state],
 	    "client_id", c->client_id != NULL ? c->client_id : "",
 	    "protocol", c->cfg->protocol == 5 ? "mqttv5" : "mqttv311",
@@ -1157,6 +1839,20 @@ hsp_status(struct service_instance *inst)
 	    "acked", (json_int_t)c->pubacks,
 	    "pubacks_pending", (json_int_t)c->pending_pubacks,
 	    "reconnects", (json_int_t)c->reconnects);
+	json_object_set_new(status, "publisher", json_pack("{s:s, s:b, s:I, "
+	    "s:s?}",
+	    "client_id", c->pub.client_id != NULL ? c->pub.client_id : "",
+	    "connected", c->pub.connected,
+	    "reconnects", (json_int_t)c->pub.reconnects,
+	    "last_error", c->pub.last_error));
+	json_object_set_new(status, "intake", json_pack("{s:b, s:I, s:I, "
+	    "s:I, s:I, s:I}",
+	    "paused", c->paused,
+	    "pauses", (json_int_t)c->pauses,
+	    "held", (json_int_t)c->held_count,
+	    "held_bytes", (json_int_t)c->held_bytes,
+	    "publishes_refused", (json_int_t)c->refused,
+	    "handed_over", (json_int_t)c->handed_over));
 	json_object_set_new(status, "session", json_string(c->cfg->persistent ?
 	    "persistent" : "clean"));
 	router = router_status();
@@ -1182,25 +1878,40 @@ hsp_publish(struct service_instance *inst, const char *topic, json_t *envelope)
 {
 	struct hsp_conn	*c = inst->data;
 	char		*text;
-	int		 rc;
 
-	if (c->mosq == NULL || c->state == HSP_STATE_CLOSED)
+	if (c->pub.mosq == NULL || c->state == HSP_STATE_CLOSED)
 		return (-1);
 	if ((text = json_dumps(envelope, JSON_COMPACT)) == NULL)
 		return (-1);
-	rc = mosquitto_publish(c->mosq, NULL, topic, (int)strlen(text), text,
-	    1, false);
-	free(text);
-	if (rc == MOSQ_ERR_NO_CONN) {
-		/* Queued by libmosquitto, sent after reconnecting. */
-		c->published++;
-		return (0);
-	}
-	if (rc != MOSQ_ERR_SUCCESS)
+	return (hsp_publish_text(c, topic, text, strlen(text)));
+}
+
+/*
+ * Publish TEXT (taken) of LENGTH bytes on TOPIC at QoS 1 through C, and
+ * keep it until the broker acknowledges it.
+ */
+static int
+hsp_publish_text(struct hsp_conn *c, const char *topic, char *text,
+    size_t length)
+{
+	int	rc, mid = 0;
+
+	if (c->pub.mosq == NULL || c->state == HSP_STATE_CLOSED) {
+		free(text);
 		return (-1);
+	}
+	rc = mosquitto_publish(c->pub.mosq, &mid, topic, (int)length, text, 1,
+	    false);
+	/* Without a connection libmosquitto queues it and sends it after
+	 * reconnecting: only a refusal counts as a failure. */
+	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) {
+		free(text);
+		return (-1);
+	}
 	c->published++;
-	c->pending_pubacks++;
-	hsp_conn_update(c);
+	hsp_pending_add(c, mid, topic, text, length);
+	if (rc == MOSQ_ERR_SUCCESS)
+		hsp_pub_update(c);
 	return (0);
 }
 
