@@ -108,9 +108,14 @@ void		 llm_shutdown(void);
 
 #define DIALOGUE_MAX_CONVERSATIONS	1024
 #define DIALOGUE_MAX_TURNS		32
+/* llm.dialogue_history_bytes when nothing configured it. */
+#define DIALOGUE_DEFAULT_HISTORY_BYTES	(64 * 1024 * 1024)
+
+struct config_llm;
 
 extern const struct tool dialogue_tool;
 
+void		 dialogue_configure(const struct config_llm *);
 json_t		*dialogue_status(void);
 void		 dialogue_free(void);
 
