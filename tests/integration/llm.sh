@@ -354,13 +354,16 @@ llm_load_wait() {
 
 # One dialogue request as peer did:hsp:PEER with PARAMS (and loadpeer
 # OPTIONS); checks it is answered and puts its TaskResult payload in RESULT.
+# A peer may ask again (a conversation is its requester's): RESULT is then
+# the result of the new request, once the subscriber has it too.
 llm_ask() {
-	local peer=$1 params=$2
+	local peer=$1 params=$2 before
 	shift 2
+	before=$(grep -c -F "hsp/results/did:hsp:$peer/" "$RESULTS")
 	llm_load "$peer" 1 "$params" "$@"
 	CHECKS=$((CHECKS + 1))
 	if [[ $RC == 0 && $(jfield answered) == 1 ]] &&
-	    wait_until 5 llm_results_count_at_least "$peer" 1; then
+	    wait_until 5 llm_results_count_at_least "$peer" $((before + 1)); then
 		pass "request of $peer is answered"
 		RESULT=$(llm_results "$peer" | tail -n 1)
 	else
