@@ -259,16 +259,15 @@ llm_write_cb(char *data, size_t size, size_t n, void *arg)
 	struct llm_request	*req = arg;
 	size_t			 length = size * n, limit, want;
 	long			 status = 0;
+	bool			 answer;
 	char			*grown;
 
 	req->got_bytes = true;
 	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (req->probe || status < 200 || status >= 300)
-		limit = LLM_MAX_ERROR_BODY;
-	else
-		limit = LLM_MAX_RESPONSE;
+	answer = !req->probe && status >= 200 && status < 300;
+	limit = answer ? LLM_MAX_RESPONSE : LLM_MAX_ERROR_BODY;
 	if (req->response_length + length > limit) {
-		if (limit == LLM_MAX_RESPONSE) {
+		if (answer) {
 			req->response_too_large = true;
 			return (0);	/* curl fails the transfer */
 		}
