@@ -2,18 +2,58 @@
  * discovery.c -- ServiceDiscovery: the capabilities other agents advertise.
  *
  * Fed by the router with every CapabilityAdvertisement: capability id ->
- * the agent, the name and the last time it was seen.  Entries older than
- * DISCOVERY_MAX_AGE_S are ignored and pruned; the table is bounded (the
- * least recently seen entry makes room).
+ * the agent, the name and the last time it was seen.  Any peer can publish
+ * adverts, so the store is bounded twice: at most DISCOVERY_MAX_ENTRIES
+ * entries and at most hsp.discovery_max_bytes bytes, each entry counted as
+ * the size of its JSON (discovery_entry_bytes).  Entries older than
+ * DISCOVERY_MAX_AGE_S are ignored and dropped.
+ *
+ * Entries are found by id in a balanced tree (tsearch: O(log n) whatever
+ * ids a peer picks) and kept on a list in last-seen order, oldest first,
+ * so that expiry and eviction take from the head: O(1) per entry dropped,
+ * never a scan of the table per advert.
  */
+#include <sys/queue.h>
+
+#include <search.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hotreloadd.h"
+#include "config.h"
 #include "hsp.h"
 
-static json_t		*discovery_table;	/* id -> {ai_id, name, seen} */
-static uint64_t		 discovery_adverts_seen;
+/*
+ * The bytes of an entry besides its strings: the keys and punctuation of
+ * {"capability_id":"","ai_id":"","name":"","availability_status":"",
+ * "advertised_by":"","seen":0000000.000000}.
+ */
+#define DISCOVERY_ENTRY_OVERHEAD	112
+
+/* One capability: the latest advert of its id. */
+struct discovery_entry {
+	char				*id;	/* capability_id; the key */
+	char				*ai_id;	/* who sent it */
+	char				*name;
+	char				*status;
+	char				*advertised_by;
+	double				 seen;	/* monotonic s */
+	size_t				 bytes;
+	TAILQ_ENTRY(discovery_entry)	 entry;	/* last-seen order */
+};
+TAILQ_HEAD(discovery_entries, discovery_entry);
+
+static struct {
+	bool			 initialized;
+	void			*tree;		/* of entries, by id */
+	struct discovery_entries entries;	/* oldest seen first */
+	size_t			 count;
+	size_t			 bytes;
+	size_t			 max_bytes;
+	uint64_t		 adverts_seen;
+	uint64_t		 evicted;	/* to make room */
+	uint64_t		 too_large;	/* larger than max_bytes */
+} discovery = { .max_bytes = DISCOVERY_DEFAULT_MAX_BYTES };
 
 /* Now on the monotonic clock, in seconds. */
 static double
@@ -25,93 +65,193 @@ discovery_now(void)
 	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
 }
 
-/* Create the empty table. */
+/* Order of the tree: by capability id. */
+static int
+discovery_compare(const void *a, const void *b)
+{
+	const struct discovery_entry	*x = a, *y = b;
+
+	return (strcmp(x->id, y->id));
+}
+
+/* The size an entry is counted as: that of its JSON, without escapes. */
+static size_t
+discovery_entry_bytes(const struct discovery_entry *e)
+{
+	return (DISCOVERY_ENTRY_OVERHEAD + strlen(e->id) + strlen(e->ai_id) +
+	    (e->name != NULL ? strlen(e->name) : 0) +
+	    (e->status != NULL ? strlen(e->status) : 0) +
+	    (e->advertised_by != NULL ? strlen(e->advertised_by) : 0));
+}
+
+/* Free an entry that is in neither the tree nor the list. */
+static void
+discovery_entry_free(struct discovery_entry *e)
+{
+	if (e == NULL)
+		return;
+	free(e->id);
+	free(e->ai_id);
+	free(e->name);
+	free(e->status);
+	free(e->advertised_by);
+	free(e);
+}
+
+/* Take entry E out of the tree and the list, and free it. */
+static void
+discovery_remove(struct discovery_entry *e)
+{
+	tdelete(e, &discovery.tree, discovery_compare);
+	TAILQ_REMOVE(&discovery.entries, e, entry);
+	discovery.count--;
+	discovery.bytes -= e->bytes;
+	discovery_entry_free(e);
+}
+
+/* Drop the entries not seen for DISCOVERY_MAX_AGE_S, from the oldest. */
+static void
+discovery_expire(double now)
+{
+	struct discovery_entry	*e;
+
+	while ((e = TAILQ_FIRST(&discovery.entries)) != NULL &&
+	    now - e->seen > DISCOVERY_MAX_AGE_S)
+		discovery_remove(e);
+}
+
+/*
+ * Evict the entries seen least recently until COUNT more entries of BYTES
+ * more bytes fit.
+ */
+static void
+discovery_make_room(size_t count, size_t bytes)
+{
+	struct discovery_entry	*e;
+
+	while ((e = TAILQ_FIRST(&discovery.entries)) != NULL &&
+	    (discovery.count + count > DISCOVERY_MAX_ENTRIES ||
+	    discovery.bytes + bytes > discovery.max_bytes)) {
+		discovery_remove(e);
+		discovery.evicted++;
+	}
+}
+
+/* Start with an empty store. */
 int
 discovery_init(void)
 {
-	if (discovery_table == NULL &&
-	    (discovery_table = json_object()) == NULL)
-		return (-1);
+	if (!discovery.initialized) {
+		TAILQ_INIT(&discovery.entries);
+		discovery.initialized = true;
+	}
 	return (0);
 }
 
-/* Free the table (exit). */
+/*
+ * Apply the limits of the hsp section CFG (NULL: the defaults); a smaller
+ * max_bytes evicts at once.
+ */
+void
+discovery_configure(const struct config_hsp *cfg)
+{
+	discovery.max_bytes = cfg != NULL ? cfg->discovery_max_bytes :
+	    DISCOVERY_DEFAULT_MAX_BYTES;
+	if (discovery.initialized)
+		discovery_make_room(0, 0);
+}
+
+/* Free the store (exit). */
 void
 discovery_free(void)
 {
-	json_decref(discovery_table);
-	discovery_table = NULL;
+	struct discovery_entry	*e;
+
+	if (!discovery.initialized)
+		return;
+	while ((e = TAILQ_FIRST(&discovery.entries)) != NULL)
+		discovery_remove(e);
+	discovery.initialized = false;
+	discovery.adverts_seen = discovery.evicted = discovery.too_large = 0;
 }
 
-/* Drop stale entries; with FULL, also the oldest one to make room. */
-static void
-discovery_prune(bool full)
+/* A copy of string member KEY of OBJECT, NULL when absent; false: no memory. */
+static bool
+discovery_copy(json_t *object, const char *key, char **out)
 {
-	const char	*key, *oldest = NULL;
-	json_t		*entry;
-	void		*tmp;
-	double		 now = discovery_now(), seen, oldest_seen = 0;
+	const char	*value = json_string_value(json_object_get(object, key));
 
-	json_object_foreach_safe(discovery_table, tmp, key, entry) {
-		seen = json_real_value(json_object_get(entry, "seen"));
-		if (now - seen > DISCOVERY_MAX_AGE_S) {
-			json_object_del(discovery_table, key);
-			continue;
-		}
-		if (oldest == NULL || seen < oldest_seen) {
-			oldest = key;
-			oldest_seen = seen;
-		}
-	}
-	if (full && oldest != NULL &&
-	    json_object_size(discovery_table) >= DISCOVERY_MAX_ENTRIES)
-		json_object_del(discovery_table, oldest);
+	*out = NULL;
+	return (value == NULL || (*out = strdup(value)) != NULL);
 }
 
 /* Record an advertisement PAYLOAD sent by SENDER. */
 void
 discovery_advert(const char *sender, json_t *payload)
 {
-	const char	*id = json_string_value(json_object_get(payload,
-			    "capability_id"));
-	const char	*status = json_string_value(json_object_get(payload,
-			    "availability_status"));
+	struct discovery_entry	*e, *old, **found;
+	const char		*id = json_string_value(json_object_get(payload,
+				    "capability_id"));
+	double			 now = discovery_now();
 
-	if (id == NULL || discovery_table == NULL)
+	if (id == NULL || !discovery.initialized)
 		return;
-	discovery_adverts_seen++;
-	if (json_object_get(discovery_table, id) == NULL &&
-	    json_object_size(discovery_table) >= DISCOVERY_MAX_ENTRIES)
-		discovery_prune(true);
-	json_object_set_new(discovery_table, id, json_pack("{s:s, s:s?, "
-	    "s:s?, s:s?, s:f}",
-	    "ai_id", sender,
-	    "name", json_string_value(json_object_get(payload, "name")),
-	    "availability_status", status,
-	    "advertised_by", json_string_value(json_object_get(payload,
-	    "ai_id")),
-	    "seen", discovery_now()));
+	discovery.adverts_seen++;
+	discovery_expire(now);
+
+	if ((e = calloc(1, sizeof *e)) == NULL ||
+	    (e->id = strdup(id)) == NULL || (e->ai_id = strdup(sender)) ==
+	    NULL || !discovery_copy(payload, "name", &e->name) ||
+	    !discovery_copy(payload, "availability_status", &e->status) ||
+	    !discovery_copy(payload, "ai_id", &e->advertised_by)) {
+		discovery_entry_free(e);
+		return;
+	}
+	e->seen = now;
+	e->bytes = discovery_entry_bytes(e);
+
+	/* The new advert replaces the old one of the same id, whatever it is. */
+	if ((found = tfind(e, &discovery.tree, discovery_compare)) != NULL) {
+		old = *found;
+		discovery_remove(old);
+	}
+	if (e->bytes > discovery.max_bytes) {
+		discovery.too_large++;
+		discovery_entry_free(e);
+		return;
+	}
+	discovery_make_room(1, e->bytes);
+	if (tsearch(e, &discovery.tree, discovery_compare) == NULL) {
+		discovery_entry_free(e);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&discovery.entries, e, entry);
+	discovery.count++;
+	discovery.bytes += e->bytes;
 }
 
 /* Status details of the service_discovery slot. */
 json_t *
 discovery_status(void)
 {
-	const char	*key;
-	json_t		*entry, *agents = json_object();
-	size_t		 capabilities;
+	struct discovery_entry	*e;
+	json_t			*agents = json_object(), *status;
 
-	discovery_prune(false);
-	capabilities = json_object_size(discovery_table);
-	json_object_foreach(discovery_table, key, entry) {
-		json_object_set(agents, json_string_value(json_object_get(entry,
-		    "ai_id")), json_true());
+	if (discovery.initialized) {
+		discovery_expire(discovery_now());
+		TAILQ_FOREACH(e, &discovery.entries, entry)
+			json_object_set(agents, e->ai_id, json_true());
 	}
-	entry = json_pack("{s:I, s:I, s:I, s:i}",
-	    "capabilities", (json_int_t)capabilities,
+	status = json_pack("{s:I, s:I, s:I, s:i, s:I, s:I, s:I, s:I, s:I}",
+	    "capabilities", (json_int_t)discovery.count,
 	    "agents", (json_int_t)json_object_size(agents),
-	    "adverts_received", (json_int_t)discovery_adverts_seen,
-	    "max_age_s", DISCOVERY_MAX_AGE_S);
+	    "adverts_received", (json_int_t)discovery.adverts_seen,
+	    "max_age_s", DISCOVERY_MAX_AGE_S,
+	    "max_capabilities", (json_int_t)DISCOVERY_MAX_ENTRIES,
+	    "bytes", (json_int_t)discovery.bytes,
+	    "max_bytes", (json_int_t)discovery.max_bytes,
+	    "evicted", (json_int_t)discovery.evicted,
+	    "too_large", (json_int_t)discovery.too_large);
 	json_decref(agents);
-	return (entry);
+	return (status);
 }

@@ -113,8 +113,13 @@ void		 task_finish(struct hsp_task *, const char *status,
 
 #define DISCOVERY_MAX_AGE_S	600
 #define DISCOVERY_MAX_ENTRIES	4096
+/* hsp.discovery_max_bytes when nothing configured it. */
+#define DISCOVERY_DEFAULT_MAX_BYTES	(16 * 1024 * 1024)
+
+struct config_hsp;
 
 int		 discovery_init(void);
+void		 discovery_configure(const struct config_hsp *);
 void		 discovery_free(void);
 void		 discovery_advert(const char *sender, json_t *payload);
 json_t		*discovery_status(void);

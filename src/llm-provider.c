@@ -153,19 +153,91 @@ llm_usage(json_t *prompt, json_t *completion)
 }
 
 /*
+ * Does the JSON text BODY hold at most MAX_VALUES values?  Counts the
+ * openings of containers and the separators outside strings, an upper bound
+ * of the values jansson would build, without building them: a parsed value
+ * costs a hundred times the bytes of "{}," so the count, not the length,
+ * bounds the memory of a parse.
+ */
+bool
+llm_provider_json_within(const char *body, size_t length, size_t max_values)
+{
+	size_t	i, values = 1;
+	bool	in_string = false;
+
+	for (i = 0; i < length; i++) {
+		if (in_string) {
+			if (body[i] == '\\')
+				i++;
+			else if (body[i] == '"')
+				in_string = false;
+			continue;
+		}
+		switch (body[i]) {
+		case '"':
+			in_string = true;
+			break;
+		case '{':
+		case '[':
+		case ',':
+		case ':':
+			if (++values > max_values)
+				return (false);
+			break;
+		}
+	}
+	return (true);
+}
+
+/*
+ * The text blocks of an Anthropic answer joined, in one allocation (NULL
+ * when there is none).
+ */
+static char *
+llm_join_text_blocks(json_t *content)
+{
+	json_t	*part, *text;
+	size_t	 i, total = 0, at = 0, length, blocks = 0;
+	char	*joined;
+
+	json_array_foreach(content, i, part) {
+		if (json_is_string(text = json_object_get(part, "text"))) {
+			total += json_string_length(text);
+			blocks++;
+		}
+	}
+	if (blocks == 0 || (joined = malloc(total + 1)) == NULL)
+		return (NULL);
+	json_array_foreach(content, i, part) {
+		if (!json_is_string(text = json_object_get(part, "text")))
+			continue;
+		length = json_string_length(text);
+		memcpy(joined + at, json_string_value(text), length);
+		at += length;
+	}
+	joined[at] = '\0';
+	return (joined);
+}
+
+/*
  * Parse a successful chat response into ANSWER.  -1 with WHY (to free) when
- * it does not have the provider's shape.
+ * it does not have the provider's shape; -2 with WHY when it is beyond
+ * LLM_MAX_RESPONSE_VALUES and was not parsed.
  */
 int
 llm_provider_parse_answer(enum llm_provider provider, const char *body,
     size_t length, struct llm_answer *answer, char **why)
 {
 	json_error_t	 error;
-	json_t		*root, *text = NULL, *usage, *part;
-	char		*joined = NULL, *next;
-	size_t		 i;
+	json_t		*root, *text = NULL, *usage;
+	char		*joined = NULL;
 
 	memset(answer, 0, sizeof *answer);
+	if (!llm_provider_json_within(body, length, LLM_MAX_RESPONSE_VALUES)) {
+		*why = str_printf("the back end's answer has more than %d JSON "
+		    "values; not parsed", LLM_MAX_RESPONSE_VALUES);
+		return (-2);
+	}
 	if ((root = json_loadb(body, length, 0, &error)) == NULL) {
 		/* jansson may quote half of a multibyte character. */
 		*why = str_printf("the back end's answer is not JSON: %s",
@@ -191,14 +263,8 @@ llm_provider_parse_answer(enum llm_provider provider, const char *body,
 		break;
 	case LLM_PROVIDER_ANTHROPIC:
 		/* The text is split into content blocks; join the text ones. */
-		json_array_foreach(json_object_get(root, "content"), i, part) {
-			if (!json_is_string(json_object_get(part, "text")))
-				continue;
-			next = str_printf("%s%s", joined != NULL ? joined : "",
-			    json_string_value(json_object_get(part, "text")));
-			free(joined);
-			joined = next;
-		}
+		joined = llm_join_text_blocks(json_object_get(root,
+		    "content"));
 		usage = json_object_get(root, "usage");
 		answer->usage = llm_usage(json_object_get(usage,
 		    "input_tokens"), json_object_get(usage, "output_tokens"));
@@ -227,7 +293,8 @@ llm_provider_error_text(const char *body, size_t length)
 	json_t		*root, *error, *message;
 	char		*text = NULL;
 
-	if ((root = json_loadb(body, length, 0, NULL)) == NULL)
+	if (!llm_provider_json_within(body, length, LLM_MAX_RESPONSE_VALUES) ||
+	    (root = json_loadb(body, length, 0, NULL)) == NULL)
 		return (NULL);
 	error = json_object_get(root, "error");
 	message = json_is_string(error) ? error :

@@ -85,6 +85,8 @@ struct llm_request {
 	char				*body;
 	char				*response;
 	size_t				 response_length;
+	size_t				 response_size;	/* allocated */
+	bool				 response_too_large;
 	bool				 got_bytes;
 	char				 errbuf[CURL_ERROR_SIZE];
 	struct timespec			 attempt_started;
@@ -138,6 +140,16 @@ llm_now(void)
 	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
 }
 
+/* Free the response body of REQ. */
+static void
+llm_request_free_response(struct llm_request *req)
+{
+	free(req->response);
+	req->response = NULL;
+	req->response_length = 0;
+	req->response_size = 0;
+}
+
 /* Free what a transfer holds. */
 static void
 llm_request_clear_transfer(struct llm_request *req)
@@ -151,9 +163,8 @@ llm_request_clear_transfer(struct llm_request *req)
 	req->headers = NULL;
 	free(req->body);
 	req->body = NULL;
-	free(req->response);
-	req->response = NULL;
-	req->response_length = 0;
+	llm_request_free_response(req);
+	req->response_too_large = false;
 	req->got_bytes = false;
 }
 
@@ -234,25 +245,51 @@ llm_request_finish(struct llm_request *req, struct llm_answer *answer)
 	service_instance_work_end(inst);
 }
 
-/* Response body from curl. */
+/*
+ * Response body from curl.  A chat answer (2xx) is kept up to
+ * LLM_MAX_RESPONSE and a longer one stops the transfer at once; of an error
+ * or a model list only the first LLM_MAX_ERROR_BODY bytes are kept and the
+ * rest is read and dropped.  The buffer grows by doubling: growing it by
+ * each of curl's 16 KiB chunks left most of a big answer's copies behind as
+ * heap the daemon never gave back.
+ */
 static size_t
 llm_write_cb(char *data, size_t size, size_t n, void *arg)
 {
 	struct llm_request	*req = arg;
-	size_t			 length = size * n;
+	size_t			 length = size * n, limit, want;
+	long			 status = 0;
+	bool			 answer;
 	char			*grown;
 
 	req->got_bytes = true;
-	if (req->response_length + length > LLM_MAX_RESPONSE)
-		return (0);	/* curl fails the transfer: too large */
-	grown = realloc(req->response, req->response_length + length + 1);
-	if (grown == NULL)
-		return (0);
-	memcpy(grown + req->response_length, data, length);
-	req->response = grown;
+	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+	answer = !req->probe && status >= 200 && status < 300;
+	limit = answer ? LLM_MAX_RESPONSE : LLM_MAX_ERROR_BODY;
+	if (req->response_length + length > limit) {
+		if (answer) {
+			req->response_too_large = true;
+			return (0);	/* curl fails the transfer */
+		}
+		length = limit - req->response_length;
+		if (length == 0)
+			return (size * n);
+	}
+	if (req->response_length + length + 1 > req->response_size) {
+		want = req->response_size != 0 ? req->response_size : 16384;
+		while (want < req->response_length + length + 1)
+			want *= 2;
+		if (want > limit + 1)
+			want = limit + 1;
+		if ((grown = realloc(req->response, want)) == NULL)
+			return (0);
+		req->response = grown;
+		req->response_size = want;
+	}
+	memcpy(req->response + req->response_length, data, length);
 	req->response_length += length;
 	req->response[req->response_length] = '\0';
-	return (length);
+	return (size * n);
 }
 
 /* Response headers: the first one means the back end has answered. */
@@ -415,12 +452,19 @@ llm_transfer_done(struct llm_request *req, CURLcode result)
 	double			 ms;
 	char			*why = NULL, *detail = NULL;
 	bool			 fall_back = false;
+	int			 parsed;
 
 	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
 	ms = timespec_elapsed_s(&req->attempt_started) * 1e3;
 	b->in_flight--;
 
-	if (result != CURLE_OK) {
+	if (result != CURLE_OK && req->response_too_large) {
+		/* Not asked of another back end: this one did the work. */
+		b->errors++;
+		llm_request_error(req, LLM_ERR_BAD_RESPONSE, "%s: the answer "
+		    "is larger than %d bytes; not accepted", b->cfg->name,
+		    LLM_MAX_RESPONSE);
+	} else if (result != CURLE_OK) {
 		why = str_printf("%s", req->errbuf[0] != '\0' ? req->errbuf :
 		    curl_easy_strerror(result));
 		if (req->probe) {
@@ -443,16 +487,19 @@ llm_transfer_done(struct llm_request *req, CURLcode result)
 		}
 		b->failures_in_a_row = 0;
 		b->latency_ms_total += ms;
-		if (llm_provider_parse_answer(b->provider, req->response,
-		    req->response_length, &answer, &why) == 0) {
+		parsed = llm_provider_parse_answer(b->provider, req->response,
+		    req->response_length, &answer, &why);
+		/* The raw body is not needed to build the result. */
+		llm_request_free_response(req);
+		if (parsed == 0) {
 			b->successes++;
 			llm_request_finish(req, &answer);
 			llm_answer_clear(&answer);
 			goto out;
 		}
 		b->errors++;
-		llm_request_error(req, LLM_ERR_UNAVAILABLE, "%s: %s",
-		    b->cfg->name, why);
+		llm_request_error(req, parsed == -2 ? LLM_ERR_BAD_RESPONSE :
+		    LLM_ERR_UNAVAILABLE, "%s: %s", b->cfg->name, why);
 	} else {
 		detail = req->response != NULL ? llm_provider_error_text(
 		    req->response, req->response_length) : NULL;

@@ -26,11 +26,30 @@ struct service_instance;
 #define LLM_ERR_OVERLOADED	"overloaded"
 #define LLM_ERR_RETIRED		"retired"
 #define LLM_ERR_BAD_REQUEST	"bad_request"
+/* The answer is over LLM_MAX_RESPONSE or LLM_MAX_RESPONSE_VALUES. */
+#define LLM_ERR_BAD_RESPONSE	"llm_bad_response"
 
 /* Anthropic needs max_tokens; the others take the server's default. */
 #define LLM_MAX_TOKENS		1024
-/* Largest response body accepted from a back end. */
-#define LLM_MAX_RESPONSE	(8 * 1024 * 1024)
+/*
+ * Largest chat answer accepted from a back end, in body bytes.  The longest
+ * answers models give (128k output tokens, some 512 KiB of text; twice that
+ * as \u escapes) fit; a bigger one could not go out as a TaskResult to an
+ * agent with the default hsp.max_message_bytes (1 MiB) anyway.  Beyond it
+ * the transfer stops at once: a hostile back end costs at most this much.
+ */
+#define LLM_MAX_RESPONSE	(2 * 1024 * 1024)
+/*
+ * Most JSON values (containers and members) parsed from one answer.  A real
+ * one has a few dozen; jansson spends 100 to 250 bytes on each, so 2 MiB of
+ * "[{},{},...]" would cost 170 MB parsed.  Counted before parsing.
+ */
+#define LLM_MAX_RESPONSE_VALUES	16384
+/*
+ * What is kept of an error answer or a model list: their text only serves
+ * the error message, and a model list (a probe) is not read at all.
+ */
+#define LLM_MAX_ERROR_BODY	(64 * 1024)
 
 /* llm-provider.c ------------------------------------------------------ */
 
@@ -55,6 +74,8 @@ struct curl_slist *llm_provider_headers(enum llm_provider, const char *key,
 		    bool json_body);
 int		 llm_provider_parse_answer(enum llm_provider, const char *body,
 		    size_t length, struct llm_answer *, char **why);
+bool		 llm_provider_json_within(const char *body, size_t length,
+		    size_t max_values);
 char		*llm_provider_error_text(const char *body, size_t length);
 void		 llm_answer_clear(struct llm_answer *);
 char		*llm_url_without_credentials(const char *url);
@@ -87,9 +108,14 @@ void		 llm_shutdown(void);
 
 #define DIALOGUE_MAX_CONVERSATIONS	1024
 #define DIALOGUE_MAX_TURNS		32
+/* llm.dialogue_history_bytes when nothing configured it. */
+#define DIALOGUE_DEFAULT_HISTORY_BYTES	(64 * 1024 * 1024)
+
+struct config_llm;
 
 extern const struct tool dialogue_tool;
 
+void		 dialogue_configure(const struct config_llm *);
 json_t		*dialogue_status(void);
 void		 dialogue_free(void);
 

@@ -214,7 +214,9 @@ main_raise_file_limit(rlim_t want)
 /*
  * A slot has a new instance: rewire the dependants.  The router learns the
  * new agent id and dedup window with the connector that uses them; the
- * router's publisher is always the current connector.
+ * router's publisher is always the current connector.  Discovery and the
+ * dialogue manager are never rebuilt: they take the limits of their
+ * section's new configuration here.
  */
 static void
 main_swapped(__attribute__((unused)) struct registry *reg,
@@ -223,6 +225,10 @@ main_swapped(__attribute__((unused)) struct registry *reg,
 {
 	if (slot->id == SERVICE_HSP && router_configure(slot->config) == -1)
 		log_warnx("hsp: out of memory applying the new configuration");
+	if (slot->id == SERVICE_HSP)
+		discovery_configure(slot->config->hsp);
+	if (slot->id == SERVICE_LLM)
+		dialogue_configure(slot->config->llm);
 	/* A first LLM generation makes the dialogue tool available. */
 	if (slot->id == SERVICE_LLM && old == NULL)
 		router_readvertise();

@@ -145,7 +145,7 @@ llm_stop_daemon
 
 # --------------------------------------------------------------- anthropic
 start_with ant anthropic "\"api_key_file\": \"$T/anthropic.key\""
-llm_ask peer-ant1 "{\"text\":\"hello anthropic\",\"conversation_id\":\"conv-ant\",\"system\":\"$SYSTEM_PROMPT\"}"
+llm_ask peer-ant "{\"text\":\"hello anthropic\",\"conversation_id\":\"conv-ant\",\"system\":\"$SYSTEM_PROMPT\"}"
 check_result ant "hello anthropic" conv-ant
 
 REQS=$(llm_requests ant)
@@ -165,7 +165,7 @@ assert_eq '[{"content":"hello anthropic","role":"user"}]' \
 
 # A second turn: the history, still without a system message in messages.
 llm_forget ant
-llm_ask peer-ant2 "{\"text\":\"and again\",\"conversation_id\":\"conv-ant\",\"system\":\"$SYSTEM_PROMPT\"}"
+llm_ask peer-ant "{\"text\":\"and again\",\"conversation_id\":\"conv-ant\",\"system\":\"$SYSTEM_PROMPT\"}"
 assert_json payload.text "ant says: and again" "anthropic turn 2: answered" "$RESULT"
 assert_eq '[{"content":"hello anthropic","role":"user"},{"content":"ant says: hello anthropic","role":"assistant"},{"content":"and again","role":"user"}]' \
     "$(jpy 'd[0]["body"]["messages"]' "$(llm_requests ant)")" \

@@ -6,7 +6,8 @@
 # (generation 2, previous_in_flight 25), the 25 requests are all answered
 # by A on generation 1, new requests go to B on generation 2, and the old
 # generation leaves llm.retiring once its work is done.  A conversation
-# begun on A goes on on B with its history.
+# begun on A goes on on B with its history (both turns from one requester:
+# a conversation is its requester's, test_hostile_stores).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/llm.sh"
 
@@ -23,7 +24,7 @@ llm_config "\"backends\": [$(llm_backend A openai A)], \"fallback\": [\"A\"]"
 llm_start_daemon
 
 # Turn 1 of conversation c7, on A.
-llm_ask peer-c7a '{"text":"what is seven","conversation_id":"c7"}'
+llm_ask peer-c7 '{"text":"what is seven","conversation_id":"c7"}'
 assert_json payload.text "A says: what is seven" "turn 1 of c7 is answered by A" "$RESULT"
 assert_json payload.llm_generation 1 "turn 1 of c7 is on generation 1" "$RESULT"
 
@@ -88,7 +89,7 @@ assert_eq 0 "$(jpy 'sum(1 for r in d if r["body"]["messages"][-1]["content"] == 
 
 # Turn 2 of c7, on B, carries turn 1 (asked on A) as history.
 llm_forget B
-llm_ask peer-c7b '{"text":"and eight","conversation_id":"c7"}'
+llm_ask peer-c7 '{"text":"and eight","conversation_id":"c7"}'
 assert_json payload.text "B says: and eight" "turn 2 of c7 is answered by B" "$RESULT"
 assert_json payload.llm_generation 2 "turn 2 of c7 is on generation 2" "$RESULT"
 assert_json payload.conversation_id c7 "turn 2 of c7: conversation_id c7" "$RESULT"

@@ -10,7 +10,10 @@
  *                      anthropic-version header
  *
  * Every chat is answered "<name> says: <last user message>" (or a fixed
- * --reply), so a test can tell which back end answered and what it was sent.
+ * --reply), so a test can tell which back end answered and what it was sent;
+ * --reply-bytes (or reply_bytes) makes the reply N bytes of "x" and
+ * --pad-bytes (pad_bytes) adds N bytes of empty objects to the answer, for
+ * tests of how a client copes with a huge answer.
  * An Ollama chat without "stream": false gets NDJSON, as from Ollama; the
  * others refuse "stream": true.
  * A test changes the behaviour at run time through POST /control (delay,
@@ -64,6 +67,8 @@ const char	*tool_name = "llmserver";
 /* Requests kept for GET /requests, at most; the oldest go first. */
 #define LLMSERVER_MAX_RECORDS		1000
 #define LLMSERVER_MAX_BODY		(16 * 1024 * 1024)
+/* The longest reply_bytes: beyond any cap a client should have. */
+#define LLMSERVER_MAX_REPLY_BYTES	(256L * 1024 * 1024)
 /*
  * evhttp drops a connection that stays silent this long.  Its default (50 s)
  * would end a "hanging" request on its own; a test's client gives up long
@@ -102,6 +107,8 @@ struct settings {
 	bool		 hang;
 	bool		 stall;		/* headers and half the body, no more */
 	char		*reply;		/* NULL: "<name> says: .." */
+	long		 reply_bytes;	/* > 0: a reply this long, of "x" */
+	long		 pad_bytes;	/* > 0: "padding": [{},{},..] this long */
 	long		 fail_next;	/* chats still to fail */
 	int		 fail_status;
 	bool		 models_ok;	/* model lists ignore all that */
@@ -376,7 +383,8 @@ settings_to_json(const struct llmserver *server)
 			hanging++;
 	}
 	return json_checked(json_pack(
-	    "{s:o, s:i, s:I, s:i, s:b, s:b, s:s?, s:I, s:i, s:b, s:i, s:O,"
+	    "{s:o, s:i, s:I, s:i, s:b, s:b, s:s?, s:I, s:I, s:I, s:i, s:b,"
+	    " s:i, s:O,"
 	    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 	    "name", json_string_lossy(server->name, strlen(server->name)),
 	    "port", server->port,
@@ -385,6 +393,8 @@ settings_to_json(const struct llmserver *server)
 	    "hang", s->hang,
 	    "stall", s->stall,
 	    "reply", s->reply,
+	    "reply_bytes", (json_int_t)s->reply_bytes,
+	    "pad_bytes", (json_int_t)s->pad_bytes,
 	    "fail_next", (json_int_t)s->fail_next,
 	    "fail_status", s->fail_status,
 	    "models_ok", s->models_ok,
@@ -471,8 +481,8 @@ settings_apply(struct settings *next, const struct settings *initial,
     const json_t *changes, char *cause, size_t size)
 {
 	static const char *const known[] = {
-		"delay_ms", "status", "hang", "stall", "reply", "fail_next",
-		"models_ok", "models_status", "models", "reset",
+		"delay_ms", "status", "hang", "stall", "reply", "reply_bytes",
+		"pad_bytes", "fail_next", "models_ok", "models_status", "models", "reset",
 	};
 	const char	*key;
 	const json_t	*value, *model;
@@ -550,6 +560,17 @@ settings_apply(struct settings *next, const struct settings *initial,
 		next->reply = json_is_string(value) ?
 		    xstrdup(json_string_value(value)) : NULL;
 	}
+
+	number = next->reply_bytes;
+	if (settings_get_integer(changes, "reply_bytes", 0,
+	    LLMSERVER_MAX_REPLY_BYTES, &number, cause, size) == -1)
+		return -1;
+	next->reply_bytes = (long)number;
+	number = next->pad_bytes;
+	if (settings_get_integer(changes, "pad_bytes", 0,
+	    LLMSERVER_MAX_REPLY_BYTES, &number, cause, size) == -1)
+		return -1;
+	next->pad_bytes = (long)number;
 
 	if ((value = json_object_get(changes, "models")) != NULL) {
 		if (!json_is_array(value) || json_array_size(value) == 0) {
@@ -1111,6 +1132,14 @@ chat_reply(const struct llmserver *server, const struct chat *chat,
 	char	*reply, *prefix;
 	size_t	 prefix_length;
 
+	if (server->current.reply_bytes > 0) {
+		/* A big answer: the size is what a test is after. */
+		*length = (size_t)server->current.reply_bytes;
+		reply = xmalloc(*length + 1);
+		memset(reply, 'x', *length);
+		reply[*length] = '\0';
+		return reply;
+	}
 	if (server->current.reply != NULL) {
 		*length = strlen(server->current.reply);
 		return xstrdup(server->current.reply);
@@ -1158,6 +1187,36 @@ ollama_stream_answer(const struct chat *chat, const char *reply,
 	free(last_line);
 	json_decref(first);
 	json_decref(last);
+}
+
+/*
+ * Add a member "padding": [{},{},...] of about pad_bytes bytes to the JSON
+ * object in response->body: an answer that is small on the wire and many
+ * values once parsed.  Written as text: as a jansson tree it would cost the
+ * stand-in what it is meant to cost the client.
+ */
+static void
+response_pad(struct response *response, long pad_bytes)
+{
+	static const char	 member[] = ",\"padding\":[";
+	size_t			 length = strlen(response->body), at, count, i;
+	char			*body;
+
+	if (pad_bytes <= 0 || length < 2 || response->body[length - 1] != '}')
+		return;
+	count = (size_t)pad_bytes / 3 + 1;	/* "{}," each */
+	body = xmalloc(length + sizeof member + count * 3 + 2);
+	memcpy(body, response->body, length - 1);
+	at = length - 1;
+	memcpy(body + at, member, sizeof member - 1);
+	at += sizeof member - 1;
+	for (i = 0; i < count; i++) {
+		memcpy(body + at, i == 0 ? "{}" : ",{}", i == 0 ? 2 : 3);
+		at += i == 0 ? 2 : 3;
+	}
+	memcpy(body + at, "]}", 3);
+	free(response->body);
+	response->body = body;
 }
 
 /* The successful answer to chat, in the provider's shape. */
@@ -1222,6 +1281,7 @@ chat_answer(const struct llmserver *server, enum provider provider,
 	}
 	free(reply);
 	response_set_json(response, 200, json_checked(body));
+	response_pad(response, server->current.pad_bytes);
 }
 
 /*
@@ -1551,7 +1611,8 @@ usage(FILE *out)
 {
 	fputs(
 "usage: llmserver [--port N] [--port-file FILE] [--log FILE] [--delay-ms N]\n"
-"         [--status N] [--hang] [--name NAME] [--reply TEXT] [--model NAME]\n"
+"         [--status N] [--hang] [--name NAME] [--reply TEXT]\n"
+"         [--reply-bytes N] [--pad-bytes N] [--model NAME]\n"
 "\n"
 "A stand-in LLM back end on 127.0.0.1 speaking the OpenAI-compatible,\n"
 "Ollama and Anthropic APIs, for the integration tests.  Prints the port on\n"
@@ -1565,6 +1626,9 @@ usage(FILE *out)
 "  --hang            never answer them\n"
 "  --name NAME       replies are \"NAME says: <last user message>\" (llm)\n"
 "  --reply TEXT      reply TEXT instead\n"
+"  --reply-bytes N   reply N bytes of \"x\" instead (0: no; up to 256 MiB)\n"
+"  --pad-bytes N     add a member \"padding\": [{},{},...] of about N bytes\n"
+"                    to each answer (0: no)\n"
 "  --model NAME      a model the model lists show; repeat for more\n"
 "                    (test-model)\n"
 "  --help            this text\n"
@@ -1577,7 +1641,8 @@ usage(FILE *out)
 "                                                    Anthropic\n"
 "  GET|POST /control   settings and counters; POST a JSON object with any of\n"
 "      delay_ms, status, hang, stall (send the headers and half the body,\n"
-"      then nothing), reply (string or null), fail_next (the next N\n"
+"      then nothing), reply (string or null), reply_bytes, pad_bytes,\n"
+"      fail_next (the next N\n"
 "      chats answer \"status\" of the same object, default 500), models_ok,\n"
 "      models_status, models (array of names), reset (to the command line)\n"
 "  GET|DELETE /requests  the requests received (the last 1000), or forget\n"
@@ -1602,7 +1667,7 @@ parse_number(const char *option, const char *text, long min, long max)
 
 enum {
 	OPT_PORT = 256, OPT_PORT_FILE, OPT_LOG, OPT_DELAY_MS, OPT_STATUS,
-	OPT_HANG, OPT_NAME, OPT_REPLY, OPT_MODEL, OPT_HELP,
+	OPT_HANG, OPT_NAME, OPT_REPLY, OPT_REPLY_BYTES, OPT_PAD_BYTES, OPT_MODEL, OPT_HELP,
 };
 
 /* Fill the start-up settings; returns the port asked for. */
@@ -1619,6 +1684,8 @@ options_parse(struct llmserver *server, const char **port_file,
 		{ "hang", no_argument, NULL, OPT_HANG },
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "reply", required_argument, NULL, OPT_REPLY },
+		{ "reply-bytes", required_argument, NULL, OPT_REPLY_BYTES },
+		{ "pad-bytes", required_argument, NULL, OPT_PAD_BYTES },
 		{ "model", required_argument, NULL, OPT_MODEL },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 }
@@ -1663,6 +1730,14 @@ options_parse(struct llmserver *server, const char **port_file,
 				usage_error("--reply: not UTF-8");
 			free(s->reply);
 			s->reply = xstrdup(optarg);
+			break;
+		case OPT_REPLY_BYTES:
+			s->reply_bytes = parse_number("--reply-bytes", optarg,
+			    0, LLMSERVER_MAX_REPLY_BYTES);
+			break;
+		case OPT_PAD_BYTES:
+			s->pad_bytes = parse_number("--pad-bytes", optarg,
+			    0, LLMSERVER_MAX_REPLY_BYTES);
 			break;
 		case OPT_MODEL:
 			if (*optarg == '\0')

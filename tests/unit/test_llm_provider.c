@@ -112,6 +112,63 @@ START_TEST(answer_not_json)
 }
 END_TEST
 
+/*
+ * Values are counted before parsing: separators inside strings (escaped
+ * quotes included) do not count, and an answer over the bound is refused
+ * with -2 without being parsed.
+ */
+START_TEST(answer_values_bounded)
+{
+	struct llm_answer	 answer;
+	char			*why = NULL, *body;
+	size_t			 i, n;
+
+	ck_assert(llm_provider_json_within("{\"a\":[1,2]}", 11, 5));
+	ck_assert(!llm_provider_json_within("{\"a\":[1,2]}", 11, 4));
+	ck_assert(llm_provider_json_within("\"{[,:\\\",,\"", 11, 1));
+
+	n = 3 * LLM_MAX_RESPONSE_VALUES + 64;
+	body = malloc(n);
+	ck_assert_ptr_nonnull(body);
+	i = (size_t)snprintf(body, n, "{\"choices\":[{\"message\":{"
+	    "\"content\":\"hi\"}}],\"x\":[");
+	while (i < n - 4) {
+		memcpy(body + i, "{},", 3);
+		i += 3;
+	}
+	memcpy(body + i - 1, "]}", 2);
+	i++;
+	ck_assert_int_eq(llm_provider_parse_answer(LLM_PROVIDER_OPENAI, body,
+	    i, &answer, &why), -2);
+	ck_assert_ptr_nonnull(strstr(why, "JSON values"));
+	ck_assert_ptr_null(llm_provider_error_text(body, i));
+	free(why);
+	free(body);
+}
+END_TEST
+
+/* Anthropic text blocks are joined; an answer without one has no text. */
+START_TEST(anthropic_blocks_joined)
+{
+	struct llm_answer	 answer;
+	char			*why = NULL;
+	const char		 body[] = "{\"content\":[{\"type\":\"text\","
+	    "\"text\":\"one \"},{\"type\":\"tool_use\"},{\"type\":"
+	    "\"text\",\"text\":\"two\"}]}";
+	const char		 none[] = "{\"content\":[{\"type\":"
+	    "\"tool_use\"}]}";
+
+	ck_assert_int_eq(llm_provider_parse_answer(LLM_PROVIDER_ANTHROPIC,
+	    body, sizeof body - 1, &answer, &why), 0);
+	ck_assert_str_eq(answer.text, "one two");
+	llm_answer_clear(&answer);
+	ck_assert_int_eq(llm_provider_parse_answer(LLM_PROVIDER_ANTHROPIC,
+	    none, sizeof none - 1, &answer, &why), -1);
+	ck_assert_ptr_nonnull(strstr(why, "no text"));
+	free(why);
+}
+END_TEST
+
 static Suite *
 llm_provider_suite(void)
 {
@@ -122,6 +179,8 @@ llm_provider_suite(void)
 	tcase_add_test(wire, answers_in_each_shape);
 	tcase_add_test(wire, error_text_cut_stays_utf8);
 	tcase_add_test(wire, answer_not_json);
+	tcase_add_test(wire, answer_values_bounded);
+	tcase_add_test(wire, anthropic_blocks_joined);
 	suite_add_tcase(s, wire);
 	return (s);
 }

@@ -405,6 +405,99 @@ START_TEST(adverts_feed_discovery)
 }
 END_TEST
 
+/* An advert payload for capability NUMBER with a name of NAME_BYTES. */
+static json_t *
+big_advert(int number, size_t name_bytes)
+{
+	char	id[64], *name;
+	json_t	*payload;
+
+	snprintf(id, sizeof id, "did:hsp:other:cap-%d", number);
+	name = malloc(name_bytes + 1);
+	ck_assert_ptr_nonnull(name);
+	memset(name, 'n', name_bytes);
+	name[name_bytes] = '\0';
+	payload = json_pack("{s:s, s:s, s:s, s:s}", "capability_id", id,
+	    "ai_id", "did:hsp:other", "name", name, "availability_status",
+	    "online");
+	free(name);
+	return (payload);
+}
+
+/* Integer member KEY of discovery's status. */
+static json_int_t
+discovery_figure(const char *key)
+{
+	json_t		*status = discovery_status();
+	json_int_t	 value = json_integer_value(json_object_get(status, key));
+
+	json_decref(status);
+	return (value);
+}
+
+/*
+ * Discovery is bounded in bytes: the entries seen least recently go first,
+ * an advert larger than the whole bound is not kept, and a smaller bound
+ * applies at once.
+ */
+START_TEST(discovery_bounded_in_bytes)
+{
+	struct config_hsp	 cfg = { .discovery_max_bytes = 65536 };
+	json_t			*payload;
+	int			 i;
+
+	discovery_configure(&cfg);
+	for (i = 0; i < 40; i++) {
+		payload = big_advert(i, 10000);
+		discovery_advert("did:hsp:other", payload);
+		json_decref(payload);
+		ck_assert_int_le(discovery_figure("bytes"), 65536);
+	}
+	ck_assert_int_eq(discovery_figure("max_bytes"), 65536);
+	ck_assert_int_eq(discovery_figure("capabilities"), 6);
+	ck_assert_int_eq(discovery_figure("evicted"), 34);
+
+	/* The same id again replaces its entry: no eviction. */
+	payload = big_advert(39, 10000);
+	discovery_advert("did:hsp:other", payload);
+	json_decref(payload);
+	ck_assert_int_eq(discovery_figure("capabilities"), 6);
+	ck_assert_int_eq(discovery_figure("evicted"), 34);
+
+	payload = big_advert(100, 70000);
+	discovery_advert("did:hsp:other", payload);
+	json_decref(payload);
+	ck_assert_int_eq(discovery_figure("too_large"), 1);
+	ck_assert_int_eq(discovery_figure("capabilities"), 6);
+
+	cfg.discovery_max_bytes = 20000;
+	discovery_configure(&cfg);
+	ck_assert_int_eq(discovery_figure("capabilities"), 1);
+	ck_assert_int_le(discovery_figure("bytes"), 20000);
+	discovery_configure(NULL);
+	ck_assert_int_eq(discovery_figure("max_bytes"),
+	    DISCOVERY_DEFAULT_MAX_BYTES);
+}
+END_TEST
+
+/* At most DISCOVERY_MAX_ENTRIES entries, however small. */
+START_TEST(discovery_bounded_in_entries)
+{
+	json_t	*payload;
+	int	 i;
+
+	discovery_configure(NULL);
+	for (i = 0; i < DISCOVERY_MAX_ENTRIES + 100; i++) {
+		payload = big_advert(i, 1);
+		discovery_advert("did:hsp:other", payload);
+		json_decref(payload);
+	}
+	ck_assert_int_eq(discovery_figure("capabilities"),
+	    DISCOVERY_MAX_ENTRIES);
+	ck_assert_int_eq(discovery_figure("evicted"), 100);
+}
+END_TEST
+
 START_TEST(not_for_us_ignored)
 {
 	char	*text = request("m-1", "c", false, NULL, NULL);
@@ -439,6 +532,8 @@ router_suite(void)
 	tcase_add_test(rt, unknown_capability_long_utf8_name_answered);
 	tcase_add_test(rt, malformed_counted_never_answered);
 	tcase_add_test(rt, adverts_feed_discovery);
+	tcase_add_test(rt, discovery_bounded_in_bytes);
+	tcase_add_test(rt, discovery_bounded_in_entries);
 	tcase_add_test(rt, not_for_us_ignored);
 	suite_add_tcase(s, env);
 	suite_add_tcase(s, rt);
