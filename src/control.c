@@ -67,7 +67,8 @@ struct control {
 	struct event_base		*base;
 	const struct config		*config;
 	char				*path;
-	ino_t				 inode;	/* of the socket we bound */
+	dev_t				 dev;	/* of the socket we bound */
+	ino_t				 inode;
 	bool				 activated;	/* from systemd */
 	struct evconnlistener		*listener;
 	TAILQ_HEAD(, control_client)	 clients;
@@ -132,9 +133,18 @@ control_claim_path(const char *path, char **cause)
 	return (0);
 }
 
-/* Bind and listen on PATH with MODE; returns the socket or -1 and CAUSE. */
+/*
+ * Bind and listen on PATH with MODE; returns the socket or -1 and CAUSE, and
+ * the device and inode of the socket file in DEV and INODE.
+ *
+ * The mode comes from the umask in force during bind(), which creates the
+ * file with exactly MODE (at most 0777): no chmod() by path follows, since a
+ * user who can write to the directory could swap the path for a link to
+ * some other file between bind() and chmod().
+ */
 static int
-control_bind(const char *path, mode_t mode, ino_t *inode, char **cause)
+control_bind(const char *path, mode_t mode, dev_t *dev, ino_t *inode,
+    char **cause)
 {
 	struct sockaddr_un	 sun;
 	struct stat		 sb;
@@ -152,7 +162,7 @@ control_bind(const char *path, mode_t mode, ino_t *inode, char **cause)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return (*cause = str_printf("socket: %s", strerror(errno)), -1);
-	/* Never let the socket exist with wider rights than MODE. */
+	/* The socket is born with MODE, never wider. */
 	old_umask = umask(~mode & 0777);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
 		umask(old_umask);
@@ -161,15 +171,69 @@ control_bind(const char *path, mode_t mode, ino_t *inode, char **cause)
 		return (-1);
 	}
 	umask(old_umask);
-	if (chmod(path, mode) == -1 || lstat(path, &sb) == -1 ||
-	    listen(fd, 128) == -1) {
+	if (lstat(path, &sb) == -1 || listen(fd, 128) == -1) {
 		*cause = str_printf("%s: %s", path, strerror(errno));
 		unlink(path);
 		close(fd);
 		return (-1);
 	}
+	if (!S_ISSOCK(sb.st_mode)) {
+		/* Replaced right after bind(): not ours to remove. */
+		*cause = str_printf("%s was replaced by something that is not "
+		    "a socket while binding", path);
+		close(fd);
+		return (-1);
+	}
+	*dev = sb.st_dev;
 	*inode = sb.st_ino;
 	return (fd);
+}
+
+/*
+ * Give the socket file at CTL->path the mode MODE, or fail with CAUSE and
+ * change nothing when the path no longer names the socket we bound.
+ *
+ * chmod() by path would follow a symbolic link a user with write access to
+ * the directory planted there, and fchmod() on the listening socket changes
+ * the socket object, not the file's mode.  So: open the path itself with
+ * O_PATH | O_NOFOLLOW (a link is opened as a link, never followed), check
+ * with fstat() that it is a socket with our device and inode, and change the
+ * mode of that very inode through /proc/self/fd, which names the open file
+ * and not a path that could change meanwhile.
+ */
+static int
+control_set_mode(struct control *ctl, mode_t mode, char **cause)
+{
+	struct stat	 sb;
+	char		 proc[64];
+	int		 fd;
+
+	fd = open(ctl->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		*cause = str_printf("%s: %s", ctl->path, strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &sb) == -1) {
+		*cause = str_printf("%s: %s", ctl->path, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	if (!S_ISSOCK(sb.st_mode) || sb.st_dev != ctl->dev ||
+	    sb.st_ino != ctl->inode) {
+		*cause = str_printf("%s is no longer the daemon's socket (it "
+		    "was replaced); not changing its mode", ctl->path);
+		close(fd);
+		return (-1);
+	}
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	if (chmod(proc, mode) == -1) {
+		*cause = str_printf("chmod %s (through %s): %s", ctl->path,
+		    proc, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	return (0);
 }
 
 /* Is a peer with UID and GROUPS allowed to change state under CONFIG? */
@@ -718,7 +782,8 @@ control_create(struct event_base *base, const struct config *config,
 		free(ctl);
 		return (NULL);
 	}
-	fd = control_bind(ctl->path, config->control.mode, &ctl->inode, cause);
+	fd = control_bind(ctl->path, config->control.mode, &ctl->dev,
+	    &ctl->inode, cause);
 	if (fd == -1) {
 		free(ctl->path);
 		free(ctl);
@@ -800,10 +865,8 @@ control_apply_config(struct control *ctl, const struct config *config,
 		    "hotreloadd restarts; still listening on %s",
 		    config->control.socket, ctl->path);
 	if (config->control.mode != ctl->config->control.mode &&
-	    chmod(ctl->path, config->control.mode) == -1) {
-		*cause = str_printf("chmod %s: %s", ctl->path, strerror(errno));
+	    control_set_mode(ctl, config->control.mode, cause) == -1)
 		return (-1);
-	}
 	ctl->config = config;
 	return (0);
 }
@@ -883,6 +946,7 @@ control_free(struct control *ctl, bool unlink_socket)
 	control_stop_listening(ctl);
 	event_free(ctl->resume_event);
 	if (unlink_socket && !ctl->activated && lstat(ctl->path, &sb) == 0 &&
+	    S_ISSOCK(sb.st_mode) && sb.st_dev == ctl->dev &&
 	    sb.st_ino == ctl->inode)
 		unlink(ctl->path);
 	free(ctl->path);
