@@ -294,6 +294,7 @@ int		 control_apply_config(struct control *, const struct config *,
 void		 control_stop_listening(struct control *);
 unsigned int	 control_client_count(struct control *);
 uint64_t	 control_refused_count(struct control *);
+json_t		*control_clients_status(struct control *);
 bool		 control_peer_is_admin(const struct config *, uid_t,
 		    const gid_t *, size_t);
 
