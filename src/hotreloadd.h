@@ -302,7 +302,9 @@ bool		 control_peer_is_admin(const struct config *, uid_t,
 
 char		*metrics_render(void);
 struct metrics_http *metrics_http_create(struct event_base *,
-		    const char *listen, char **cause);
+		    const struct config *, char **cause);
+void		 metrics_http_apply_config(struct metrics_http *,
+		    const struct config *);
 void		 metrics_http_free(struct metrics_http *);
 
 /* main.c -------------------------------------------------------------- */
