@@ -83,8 +83,8 @@ struct control_client {
 	bool			 discarding;	/* skipping an over-long line */
 	bool			 eof;		/* peer shut its side */
 	bool			 closing;	/* close once output is out */
-	bool			 paused;	/* replies pile up: not reading */
-	bool			 dropped;	/* disconnected; freed next turn */
+	bool			 paused;	/* replies pile up */
+	bool			 dropped;	/* freed on the next turn */
 	TAILQ_ENTRY(control_client) entry;
 };
 
@@ -102,7 +102,7 @@ struct control {
 	uint64_t			 refused;
 	uint64_t			 refused_by[CONTROL_REFUSED_COUNT];
 	uint64_t			 refused_logged;	/* in the log */
-	uint64_t			 dropped_unread;	/* replies piled up */
+	uint64_t			 dropped_unread;	/* unread */
 	time_t				 refused_log_time;
 	struct event			*resume_event;	/* after EMFILE */
 };
@@ -360,15 +360,15 @@ static void
 control_client_write(struct control_client *c, json_t *line)
 {
 	char	*text;
-	size_t	 length, queued;
+	size_t	 length, queued, max;
 
 	if (c->dropped)
 		return;
 	if ((text = proto_encode_line(line, &length)) == NULL)
 		return;
 	queued = control_client_queued(c);
-	if (queued > 0 &&
-	    queued + length > c->control->config->control.max_reply_bytes_queued)
+	max = c->control->config->control.max_reply_bytes_queued;
+	if (queued > 0 && queued + length > max)
 		control_client_drop(c, queued + length);
 	else
 		bufferevent_write(c->bev, text, length);
@@ -641,7 +641,8 @@ control_client_idle_cb(__attribute__((unused)) evutil_socket_t fd,
 	if (c->closing || control_client_queued(c) > 0) {
 		c->control->dropped_unread++;
 		log_info("client %s: idle for %d s with %zu bytes of replies "
-		    "unread, closing", c->origin, idle, control_client_queued(c));
+		    "unread, closing", c->origin, idle,
+		    control_client_queued(c));
 		control_client_free(c);
 		return;
 	}
@@ -823,7 +824,8 @@ control_refuse(struct control *ctl, evutil_socket_t fd,
 	evutil_closesocket(fd);
 
 	/* A flood of connections must not flood the log too. */
-	if (time(NULL) - ctl->refused_log_time >= CONTROL_REFUSED_LOG_INTERVAL) {
+	if (time(NULL) - ctl->refused_log_time >=
+	    CONTROL_REFUSED_LOG_INTERVAL) {
 		log_warnx("refused %llu connection(s): %u clients connected "
 		    "(the last over control.%s)",
 		    (unsigned long long)(ctl->refused - ctl->refused_logged),

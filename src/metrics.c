@@ -465,7 +465,7 @@ metrics_http_create(struct event_base *base, const struct config *config,
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG;
+	hints.ai_flags = EVUTIL_AI_PASSIVE;
 	error = evutil_getaddrinfo(host, colon + 1, &hints, &ai);
 	if (error != 0) {
 		*cause = str_printf("metrics.listen %s: %s", listen,
