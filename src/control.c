@@ -161,13 +161,61 @@ control_claim_path(const char *path, char **cause)
 }
 
 /*
+ * Give the socket file at PATH the mode MODE, or fail with CAUSE and change
+ * nothing when PATH no longer names the socket with device DEV and inode
+ * INODE, the one we bound.
+ *
+ * chmod() by path would follow a symbolic link a user with write access to
+ * the directory planted there, and fchmod() on the listening socket changes
+ * the socket object, not the file's mode.  So: open the path itself with
+ * O_PATH | O_NOFOLLOW (a link is opened as a link, never followed), check
+ * with fstat() that it is a socket with our device and inode, and change the
+ * mode of that very inode through /proc/self/fd, which names the open file
+ * and not a path that could change meanwhile.
+ */
+static int
+control_chmod_socket(const char *path, dev_t dev, ino_t inode, mode_t mode,
+    char **cause)
+{
+	struct stat	 sb;
+	char		 proc[64];
+	int		 fd;
+
+	fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		*cause = str_printf("%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &sb) == -1) {
+		*cause = str_printf("%s: %s", path, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	if (!S_ISSOCK(sb.st_mode) || sb.st_dev != dev || sb.st_ino != inode) {
+		*cause = str_printf("%s is no longer the daemon's socket (it "
+		    "was replaced); not changing its mode", path);
+		close(fd);
+		return (-1);
+	}
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	if (chmod(proc, mode) == -1) {
+		*cause = str_printf("chmod %s (through %s): %s", path, proc,
+		    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	return (0);
+}
+
+/*
  * Bind and listen on PATH with MODE; returns the socket or -1 and CAUSE, and
  * the device and inode of the socket file in DEV and INODE.
  *
- * The mode comes from the umask in force during bind(), which creates the
- * file with exactly MODE (at most 0777): no chmod() by path follows, since a
- * user who can write to the directory could swap the path for a link to
- * some other file between bind() and chmod().
+ * The umask in force during bind() creates the file with exactly MODE (at
+ * most 0777).  Only where something else decided (a default ACL on the
+ * directory) is the mode set afterwards, and then never by following the
+ * path: a user who can write to the directory could have swapped it.
  */
 static int
 control_bind(const char *path, mode_t mode, dev_t *dev, ino_t *inode,
@@ -211,56 +259,15 @@ control_bind(const char *path, mode_t mode, dev_t *dev, ino_t *inode,
 		close(fd);
 		return (-1);
 	}
+	if ((sb.st_mode & 07777) != mode &&
+	    control_chmod_socket(path, sb.st_dev, sb.st_ino, mode,
+	    cause) == -1) {
+		close(fd);
+		return (-1);
+	}
 	*dev = sb.st_dev;
 	*inode = sb.st_ino;
 	return (fd);
-}
-
-/*
- * Give the socket file at CTL->path the mode MODE, or fail with CAUSE and
- * change nothing when the path no longer names the socket we bound.
- *
- * chmod() by path would follow a symbolic link a user with write access to
- * the directory planted there, and fchmod() on the listening socket changes
- * the socket object, not the file's mode.  So: open the path itself with
- * O_PATH | O_NOFOLLOW (a link is opened as a link, never followed), check
- * with fstat() that it is a socket with our device and inode, and change the
- * mode of that very inode through /proc/self/fd, which names the open file
- * and not a path that could change meanwhile.
- */
-static int
-control_set_mode(struct control *ctl, mode_t mode, char **cause)
-{
-	struct stat	 sb;
-	char		 proc[64];
-	int		 fd;
-
-	fd = open(ctl->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1) {
-		*cause = str_printf("%s: %s", ctl->path, strerror(errno));
-		return (-1);
-	}
-	if (fstat(fd, &sb) == -1) {
-		*cause = str_printf("%s: %s", ctl->path, strerror(errno));
-		close(fd);
-		return (-1);
-	}
-	if (!S_ISSOCK(sb.st_mode) || sb.st_dev != ctl->dev ||
-	    sb.st_ino != ctl->inode) {
-		*cause = str_printf("%s is no longer the daemon's socket (it "
-		    "was replaced); not changing its mode", ctl->path);
-		close(fd);
-		return (-1);
-	}
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-	if (chmod(proc, mode) == -1) {
-		*cause = str_printf("chmod %s (through %s): %s", ctl->path,
-		    proc, strerror(errno));
-		close(fd);
-		return (-1);
-	}
-	close(fd);
-	return (0);
 }
 
 /* Is a peer with UID and GROUPS allowed to change state under CONFIG? */
@@ -1081,7 +1088,8 @@ control_apply_config(struct control *ctl, const struct config *config,
 		    "hotreloadd restarts; still listening on %s",
 		    config->control.socket, ctl->path);
 	if (config->control.mode != ctl->config->control.mode &&
-	    control_set_mode(ctl, config->control.mode, cause) == -1)
+	    control_chmod_socket(ctl->path, ctl->dev, ctl->inode,
+	    config->control.mode, cause) == -1)
 		return (-1);
 	ctl->config = config;
 	return (0);
