@@ -47,6 +47,13 @@ start_hostile_as() {
 	    "$PYTHON" -E -S "$HOSTILE" "$@"
 }
 
+# Succeeds when status shows N clients (itself included).
+connected_is() {
+	local json
+	json=$(ctl -t 5 -j status) || return 1
+	[[ $(jfield clients.connected "$json") == "$1" ]]
+}
+
 # Peak resident memory of PID in kB.
 peak_rss_kb() {
 	awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"
@@ -119,8 +126,7 @@ kill "$nobody_conns" "$other_conns"
 
 # --- 2. the socket's mode never follows a planted link --------------------
 
-assert_eventually "the held connections are gone" 10 \
-    eval '[[ $(ctl -j status | "$PYTHON" -E -S "$JGET" clients.connected) == 1 ]]'
+assert_eventually "the held connections are gone" 10 connected_is 1
 write_config "\"mode\": \"0660\", $LIMITS, \"idle_timeout_s\": 60"
 run ctl reload
 assert_rc 0 "reload to mode 0660 exits 0"
