@@ -299,7 +299,7 @@ cmd_reload_apply_daemon(struct config *config, char **cause)
 	if (metrics_changed) {
 		metrics = NULL;
 		if (new_listen != NULL) {
-			metrics = metrics_http_create(hr->base, new_listen,
+			metrics = metrics_http_create(hr->base, config,
 			    cause);
 			if (metrics == NULL)
 				return (-1);
@@ -313,7 +313,8 @@ cmd_reload_apply_daemon(struct config *config, char **cause)
 	if (metrics_changed) {
 		metrics_http_free(hr->metrics_http);
 		hr->metrics_http = metrics;
-	}
+	} else if (metrics != NULL)
+		metrics_http_apply_config(metrics, config);
 	cmdq_set_limits(hr->cmdq, (size_t)config->control.queue_depth,
 	    config->control.command_timeout_s);
 	config_free(hr->config);

@@ -85,7 +85,7 @@ cmd_status_exec(struct cmdq_item *item)
 		    registry_slot_status(slot));
 	}
 	cmdq_item_ok(item, json_pack("{s:s, s:I, s:f, s:b, s:b, s:I, s:o, "
-	    "s:o, s:{s:I, s:I}, s:o, s:s}",
+	    "s:o, s:o, s:o, s:s}",
 	    "version", HOTRELOAD_VERSION,
 	    "pid", (json_int_t)getpid(),
 	    "uptime_s", daemon_uptime_s(),
@@ -94,9 +94,7 @@ cmd_status_exec(struct cmdq_item *item)
 	    "in_flight", (json_int_t)registry_in_flight(hr->registry),
 	    "queue", cmd_status_queue(),
 	    "services", services,
-	    "clients",
-		"connected", (json_int_t)control_client_count(hr->control),
-		"refused", (json_int_t)control_refused_count(hr->control),
+	    "clients", control_clients_status(hr->control),
 	    "limits", cmd_status_limits(),
 	    "config", hr->config_path));
 	return (CMD_RETURN_NORMAL);

@@ -7,10 +7,19 @@
  * final reply of the current one is written, which is what keeps replies in
  * order and gives back-pressure to a client that floods us.
  *
+ * Replies are bounded too: once a quarter of control.max_reply_bytes_queued
+ * waits for a client, its further requests are not read until it catches
+ * up, and a client whose queue would grow past the limit (progress lines of
+ * a command it stopped reading) is disconnected; its command goes on.
+ *
  * Limits come from the configuration: control.max_clients (excess
- * connections get one error line and are closed), control.max_request_bytes
- * (an over-long line is answered with bad_request and skipped; the connection
- * stays usable) and control.idle_timeout_s (silent clients are closed).
+ * connections get one error line and are closed), of which the last
+ * control.reserved_admin_clients slots are kept for admin peers and one
+ * non-admin uid gets at most control.max_clients_per_uid;
+ * control.max_request_bytes (an over-long line is answered with bad_request
+ * and skipped; the connection stays usable) and control.idle_timeout_s (a
+ * client that runs no command and sends no complete request for that long
+ * is closed, whatever sits in its buffers).
  *
  * The peer's uid and groups come from SO_PEERCRED and SO_PEERGROUPS: anyone
  * who can connect may run read-only commands, state-changing ones need root,
@@ -45,11 +54,25 @@
 
 #define CONTROL_MAX_GROUPS	256
 
+/* Why a connection was refused: the limit it ran into. */
+enum control_refusal {
+	CONTROL_REFUSED_MAX_CLIENTS,
+	CONTROL_REFUSED_RESERVED,
+	CONTROL_REFUSED_PER_UID,
+	CONTROL_REFUSED_COUNT
+};
+
+/* Their names in status and in the log: the configuration keys. */
+static const char *const control_refusal_keys[CONTROL_REFUSED_COUNT] = {
+	"max_clients", "reserved_admin_clients", "max_clients_per_uid"
+};
+
 struct control_client {
 	struct control		*control;
 	struct bufferevent	*bev;
 	struct event		*process_event;	/* look at buffered input */
 	struct event		*close_watch;	/* peer gone, while not reading */
+	struct event		*idle_event;	/* control.idle_timeout_s */
 	uid_t			 uid;
 	gid_t			 gid;
 	pid_t			 pid;
@@ -60,6 +83,8 @@ struct control_client {
 	bool			 discarding;	/* skipping an over-long line */
 	bool			 eof;		/* peer shut its side */
 	bool			 closing;	/* close once output is out */
+	bool			 paused;	/* replies pile up */
+	bool			 dropped;	/* freed on the next turn */
 	TAILQ_ENTRY(control_client) entry;
 };
 
@@ -67,14 +92,17 @@ struct control {
 	struct event_base		*base;
 	const struct config		*config;
 	char				*path;
-	ino_t				 inode;	/* of the socket we bound */
+	dev_t				 dev;	/* of the socket we bound */
+	ino_t				 inode;
 	bool				 activated;	/* from systemd */
 	struct evconnlistener		*listener;
 	TAILQ_HEAD(, control_client)	 clients;
 	unsigned int			 clients_count;
 	uint64_t			 accepted;
 	uint64_t			 refused;
+	uint64_t			 refused_by[CONTROL_REFUSED_COUNT];
 	uint64_t			 refused_logged;	/* in the log */
+	uint64_t			 dropped_unread;	/* unread */
 	time_t				 refused_log_time;
 	struct event			*resume_event;	/* after EMFILE */
 };
@@ -132,9 +160,66 @@ control_claim_path(const char *path, char **cause)
 	return (0);
 }
 
-/* Bind and listen on PATH with MODE; returns the socket or -1 and CAUSE. */
+/*
+ * Give the socket file at PATH the mode MODE, or fail with CAUSE and change
+ * nothing when PATH no longer names the socket with device DEV and inode
+ * INODE, the one we bound.
+ *
+ * chmod() by path would follow a symbolic link a user with write access to
+ * the directory planted there, and fchmod() on the listening socket changes
+ * the socket object, not the file's mode.  So: open the path itself with
+ * O_PATH | O_NOFOLLOW (a link is opened as a link, never followed), check
+ * with fstat() that it is a socket with our device and inode, and change the
+ * mode of that very inode through /proc/self/fd, which names the open file
+ * and not a path that could change meanwhile.
+ */
 static int
-control_bind(const char *path, mode_t mode, ino_t *inode, char **cause)
+control_chmod_socket(const char *path, dev_t dev, ino_t inode, mode_t mode,
+    char **cause)
+{
+	struct stat	 sb;
+	char		 proc[64];
+	int		 fd;
+
+	fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		*cause = str_printf("%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &sb) == -1) {
+		*cause = str_printf("%s: %s", path, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	if (!S_ISSOCK(sb.st_mode) || sb.st_dev != dev || sb.st_ino != inode) {
+		*cause = str_printf("%s is no longer the daemon's socket (it "
+		    "was replaced); not changing its mode", path);
+		close(fd);
+		return (-1);
+	}
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	if (chmod(proc, mode) == -1) {
+		*cause = str_printf("chmod %s (through %s): %s", path, proc,
+		    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	return (0);
+}
+
+/*
+ * Bind and listen on PATH with MODE; returns the socket or -1 and CAUSE, and
+ * the device and inode of the socket file in DEV and INODE.
+ *
+ * The umask in force during bind() creates the file with exactly MODE (at
+ * most 0777).  Only where something else decided (a default ACL on the
+ * directory) is the mode set afterwards, and then never by following the
+ * path: a user who can write to the directory could have swapped it.
+ */
+static int
+control_bind(const char *path, mode_t mode, dev_t *dev, ino_t *inode,
+    char **cause)
 {
 	struct sockaddr_un	 sun;
 	struct stat		 sb;
@@ -152,7 +237,7 @@ control_bind(const char *path, mode_t mode, ino_t *inode, char **cause)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return (*cause = str_printf("socket: %s", strerror(errno)), -1);
-	/* Never let the socket exist with wider rights than MODE. */
+	/* The socket is born with MODE, never wider. */
 	old_umask = umask(~mode & 0777);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
 		umask(old_umask);
@@ -161,13 +246,26 @@ control_bind(const char *path, mode_t mode, ino_t *inode, char **cause)
 		return (-1);
 	}
 	umask(old_umask);
-	if (chmod(path, mode) == -1 || lstat(path, &sb) == -1 ||
-	    listen(fd, 128) == -1) {
+	if (lstat(path, &sb) == -1 || listen(fd, 128) == -1) {
 		*cause = str_printf("%s: %s", path, strerror(errno));
 		unlink(path);
 		close(fd);
 		return (-1);
 	}
+	if (!S_ISSOCK(sb.st_mode)) {
+		/* Replaced right after bind(): not ours to remove. */
+		*cause = str_printf("%s was replaced by something that is not "
+		    "a socket while binding", path);
+		close(fd);
+		return (-1);
+	}
+	if ((sb.st_mode & 07777) != mode &&
+	    control_chmod_socket(path, sb.st_dev, sb.st_ino, mode,
+	    cause) == -1) {
+		close(fd);
+		return (-1);
+	}
+	*dev = sb.st_dev;
 	*inode = sb.st_ino;
 	return (fd);
 }
@@ -225,18 +323,62 @@ control_client_credentials(struct control_client *c, int fd)
 	return (0);
 }
 
-/* Queue LINE for the client; takes nothing. */
+/* The bytes of replies waiting for the client in our buffer. */
+static size_t
+control_client_queued(struct control_client *c)
+{
+	return (evbuffer_get_length(bufferevent_get_output(c->bev)));
+}
+
+/*
+ * Disconnect a client whose replies pile up, on a later loop turn (we may
+ * be inside its reply callback or its request loop).  A command it started
+ * goes on without it.
+ */
+static void
+control_client_drop(struct control_client *c, size_t wanted)
+{
+	struct control	*ctl = c->control;
+
+	ctl->dropped_unread++;
+	log_warnx("client %s does not read its replies: %zu bytes would be "
+	    "queued (control.max_reply_bytes_queued is %zu); disconnecting",
+	    c->origin, wanted, ctl->config->control.max_reply_bytes_queued);
+	if (c->item != NULL) {
+		log_info("client %s disconnected; %s goes on", c->origin,
+		    c->item->cmd->name);
+		cmdq_item_set_reply(c->item, NULL, NULL);
+		c->item = NULL;
+	}
+	c->dropped = true;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	control_client_watch_close(c, false);
+	evtimer_del(c->idle_event);
+	event_active(c->process_event, 0, 0);
+}
+
+/*
+ * Queue LINE for the client; takes nothing.  A line that would take the
+ * queue past control.max_reply_bytes_queued disconnects the client; one
+ * line into an empty queue always goes (a reply is as large as the daemon's
+ * own state, not something the client controls).
+ */
 static void
 control_client_write(struct control_client *c, json_t *line)
 {
 	char	*text;
-	size_t	 length;
+	size_t	 length, queued, max;
 
-	if (c->closing && c->bev == NULL)
+	if (c->dropped)
 		return;
 	if ((text = proto_encode_line(line, &length)) == NULL)
 		return;
-	bufferevent_write(c->bev, text, length);
+	queued = control_client_queued(c);
+	max = c->control->config->control.max_reply_bytes_queued;
+	if (queued > 0 && queued + length > max)
+		control_client_drop(c, queued + length);
+	else
+		bufferevent_write(c->bev, text, length);
 	free(text);
 }
 
@@ -251,17 +393,12 @@ control_client_error(struct control_client *c, json_t *id, const char *code,
 	json_decref(line);
 }
 
-/* Close the client once everything queued for it has been written. */
-static void
-control_client_close_after_write(struct control_client *c)
-{
-	c->closing = true;
-	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		control_client_free(c);
-}
-
-/* Arm the idle timeout (only while no request is outstanding). */
+/*
+ * (Re)start the idle timer (ON) or stop it.  It runs whenever the client has
+ * no command outstanding and restarts only at a complete request, not at
+ * every byte: a client trickling half a line, or one whose replies sit
+ * unread, still loses its slot at control.idle_timeout_s.
+ */
 static void
 control_client_idle_timer(struct control_client *c, bool on)
 {
@@ -270,9 +407,23 @@ control_client_idle_timer(struct control_client *c, bool on)
 	if (on) {
 		tv.tv_sec = c->control->config->control.idle_timeout_s;
 		tv.tv_usec = 0;
-		bufferevent_set_timeouts(c->bev, &tv, NULL);
+		evtimer_add(c->idle_event, &tv);
 	} else
-		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		evtimer_del(c->idle_event);
+}
+
+/* Close the client once everything queued for it has been written. */
+static void
+control_client_close_after_write(struct control_client *c)
+{
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	if (control_client_queued(c) == 0) {
+		control_client_free(c);
+		return;
+	}
+	/* One that never reads its last lines goes at the next timeout. */
+	control_client_idle_timer(c, true);
 }
 
 /* Replies of the client's outstanding item. */
@@ -283,10 +434,12 @@ control_client_reply_cb(__attribute__((unused)) struct cmdq_item *item,
 	struct control_client	*c = arg;
 
 	control_client_write(c, line);
-	if (!final)
+	if (!final || c->dropped)
 		return;
 	c->item = NULL;
 	control_client_watch_close(c, false);
+	if (!c->closing)
+		control_client_idle_timer(c, true);
 	/* Look at input that arrived meanwhile, on a later turn. */
 	event_active(c->process_event, 0, 0);
 }
@@ -306,6 +459,8 @@ control_client_handle(struct control_client *c, const char *line,
 
 	if (strspn(line, " \t") == length)
 		return;		/* blank lines are harmless */
+	/* A request: the client is not idle. */
+	control_client_idle_timer(c, true);
 	if (proto_parse_request(line, length, &req, &id, &code,
 	    &message) == -1) {
 		log_debug("client %s: %s: %s", c->origin, code, message);
@@ -355,11 +510,11 @@ control_client_handle(struct control_client *c, const char *line,
 	}
 	cmdq_item_set_reply(item, control_client_reply_cb, c);
 	c->item = item;
+	/* A command runs: no idle timeout until it is answered. */
 	control_client_idle_timer(c, false);
 	if (cmd->flags & CMD_STATE_CHANGING) {
 		/* A full queue answers queue_full itself. */
-		if (cmdq_append(hr->cmdq, item, false) == -1)
-			control_client_idle_timer(c, true);
+		cmdq_append(hr->cmdq, item, false);
 	} else
 		cmdq_run_now(hr->cmdq, item);
 	/* Still outstanding (not answered at once): notice if the peer goes. */
@@ -371,6 +526,23 @@ out:
 	proto_request_clear(&req);
 }
 
+/*
+ * Are the client's replies piling up?  Then stop serving its requests; the
+ * write callback resumes once the queue is down to a quarter of the limit.
+ */
+static bool
+control_client_backlogged(struct control_client *c)
+{
+	size_t	quarter;
+
+	quarter = c->control->config->control.max_reply_bytes_queued / 4;
+	if (control_client_queued(c) <= quarter)
+		return (false);
+	c->paused = true;
+	bufferevent_setwatermark(c->bev, EV_WRITE, quarter, 0);
+	return (true);
+}
+
 /* Serve buffered complete lines until a request stays outstanding. */
 static void
 control_client_process(struct control_client *c)
@@ -379,7 +551,8 @@ control_client_process(struct control_client *c)
 	char		*line, *message;
 	size_t		 length, max = c->control->config->control.max_request_bytes;
 
-	while (c->item == NULL && !c->closing) {
+	while (c->item == NULL && !c->closing && !c->dropped &&
+	    !control_client_backlogged(c)) {
 		switch (proto_next_line(in, max, &c->discarding, &line,
 		    &length)) {
 		case PROTO_FRAME_NONE:
@@ -387,7 +560,6 @@ control_client_process(struct control_client *c)
 				control_client_close_after_write(c);
 				return;
 			}
-			control_client_idle_timer(c, true);
 			bufferevent_enable(c->bev, EV_READ);
 			return;
 		case PROTO_FRAME_TOO_LONG:
@@ -407,17 +579,23 @@ control_client_process(struct control_client *c)
 			break;
 		}
 	}
-	/* A request is outstanding: stop reading until it is answered. */
-	if (!c->closing)
+	/* Outstanding request or replies piling up: stop reading. */
+	if (!c->closing && !c->dropped)
 		bufferevent_disable(c->bev, EV_READ);
 }
 
-/* Deferred look at the input after a reply went out. */
+/* Deferred look at the input after a reply went out; or the end. */
 static void
 control_client_process_cb(__attribute__((unused)) evutil_socket_t fd,
     __attribute__((unused)) short events, void *arg)
 {
-	control_client_process(arg);
+	struct control_client	*c = arg;
+
+	if (c->dropped) {
+		control_client_free(c);
+		return;
+	}
+	control_client_process(c);
 }
 
 /* Input arrived. */
@@ -425,39 +603,73 @@ static void
 control_client_read_cb(__attribute__((unused)) struct bufferevent *bev,
     void *arg)
 {
-	control_client_process(arg);
+	struct control_client	*c = arg;
+
+	if (!c->dropped)
+		control_client_process(c);
 }
 
-/* Output drained: close if we were waiting to. */
+/* Output drained (to the write low watermark): close, or read again. */
 static void
 control_client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct control_client	*c = arg;
 
-	if (c->closing &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		control_client_free(c);
+	if (c->dropped)
+		return;
+	if (c->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			control_client_free(c);
+		return;
+	}
+	if (c->paused) {
+		c->paused = false;
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+		event_active(c->process_event, 0, 0);
+	}
 }
 
-/* End of file, errors and the idle timeout. */
+/*
+ * The idle timer: the client ran no command and sent no request for
+ * control.idle_timeout_s.  One that reads is told and closed; one that
+ * leaves its replies unread (or never read the last line we sent before
+ * closing) is closed at once: telling it would only queue more.
+ */
 static void
-control_client_event_cb(__attribute__((unused)) struct bufferevent *bev,
-    short events, void *arg)
+control_client_idle_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
 {
 	struct control_client	*c = arg;
 	char			*message;
 	int			 idle = c->control->config->control.idle_timeout_s;
 
-	if (events & BEV_EVENT_TIMEOUT) {
-		log_debug("client %s: idle for %d s, closing", c->origin,
-		    idle);
-		message = str_printf("idle for %d s "
-		    "(control.idle_timeout_s); closing", idle);
-		control_client_error(c, NULL, HR_ERR_TIMEOUT, message);
-		free(message);
-		control_client_close_after_write(c);
+	if (c->dropped)
+		return;
+	if (c->closing || control_client_queued(c) > 0) {
+		c->control->dropped_unread++;
+		log_info("client %s: idle for %d s with %zu bytes of replies "
+		    "unread, closing", c->origin, idle,
+		    control_client_queued(c));
+		control_client_free(c);
 		return;
 	}
+	log_debug("client %s: idle for %d s, closing", c->origin, idle);
+	message = str_printf("idle for %d s (control.idle_timeout_s); closing",
+	    idle);
+	control_client_error(c, NULL, HR_ERR_TIMEOUT, message);
+	free(message);
+	control_client_close_after_write(c);
+}
+
+/* End of file and errors. */
+static void
+control_client_event_cb(__attribute__((unused)) struct bufferevent *bev,
+    short events, void *arg)
+{
+	struct control_client	*c = arg;
+
+	if (c->dropped)
+		return;
 	if (events & BEV_EVENT_EOF) {
 		/*
 		 * A peer that closed for good cannot read a reply: drop it
@@ -465,8 +677,7 @@ control_client_event_cb(__attribute__((unused)) struct bufferevent *bev,
 		 * shut only its writing side still gets its replies.
 		 */
 		if (control_peer_closed(bufferevent_getfd(c->bev))) {
-			if (evbuffer_get_length(bufferevent_get_output(c->bev))
-			    > 0)
+			if (control_client_queued(c) > 0)
 				log_info("client %s went away before reading "
 				    "its reply", c->origin);
 			control_client_free(c);
@@ -474,13 +685,13 @@ control_client_event_cb(__attribute__((unused)) struct bufferevent *bev,
 		}
 		c->eof = true;
 		bufferevent_disable(c->bev, EV_READ);
-		if (c->item == NULL)
+		if (c->item == NULL && !c->paused)
 			control_client_process(c);
 		return;
 	}
 	if (events & BEV_EVENT_ERROR) {
 		/* A reply it never read: say so, an operator may wonder. */
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		if (control_client_queued(c) > 0)
 			log_info("client %s went away before reading its "
 			    "reply", c->origin);
 		else
@@ -514,7 +725,7 @@ control_client_closed_cb(evutil_socket_t fd,
 {
 	struct control_client	*c = arg;
 
-	if (control_peer_closed(fd))
+	if (!c->dropped && control_peer_closed(fd))
 		control_client_free(c);
 }
 
@@ -548,21 +759,66 @@ control_client_free(struct control_client *c)
 		event_free(c->close_watch);
 	bufferevent_free(c->bev);
 	event_free(c->process_event);
+	event_free(c->idle_event);
 	free(c->groups);
 	free(c);
 }
 
-/* Refuse a connection over control.max_clients with one error line. */
-static void
-control_refuse(struct control *ctl, evutil_socket_t fd)
+/* Is the client an admin under the configuration in force? */
+static bool
+control_client_is_admin(struct control *ctl, struct control_client *c)
 {
-	json_t	*line;
-	char	*text, *message;
-	size_t	 length;
+	return (control_peer_is_admin(ctl->config, c->uid, c->groups,
+	    c->groups_count));
+}
+
+/* How many non-admin connections UID holds. */
+static int
+control_uid_clients(struct control *ctl, uid_t uid)
+{
+	struct control_client	*c;
+	int			 n = 0;
+
+	TAILQ_FOREACH(c, &ctl->clients, entry) {
+		if (c->uid == uid && !control_client_is_admin(ctl, c))
+			n++;
+	}
+	return (n);
+}
+
+/*
+ * Refuse a connection over a limit (WHY) with one error line naming it, and
+ * log refusals at most once every CONTROL_REFUSED_LOG_INTERVAL seconds.
+ */
+static void
+control_refuse(struct control *ctl, evutil_socket_t fd,
+    enum control_refusal why, uid_t uid)
+{
+	const struct config	*config = ctl->config;
+	json_t			*line;
+	char			*text, *message;
+	size_t			 length;
 
 	ctl->refused++;
-	message = str_printf("too many clients (control.max_clients is "
-	    "%d)", ctl->config->control.max_clients);
+	ctl->refused_by[why]++;
+	switch (why) {
+	case CONTROL_REFUSED_RESERVED:
+		message = str_printf("too many clients: the last %d of "
+		    "control.max_clients (%d) are reserved for admins "
+		    "(control.reserved_admin_clients)",
+		    config->control.reserved_admin_clients,
+		    config->control.max_clients);
+		break;
+	case CONTROL_REFUSED_PER_UID:
+		message = str_printf("too many clients from uid %lu "
+		    "(control.max_clients_per_uid is %d)", (unsigned long)uid,
+		    config->control.max_clients_per_uid);
+		break;
+	default:
+		message = str_printf("too many clients (control.max_clients "
+		    "is %d)", config->control.max_clients);
+		break;
+	}
 	line = proto_reply_error(NULL, HR_ERR_TOO_MANY_CLIENTS, message);
 	if ((text = proto_encode_line(line, &length)) != NULL) {
 		/* Best effort: a fresh socket buffer takes one short line. */
@@ -573,29 +829,37 @@ control_refuse(struct control *ctl, evutil_socket_t fd)
 	json_decref(line);
 	free(message);
 	evutil_closesocket(fd);
+
+	/* A flood of connections must not flood the log too. */
+	if (time(NULL) - ctl->refused_log_time >=
+	    CONTROL_REFUSED_LOG_INTERVAL) {
+		log_warnx("refused %llu connection(s): %u clients connected "
+		    "(the last over control.%s)",
+		    (unsigned long long)(ctl->refused - ctl->refused_logged),
+		    ctl->clients_count, control_refusal_keys[why]);
+		ctl->refused_logged = ctl->refused;
+		ctl->refused_log_time = time(NULL);
+	}
 }
 
-/* A new connection. */
+/*
+ * A new connection.  Over control.max_clients it is refused before anything
+ * else; otherwise its credentials decide: the last
+ * control.reserved_admin_clients slots and any number of connections go to
+ * admin peers only, a non-admin uid gets control.max_clients_per_uid.
+ */
 static void
 control_accept_cb(__attribute__((unused)) struct evconnlistener *listener,
     evutil_socket_t fd, __attribute__((unused)) struct sockaddr *sa,
     __attribute__((unused)) int socklen, void *arg)
 {
 	struct control		*ctl = arg;
+	const struct config	*config = ctl->config;
 	struct control_client	*c;
+	unsigned int		 open_slots;
 
-	if (ctl->clients_count >= (unsigned int)ctl->config->control.max_clients) {
-		control_refuse(ctl, fd);
-		/* A flood of connections must not flood the log too. */
-		if (time(NULL) - ctl->refused_log_time >=
-		    CONTROL_REFUSED_LOG_INTERVAL) {
-			log_warnx("refused %llu connection(s): %u clients "
-			    "connected (control.max_clients)",
-			    (unsigned long long)(ctl->refused -
-			    ctl->refused_logged), ctl->clients_count);
-			ctl->refused_logged = ctl->refused;
-			ctl->refused_log_time = time(NULL);
-		}
+	if (ctl->clients_count >= (unsigned int)config->control.max_clients) {
+		control_refuse(ctl, fd, CONTROL_REFUSED_MAX_CLIENTS, 0);
 		return;
 	}
 	if ((c = calloc(1, sizeof *c)) == NULL) {
@@ -610,10 +874,31 @@ control_accept_cb(__attribute__((unused)) struct evconnlistener *listener,
 		evutil_closesocket(fd);
 		return;
 	}
+	if (!control_client_is_admin(ctl, c)) {
+		open_slots = (unsigned int)(config->control.max_clients -
+		    config->control.reserved_admin_clients);
+		if (ctl->clients_count >= open_slots) {
+			control_refuse(ctl, fd, CONTROL_REFUSED_RESERVED,
+			    c->uid);
+			free(c->groups);
+			free(c);
+			return;
+		}
+		if (control_uid_clients(ctl, c->uid) >=
+		    config->control.max_clients_per_uid) {
+			control_refuse(ctl, fd, CONTROL_REFUSED_PER_UID,
+			    c->uid);
+			free(c->groups);
+			free(c);
+			return;
+		}
+	}
 	c->bev = bufferevent_socket_new(ctl->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->process_event = event_new(ctl->base, -1, 0,
 	    control_client_process_cb, c);
-	if (c->bev == NULL || c->process_event == NULL) {
+	c->idle_event = evtimer_new(ctl->base, control_client_idle_cb, c);
+	if (c->bev == NULL || c->process_event == NULL ||
+	    c->idle_event == NULL) {
 		log_warnx("out of memory accepting a client");
 		if (c->bev != NULL)
 			bufferevent_free(c->bev);
@@ -621,6 +906,8 @@ control_accept_cb(__attribute__((unused)) struct evconnlistener *listener,
 			evutil_closesocket(fd);
 		if (c->process_event != NULL)
 			event_free(c->process_event);
+		if (c->idle_event != NULL)
+			event_free(c->idle_event);
 		free(c->groups);
 		free(c);
 		return;
@@ -718,7 +1005,8 @@ control_create(struct event_base *base, const struct config *config,
 		free(ctl);
 		return (NULL);
 	}
-	fd = control_bind(ctl->path, config->control.mode, &ctl->inode, cause);
+	fd = control_bind(ctl->path, config->control.mode, &ctl->dev,
+	    &ctl->inode, cause);
 	if (fd == -1) {
 		free(ctl->path);
 		free(ctl);
@@ -800,10 +1088,9 @@ control_apply_config(struct control *ctl, const struct config *config,
 		    "hotreloadd restarts; still listening on %s",
 		    config->control.socket, ctl->path);
 	if (config->control.mode != ctl->config->control.mode &&
-	    chmod(ctl->path, config->control.mode) == -1) {
-		*cause = str_printf("chmod %s: %s", ctl->path, strerror(errno));
+	    control_chmod_socket(ctl->path, ctl->dev, ctl->inode,
+	    config->control.mode, cause) == -1)
 		return (-1);
-	}
 	ctl->config = config;
 	return (0);
 }
@@ -830,6 +1117,27 @@ uint64_t
 control_refused_count(struct control *ctl)
 {
 	return (ctl->refused);
+}
+
+/*
+ * The clients part of status: connected, refused (in all and by the limit
+ * that refused them) and disconnected for leaving replies unread.
+ */
+json_t *
+control_clients_status(struct control *ctl)
+{
+	json_t	*by;
+	int	 i;
+
+	by = json_object();
+	for (i = 0; i < CONTROL_REFUSED_COUNT; i++)
+		json_object_set_new(by, control_refusal_keys[i],
+		    json_integer((json_int_t)ctl->refused_by[i]));
+	return (json_pack("{s:I, s:I, s:o, s:I}",
+	    "connected", (json_int_t)ctl->clients_count,
+	    "refused", (json_int_t)ctl->refused,
+	    "refused_by", by,
+	    "disconnected_unread", (json_int_t)ctl->dropped_unread));
 }
 
 /*
@@ -877,12 +1185,14 @@ control_free(struct control *ctl, bool unlink_socket)
 	if (ctl == NULL)
 		return;
 	while ((c = TAILQ_FIRST(&ctl->clients)) != NULL) {
-		control_client_flush(c);
+		if (!c->dropped)
+			control_client_flush(c);
 		control_client_free(c);
 	}
 	control_stop_listening(ctl);
 	event_free(ctl->resume_event);
 	if (unlink_socket && !ctl->activated && lstat(ctl->path, &sb) == 0 &&
+	    S_ISSOCK(sb.st_mode) && sb.st_dev == ctl->dev &&
 	    sb.st_ino == ctl->inode)
 		unlink(ctl->path);
 	free(ctl->path);

@@ -294,6 +294,7 @@ int		 control_apply_config(struct control *, const struct config *,
 void		 control_stop_listening(struct control *);
 unsigned int	 control_client_count(struct control *);
 uint64_t	 control_refused_count(struct control *);
+json_t		*control_clients_status(struct control *);
 bool		 control_peer_is_admin(const struct config *, uid_t,
 		    const gid_t *, size_t);
 
@@ -301,7 +302,9 @@ bool		 control_peer_is_admin(const struct config *, uid_t,
 
 char		*metrics_render(void);
 struct metrics_http *metrics_http_create(struct event_base *,
-		    const char *listen, char **cause);
+		    const struct config *, char **cause);
+void		 metrics_http_apply_config(struct metrics_http *,
+		    const struct config *);
 void		 metrics_http_free(struct metrics_http *);
 
 /* main.c -------------------------------------------------------------- */

@@ -328,7 +328,8 @@ main(int argc, char **argv)
 		fatalx("%s: invalid configuration; not starting", path);
 
 	signal(SIGPIPE, SIG_IGN);
-	main_raise_file_limit((rlim_t)hr->config->control.max_clients + 64);
+	main_raise_file_limit((rlim_t)hr->config->control.max_clients +
+	    (rlim_t)hr->config->metrics.max_connections + 64);
 	if ((hr->base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	mosquitto_lib_init();
@@ -362,8 +363,8 @@ main(int argc, char **argv)
 		fatalx("control socket: %s", cause != NULL ? cause :
 		    "cannot listen");
 	if (hr->config->metrics.listen != NULL &&
-	    (hr->metrics_http = metrics_http_create(hr->base,
-	    hr->config->metrics.listen, &cause)) == NULL) {
+	    (hr->metrics_http = metrics_http_create(hr->base, hr->config,
+	    &cause)) == NULL) {
 		control_free(hr->control, true);
 		fatalx("%s", cause != NULL ? cause : "metrics listener");
 	}

@@ -2,23 +2,69 @@
  * metrics.c -- Prometheus text exposition of the daemon's counters.
  *
  * The same text is returned by the "metrics" control command and, when
- * metrics.listen is set, served at /metrics over HTTP by libevent's evhttp.
+ * metrics.listen is set, served at /metrics over HTTP.
+ *
+ * The HTTP side is a deliberately small server of its own rather than
+ * evhttp, which accepts every connection it is offered and has no hook to
+ * count them: anyone who can reach metrics.listen could then take every
+ * file descriptor of the daemon.  Here at most metrics.max_connections are
+ * open at once; at the limit the listener stops accepting, so further
+ * connections wait in the kernel's backlog, and it accepts again when one
+ * closes.  Each connection has metrics.timeout_s from accept to send its
+ * request and read the reply (a deadline, not an idle timer: trickling
+ * bytes does not extend it), gets one reply, and is closed.
  */
+#include <sys/types.h>
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
-#include <event2/http.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
 
 #include "hotreloadd.h"
 #include "hsp.h"
 #include "llm.h"
 #include "log.h"
 
+/* The longest request head (request line and headers) we read. */
+#define METRICS_MAX_REQUEST_BYTES	16384
+/* The kernel's queue of connections not yet accepted. */
+#define METRICS_BACKLOG			128
+/* How long to stop accepting when out of file descriptors. */
+#define METRICS_ACCEPT_PAUSE_MS		200
+/* Seconds between two log lines about accept errors or the limit. */
+#define METRICS_LOG_INTERVAL		10
+
+struct metrics_conn {
+	struct metrics_http		*m;
+	struct bufferevent		*bev;
+	struct event			*deadline;	/* metrics.timeout_s */
+	bool				 replied;
+	TAILQ_ENTRY(metrics_conn)	 entry;
+};
+
 struct metrics_http {
-	struct evhttp	*http;
-	char		*listen;
+	struct event_base		*base;
+	struct evconnlistener		*listener;
+	char				*listen;
+	int				 max_connections;
+	int				 timeout_s;
+	TAILQ_HEAD(, metrics_conn)	 conns;
+	unsigned int			 conns_count;
+	bool				 at_limit;	/* not accepting */
+	bool				 out_of_fds;	/* not accepting */
+	struct event			*resume_event;	/* after EMFILE */
+	uint64_t			 accept_errors;
+	uint64_t			 accept_errors_logged;
+	time_t				 accept_error_log_time;
+	time_t				 limit_log_time;
 };
 
 /* Append a HELP and TYPE header for metric NAME. */
@@ -134,42 +180,261 @@ metrics_render(void)
 	return (text);
 }
 
-/* GET or HEAD /metrics (evhttp refuses other methods itself). */
+/* Accept again if neither the limit nor a lack of descriptors forbids. */
 static void
-metrics_http_cb(struct evhttp_request *req, __attribute__((unused)) void *arg)
+metrics_http_update_listener(struct metrics_http *m)
 {
-	struct evbuffer	*body;
-	char		*text;
+	bool	was = m->at_limit;
 
-	if ((text = metrics_render()) == NULL ||
-	    (body = evbuffer_new()) == NULL) {
-		free(text);
-		evhttp_send_error(req, 500, "Internal Server Error");
+	m->at_limit = m->conns_count >= (unsigned int)m->max_connections;
+	if (m->at_limit && !was) {
+		evconnlistener_disable(m->listener);
+		/* A flood must not flood the log: once per interval. */
+		if (time(NULL) - m->limit_log_time >= METRICS_LOG_INTERVAL) {
+			log_info("metrics.listen %s: %u connections open "
+			    "(metrics.max_connections); new ones wait",
+			    m->listen, m->conns_count);
+			m->limit_log_time = time(NULL);
+		}
+	} else if (!m->at_limit && !m->out_of_fds)
+		evconnlistener_enable(m->listener);
+}
+
+/* Close a connection and make room for the next one. */
+static void
+metrics_conn_free(struct metrics_conn *conn)
+{
+	struct metrics_http	*m = conn->m;
+
+	TAILQ_REMOVE(&m->conns, conn, entry);
+	m->conns_count--;
+	bufferevent_free(conn->bev);
+	event_free(conn->deadline);
+	free(conn);
+	metrics_http_update_listener(m);
+}
+
+/* Queue the reply: status line, headers, and BODY unless HEAD. */
+static void
+metrics_conn_reply(struct metrics_conn *conn, int code, const char *reason,
+    const char *type, const char *body, bool head)
+{
+	struct evbuffer	*out = bufferevent_get_output(conn->bev);
+	size_t		 length = strlen(body);
+
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: %s\r\n"
+	    "Content-Length: %zu\r\n"
+	    "%s"
+	    "Connection: close\r\n"
+	    "\r\n", code, reason, type, length,
+	    code == 405 ? "Allow: GET, HEAD\r\n" : "");
+	if (!head)
+		evbuffer_add(out, body, length);
+	conn->replied = true;
+	bufferevent_disable(conn->bev, EV_READ);
+	bufferevent_enable(conn->bev, EV_WRITE);
+}
+
+/* Answer a plain-text error. */
+static void
+metrics_conn_error(struct metrics_conn *conn, int code, const char *reason,
+    const char *body)
+{
+	metrics_conn_reply(conn, code, reason, "text/plain; charset=utf-8",
+	    body, false);
+}
+
+/*
+ * Answer the request line LINE ("METHOD TARGET HTTP/1.x"): GET or HEAD of
+ * /metrics (any query string ignored) gets the text; the headers are not
+ * needed for that and are ignored.
+ */
+static void
+metrics_conn_handle(struct metrics_conn *conn, char *line)
+{
+	char	*method, *target, *version, *text, *query;
+	bool	 head;
+
+	method = strtok(line, " ");
+	target = strtok(NULL, " ");
+	version = strtok(NULL, " ");
+	if (method == NULL || target == NULL || version == NULL ||
+	    strtok(NULL, " ") != NULL || strncmp(version, "HTTP/1.", 7) != 0) {
+		metrics_conn_error(conn, 400, "Bad Request", "Bad Request\n");
 		return;
 	}
-	evbuffer_add(body, text, strlen(text));
+	head = strcmp(method, "HEAD") == 0;
+	if (!head && strcmp(method, "GET") != 0) {
+		metrics_conn_error(conn, 405, "Method Not Allowed",
+		    "Method Not Allowed (GET or HEAD)\n");
+		return;
+	}
+	if ((query = strchr(target, '?')) != NULL)
+		*query = '\0';
+	if (strcmp(target, "/metrics") != 0) {
+		metrics_conn_error(conn, 404, "Not Found",
+		    "Not Found (try /metrics)\n");
+		return;
+	}
+	if ((text = metrics_render()) == NULL) {
+		metrics_conn_error(conn, 500, "Internal Server Error",
+		    "Internal Server Error\n");
+		return;
+	}
+	metrics_conn_reply(conn, 200, "OK",
+	    "text/plain; version=0.0.4; charset=utf-8", text, head);
 	free(text);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, 200, "OK", body);
-	evbuffer_free(body);
 }
 
-/* Anything but /metrics. */
+/* Request bytes arrived: answer once the whole head is in. */
 static void
-metrics_http_other_cb(struct evhttp_request *req,
-    __attribute__((unused)) void *arg)
+metrics_conn_read_cb(struct bufferevent *bev, void *arg)
 {
-	evhttp_send_error(req, 404, "Not Found (try /metrics)");
+	struct metrics_conn	*conn = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_ptr	 end;
+	char			*line;
+
+	if (conn->replied)
+		return;
+	end = evbuffer_search(in, "\n\r\n", 3, NULL);
+	if (end.pos == -1)
+		end = evbuffer_search(in, "\n\n", 2, NULL);
+	if (end.pos == -1) {
+		if (evbuffer_get_length(in) > METRICS_MAX_REQUEST_BYTES)
+			metrics_conn_error(conn, 431,
+			    "Request Header Fields Too Large",
+			    "Request Header Fields Too Large\n");
+		return;
+	}
+	if ((line = evbuffer_readln(in, NULL, EVBUFFER_EOL_CRLF)) == NULL) {
+		metrics_conn_error(conn, 400, "Bad Request", "Bad Request\n");
+		return;
+	}
+	metrics_conn_handle(conn, line);
+	free(line);
 }
 
-/* Serve /metrics on LISTEN ("HOST:PORT", "[V6]:PORT"). */
-struct metrics_http *
-metrics_http_create(struct event_base *base, const char *listen, char **cause)
+/* The reply is out: close. */
+static void
+metrics_conn_write_cb(struct bufferevent *bev, void *arg)
 {
+	struct metrics_conn	*conn = arg;
+
+	if (conn->replied &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		metrics_conn_free(conn);
+}
+
+/* The client went away, or an error. */
+static void
+metrics_conn_event_cb(__attribute__((unused)) struct bufferevent *bev,
+    short events, void *arg)
+{
+	if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		metrics_conn_free(arg);
+}
+
+/* metrics.timeout_s since accept: whatever it is doing, close it. */
+static void
+metrics_conn_deadline_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	/* Not logged: a flood of slow connections must not flood the log. */
+	metrics_conn_free(arg);
+}
+
+/* A new connection (the listener is enabled only below the limit). */
+static void
+metrics_http_accept_cb(__attribute__((unused)) struct evconnlistener *l,
+    evutil_socket_t fd, __attribute__((unused)) struct sockaddr *sa,
+    __attribute__((unused)) int socklen, void *arg)
+{
+	struct metrics_http	*m = arg;
+	struct metrics_conn	*conn;
+	struct timeval		 tv = { m->timeout_s, 0 };
+
+	if ((conn = calloc(1, sizeof *conn)) == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	conn->m = m;
+	conn->bev = bufferevent_socket_new(m->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	conn->deadline = evtimer_new(m->base, metrics_conn_deadline_cb, conn);
+	if (conn->bev == NULL || conn->deadline == NULL) {
+		if (conn->bev != NULL)
+			bufferevent_free(conn->bev);
+		else
+			evutil_closesocket(fd);
+		if (conn->deadline != NULL)
+			event_free(conn->deadline);
+		free(conn);
+		return;
+	}
+	bufferevent_setcb(conn->bev, metrics_conn_read_cb,
+	    metrics_conn_write_cb, metrics_conn_event_cb, conn);
+	bufferevent_enable(conn->bev, EV_READ);
+	evtimer_add(conn->deadline, &tv);
+	TAILQ_INSERT_TAIL(&m->conns, conn, entry);
+	m->conns_count++;
+	metrics_http_update_listener(m);
+}
+
+/* Accept again after a lack of descriptors. */
+static void
+metrics_http_resume_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	struct metrics_http	*m = arg;
+
+	m->out_of_fds = false;
+	metrics_http_update_listener(m);
+}
+
+/*
+ * An error from accept().  Out of descriptors the pending connection stays
+ * pending and accept() would fail again at once: pause instead of spinning.
+ * Logged at most once per METRICS_LOG_INTERVAL, with the count.
+ */
+static void
+metrics_http_accept_error_cb(struct evconnlistener *listener, void *arg)
+{
+	struct metrics_http	*m = arg;
+	int			 error = EVUTIL_SOCKET_ERROR();
+	struct timeval		 tv = { 0, METRICS_ACCEPT_PAUSE_MS * 1000 };
+
+	m->accept_errors++;
+	if (time(NULL) - m->accept_error_log_time >= METRICS_LOG_INTERVAL) {
+		log_warnx("metrics.listen %s: accept: %s (%llu error(s))",
+		    m->listen, evutil_socket_error_to_string(error),
+		    (unsigned long long)(m->accept_errors -
+		    m->accept_errors_logged));
+		m->accept_errors_logged = m->accept_errors;
+		m->accept_error_log_time = time(NULL);
+	}
+	if (error == EMFILE || error == ENFILE || error == ENOBUFS ||
+	    error == ENOMEM) {
+		m->out_of_fds = true;
+		evconnlistener_disable(listener);
+		evtimer_add(m->resume_event, &tv);
+	}
+}
+
+/*
+ * Serve /metrics on CONFIG's metrics.listen ("HOST:PORT", "[V6]:PORT"),
+ * with its limits.
+ */
+struct metrics_http *
+metrics_http_create(struct event_base *base, const struct config *config,
+    char **cause)
+{
+	const char		*listen = config->metrics.listen;
 	struct metrics_http	*m;
+	struct evutil_addrinfo	 hints, *ai = NULL;
 	char			*host, *colon;
 	long			 port;
+	int			 error;
 
 	*cause = NULL;
 	if ((m = calloc(1, sizeof *m)) == NULL ||
@@ -181,6 +446,10 @@ metrics_http_create(struct event_base *base, const char *listen, char **cause)
 		*cause = strdup("out of memory");
 		return (NULL);
 	}
+	m->base = base;
+	TAILQ_INIT(&m->conns);
+	m->max_connections = config->metrics.max_connections;
+	m->timeout_s = config->metrics.timeout_s;
 	colon = strrchr(host, ':');
 	port = colon != NULL ? strtol(colon + 1, NULL, 10) : 0;
 	if (colon == NULL || port < 1 || port > 65535) {
@@ -193,39 +462,77 @@ metrics_http_create(struct event_base *base, const char *listen, char **cause)
 		colon[-1] = '\0';
 		memmove(host, host + 1, strlen(host));
 	}
-	if ((m->http = evhttp_new(base)) == NULL) {
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_PASSIVE;
+	error = evutil_getaddrinfo(host, colon + 1, &hints, &ai);
+	if (error != 0) {
+		*cause = str_printf("metrics.listen %s: %s", listen,
+		    evutil_gai_strerror(error));
+		goto fail;
+	}
+	if ((m->resume_event = evtimer_new(base, metrics_http_resume_cb,
+	    m)) == NULL) {
 		*cause = strdup("out of memory");
 		goto fail;
 	}
-	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	evhttp_set_timeout(m->http, 10);
-	evhttp_set_max_headers_size(m->http, 16384);
-	evhttp_set_max_body_size(m->http, 0);
-	evhttp_set_cb(m->http, "/metrics", metrics_http_cb, m);
-	evhttp_set_gencb(m->http, metrics_http_other_cb, m);
-	if (evhttp_bind_socket(m->http, host, (unsigned short)port) != 0) {
-		*cause = str_printf("metrics.listen %s: cannot listen: %s", listen,
-		    strerror(errno));
+	m->listener = evconnlistener_new_bind(base, metrics_http_accept_cb, m,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
+	    METRICS_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+	if (m->listener == NULL) {
+		*cause = str_printf("metrics.listen %s: cannot listen: %s",
+		    listen, strerror(errno));
 		goto fail;
 	}
-	log_info("serving metrics on http://%s/metrics", listen);
+	evconnlistener_set_error_cb(m->listener, metrics_http_accept_error_cb);
+	log_info("serving metrics on http://%s/metrics (at most %d "
+	    "connections, %d s each)", listen, m->max_connections,
+	    m->timeout_s);
+	evutil_freeaddrinfo(ai);
 	free(host);
 	return (m);
 
 fail:
+	if (ai != NULL)
+		evutil_freeaddrinfo(ai);
 	free(host);
 	metrics_http_free(m);
 	return (NULL);
 }
 
-/* Stop serving metrics (NULL is fine). */
+/*
+ * Take CONFIG's metrics.max_connections and metrics.timeout_s (the address
+ * is unchanged): a new limit applies at once, a new timeout to connections
+ * accepted from now on.
+ */
+void
+metrics_http_apply_config(struct metrics_http *m, const struct config *config)
+{
+	m->max_connections = config->metrics.max_connections;
+	m->timeout_s = config->metrics.timeout_s;
+	metrics_http_update_listener(m);
+}
+
+/* Stop serving metrics and close every connection (NULL is fine). */
 void
 metrics_http_free(struct metrics_http *m)
 {
+	struct metrics_conn	*conn;
+
 	if (m == NULL)
 		return;
-	if (m->http != NULL)
-		evhttp_free(m->http);
+	if (m->listener != NULL)
+		evconnlistener_free(m->listener);
+	m->listener = NULL;
+	while ((conn = TAILQ_FIRST(&m->conns)) != NULL) {
+		TAILQ_REMOVE(&m->conns, conn, entry);
+		bufferevent_free(conn->bev);
+		event_free(conn->deadline);
+		free(conn);
+	}
+	if (m->resume_event != NULL)
+		event_free(m->resume_event);
 	free(m->listen);
 	free(m);
 }
