@@ -417,6 +417,12 @@ control_refused_count(__attribute__((unused)) struct control *control)
 	fuzz_cmd_unreachable(__func__);
 }
 
+json_t *
+control_clients_status(__attribute__((unused)) struct control *control)
+{
+	fuzz_cmd_unreachable(__func__);
+}
+
 double
 daemon_uptime_s(void)
 {
@@ -451,8 +457,15 @@ log_warnx(__attribute__((unused)) const char *fmt, ...)
 
 struct metrics_http *
 metrics_http_create(__attribute__((unused)) struct event_base *base,
-    __attribute__((unused)) const char *listen,
+    __attribute__((unused)) const struct config *config,
     __attribute__((unused)) char **cause)
+{
+	fuzz_cmd_unreachable(__func__);
+}
+
+void
+metrics_http_apply_config(__attribute__((unused)) struct metrics_http *m,
+    __attribute__((unused)) const struct config *config)
 {
 	fuzz_cmd_unreachable(__func__);
 }

@@ -392,14 +392,6 @@ status_backend() {
 	jpy "[b for b in d['services']['llm']['backends'] if b['name'] == '$1'][0]" "$json"
 }
 
-# Succeeds when the daemon's memory figures mean what they say: not under
-# a sanitizer (make check-asan) or a wrapper (valgrind), which keep freed
-# memory in quarantine and add their own (as in test_soak).
-memory_checked() {
-	((${#DAEMON_WRAPPER[@]} == 0)) &&
-		! grep -qE 'lib(a|ub|l)san' "/proc/$DAEMON_PID/maps"
-}
-
 # Check that the daemon's memory figure WHAT grew by GROWTH kB, less than
 # MAX kB; reported but not asserted where memory_checked says no.
 assert_memory_growth() {

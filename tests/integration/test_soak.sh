@@ -129,13 +129,6 @@ nothing_retiring() {
 	    $(jfield services.hsp.retiring "$json") == '[]' ]]
 }
 
-# Is the daemon run under a wrapper or built with a sanitizer?  Then its
-# resident memory says little about its own allocations.
-memory_checked() {
-	((${#DAEMON_WRAPPER[@]} == 0)) &&
-		! grep -qE 'lib(a|ub|l)san' "/proc/$DAEMON_PID/maps"
-}
-
 llm_broker_start
 llm_server_start A
 # llm_config's, with a small de-duplication window: the window (the last

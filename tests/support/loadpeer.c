@@ -115,6 +115,7 @@ struct loadpeer_options {
 	int			 protocol;
 	size_t			 duplicate_every;
 	size_t			 malformed_every;
+	size_t			 bad_callback_every;
 	enum loadpeer_mode	 mode;
 	double			 collect_s;
 	bool			 expect_given;
@@ -376,11 +377,53 @@ request_parameters(const struct loadpeer *peer, size_t index)
 	return params;
 }
 
-/* A TaskRequest payload; parameters are stolen. */
-static json_t *
-request_payload_new(const struct loadpeer *peer, const char *request_id,
-    json_t *parameters)
+/*
+ * Callback addresses a target must refuse (--bad-callback-every): the
+ * broker's own topics, another agent's request topic, wildcards, a shared
+ * subscription, the bare prefix.  The last entry is made long at run time.
+ */
+static const char *const hostile_callbacks[] = {
+	"$SYS/hotreload/refused",
+	"hsp/requests/did:hsp:victim",
+	"hsp/results/#",
+	"hsp/results/+/x",
+	"$share/g/hsp/results/x",
+	"hsp/results/",
+	NULL,	/* "hsp/results/" and 2000 bytes */
+};
+#define HOSTILE_CALLBACKS \
+	(sizeof hostile_callbacks / sizeof hostile_callbacks[0])
+
+/* The hostile callback address of request INDEX, or NULL when it has
+ * none. */
+static const char *
+request_bad_callback(const struct loadpeer *peer, size_t index)
 {
+	static char	 long_topic[2048];
+	size_t		 n = request_number(index), k;
+
+	if (peer->opt.bad_callback_every == 0 || index == SIZE_MAX ||
+	    n % peer->opt.bad_callback_every != 0)
+		return NULL;
+	k = (n / peer->opt.bad_callback_every - 1) % HOSTILE_CALLBACKS;
+	if (hostile_callbacks[k] != NULL)
+		return hostile_callbacks[k];
+	if (long_topic[0] == '\0') {
+		snprintf(long_topic, sizeof long_topic, "hsp/results/");
+		memset(long_topic + 12, 'a', sizeof long_topic - 13);
+		long_topic[sizeof long_topic - 1] = '\0';
+	}
+	return long_topic;
+}
+
+/* A TaskRequest payload for request INDEX (SIZE_MAX: not a numbered
+ * one); parameters are stolen. */
+static json_t *
+request_payload_new(const struct loadpeer *peer, size_t index,
+    const char *request_id, json_t *parameters)
+{
+	const char	*bad = request_bad_callback(peer, index);
+
 	json_t	*payload;
 
 	payload = json_pack("{s:s, s:s, s:s, s:o}",
@@ -396,7 +439,10 @@ request_payload_new(const struct loadpeer *peer, const char *request_id,
 	else if (!peer->opt.no_filter)
 		json_object_set_new(payload, "capability_name_filter",
 		    json_string(peer->opt.capability_name));
-	if (peer->opt.callback)
+	if (bad != NULL)
+		json_object_set_new(payload, "callback_address",
+		    json_string(bad));
+	else if (peer->opt.callback)
 		json_object_set_new(payload, "callback_address",
 		    json_string(peer->callback_topic));
 	return payload;
@@ -471,7 +517,7 @@ publish_request(struct loadpeer *peer, size_t index)
 	request_id = request_id_format(peer, index);
 	envelope = envelope_new(peer, request->message_id,
 	    request->correlation_id, HSP_TASK_REQUEST,
-	    request_payload_new(peer, request_id,
+	    request_payload_new(peer, index, request_id,
 	    request_parameters(peer, index)));
 	text = json_dumps(envelope, JSON_COMPACT);
 	json_decref(envelope);
@@ -502,7 +548,7 @@ publish_malformed(struct loadpeer *peer, size_t k)
 	uuid4_generate(message_id);
 	uuid4_generate(correlation_id);
 	request_id = xasprintf("%s%zu", peer->malformed_prefix, k + 1);
-	payload = request_payload_new(peer, request_id,
+	payload = request_payload_new(peer, SIZE_MAX, request_id,
 	    json_pack("{s:I}", "n", (json_int_t)-(json_int_t)(k + 1)));
 
 	switch ((enum malformed_kind)(k % MALFORMED_KINDS)) {
@@ -695,7 +741,8 @@ result_check(const struct loadpeer *peer, size_t index,
 		return "recipient_ai_id";
 	if (json_member_string(payload, "status") == NULL)
 		return "status";
-	if (peer->opt.callback)
+	/* A refused callback is answered on the default topic. */
+	if (peer->opt.callback && request_bad_callback(peer, index) == NULL)
 		topic_ok = strcmp(topic, peer->callback_topic) == 0;
 	else {
 		expected_topic = xasprintf("%s%s", peer->results_prefix,
@@ -1460,7 +1507,8 @@ usage(FILE *out)
 "         [--rate PER_SEC] [--capability-name NAME | --capability-id ID |\n"
 "         --no-filter] [--params JSON] [--requires-ack] [--callback]\n"
 "         [--wait SEC] [--protocol 5|311] [--duplicate-every K]\n"
-"         [--malformed-every K] [--linger SEC] [--ready-file FILE]\n"
+"         [--malformed-every K] [--bad-callback-every K] [--linger SEC]\n"
+"         [--ready-file FILE]\n"
 "         [--publish-only | --collect-only SEC [--expect N]] [--state FILE]\n"
 "\n"
 "Publishes COUNT HSP TaskRequests to hsp/requests/AI_ID and counts the\n"
@@ -1491,6 +1539,12 @@ usage(FILE *out)
 "      --malformed-every K  after every K-th request, publish a malformed\n"
 "                           message (in turn: not JSON, a JSON array, no\n"
 "                           message_id, unknown message_type, no request_id)\n"
+"      --bad-callback-every K\n"
+"                           give every K-th request a callback_address the\n"
+"                           target must refuse (in turn: $SYS, another\n"
+"                           agent's request topic, wildcards, $share, the\n"
+"                           bare hsp/results/, 2 KB): its result must come\n"
+"                           on the default topic (failure, bad_callback)\n"
 "      --linger SEC         keep counting this long once all is answered, to\n"
 "                           catch late duplicates (1 with --duplicate-every\n"
 "                           or --collect-only, else 0)\n"
@@ -1565,7 +1619,7 @@ enum {
 	OPT_TARGET = 256, OPT_ID, OPT_RATE, OPT_CAPABILITY_NAME,
 	OPT_CAPABILITY_ID, OPT_NO_FILTER, OPT_PARAMS, OPT_REQUIRES_ACK,
 	OPT_CALLBACK, OPT_WAIT, OPT_PROTOCOL, OPT_DUPLICATE_EVERY,
-	OPT_MALFORMED_EVERY, OPT_PUBLISH_ONLY, OPT_COLLECT_ONLY, OPT_EXPECT,
+	OPT_MALFORMED_EVERY, OPT_BAD_CALLBACK_EVERY, OPT_PUBLISH_ONLY, OPT_COLLECT_ONLY, OPT_EXPECT,
 	OPT_STATE, OPT_READY_FILE, OPT_LINGER, OPT_HELP,
 };
 
@@ -1592,6 +1646,8 @@ options_parse(struct loadpeer_options *opt, int argc, char **argv)
 		    OPT_DUPLICATE_EVERY },
 		{ "malformed-every", required_argument, NULL,
 		    OPT_MALFORMED_EVERY },
+		{ "bad-callback-every", required_argument, NULL,
+		    OPT_BAD_CALLBACK_EVERY },
 		{ "publish-only", no_argument, NULL, OPT_PUBLISH_ONLY },
 		{ "collect-only", required_argument, NULL, OPT_COLLECT_ONLY },
 		{ "expect", required_argument, NULL, OPT_EXPECT },
@@ -1688,6 +1744,10 @@ options_parse(struct loadpeer_options *opt, int argc, char **argv)
 		case OPT_MALFORMED_EVERY:
 			opt->malformed_every = parse_size("--malformed-every",
 			    optarg);
+			break;
+		case OPT_BAD_CALLBACK_EVERY:
+			opt->bad_callback_every = parse_size(
+			    "--bad-callback-every", optarg);
 			break;
 		case OPT_PUBLISH_ONLY:
 			opt->mode = MODE_PUBLISH_ONLY;
