@@ -1197,6 +1197,13 @@ hsp_on_disconnect(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 		hsp_conn_closed(c);
 		return;
 	}
+	/*
+	 * Already handled: a refused CONNACK was dealt with in
+	 * hsp_on_connect (its cause kept, one back-off started), and
+	 * libmosquitto then reports the same closed socket once more.
+	 */
+	if (c->state == HSP_STATE_BACKOFF || c->state == HSP_STATE_CLOSED)
+		return;
 	hsp_conn_lost(c, rc == 0 ? "disconnected" : hsp_strerror(rc));
 }
 
@@ -1300,9 +1307,10 @@ hsp_pub_lost(struct hsp_conn *c, const char *why)
 {
 	struct timeval	tv;
 	unsigned int	delay;
+	bool		was_connected = c->pub.connected;
 
 	hsp_pub_unwatch(c);
-	if (c->pub.connected)
+	if (was_connected)
 		c->pub.reconnects++;
 	c->pub.connected = false;
 	c->pub.connecting = false;
@@ -1315,7 +1323,11 @@ hsp_pub_lost(struct hsp_conn *c, const char *why)
 	if (c->retiring || c->state == HSP_STATE_CLOSED ||
 	    c->state == HSP_STATE_DISCONNECTING)
 		return;
-	log_warnx("hsp: %s", c->pub.last_error);
+	/* A loss, or the first failure, is worth a warning; not each retry. */
+	if (was_connected || c->pub.backoff_ms == 0)
+		log_warnx("hsp: %s", c->pub.last_error);
+	else
+		log_debug("hsp: %s", c->pub.last_error);
 	if (c->pub.backoff_ms == 0)
 		c->pub.backoff_ms = HSP_BACKOFF_FIRST_MS;
 	else if (c->pub.backoff_ms < HSP_BACKOFF_MAX_MS)
@@ -1435,7 +1447,9 @@ hsp_pub_on_disconnect(__attribute__((unused)) struct mosquitto *mosq,
 {
 	struct hsp_conn	*c = obj;
 
-	if (c->inst->dead || c->pub.dropping)
+	/* Not connected nor connecting: a refusal already handled. */
+	if (c->inst->dead || c->pub.dropping ||
+	    (!c->pub.connected && !c->pub.connecting))
 		return;
 	hsp_pub_lost(c, rc == 0 ? "disconnected" : hsp_strerror(rc));
 }

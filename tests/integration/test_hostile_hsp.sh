@@ -323,4 +323,28 @@ fi
 mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -r -n \
     -t "hsp/requests/$AI_ID"
 
+# --- a refusal at reconnection ---------------------------------------------
+# The broker comes back without anonymous access (a revoked credential):
+# status names the refusal, not "disconnected", and each refused attempt
+# starts one back-off, not two.
+sed -i 's/^allow_anonymous true$/allow_anonymous false/' \
+    "$BROKER_DIR/mosquitto.conf"
+broker_ctl restart
+refused() {
+	[[ $(grep -c "cannot connect: .*refused the connection: Not authorized" \
+	    "$LOG") -ge 2 ]]
+}
+assert_eventually "refusal: two refused attempts are logged" 15 refused
+status_json
+assert_match "refused the connection: Not authorized" \
+    "$(jfield services.hsp.last_error "$OUT")" \
+    "refusal: status names the broker's refusal"
+CHECKS=$((CHECKS + 1))
+if ! grep -q "cannot connect: .*: disconnected" "$LOG"; then
+	pass "refusal: no second failure is reported for the same attempt"
+else
+	fail "refusal: no second failure is reported for the same attempt" \
+	    "$(grep "cannot connect" "$LOG" | tail -n 6)"
+fi
+
 test_done
