@@ -12,8 +12,15 @@
  * topic, as the connector would hand it over.  A payload "\x01" followed by
  * a digit 1-8 is not a message: it reconfigures the router with that
  * dedup_window, as a reload does between two messages; a payload "\x02"
- * switches the stand-in LLM service on or off (see llm_submit() below).  The connector is a
- * stub whose hsp_publish() checks and counts what would be published.
+ * switches the stand-in LLM service on or off (see llm_submit() below); a
+ * payload "\x03" followed by a digit 0-4 sets how the next messages arrive,
+ * as the connector's intake sees them: on the request topic (0), the same
+ * but retained (1), on the facts topic (2), on a results topic (3), on an
+ * extra subscription (4).  The connector is a stub whose hsp_publish()
+ * checks and counts what would be published: only acknowledgements and
+ * results, only under hsp/acks/ and hsp/results/ (a callback_address can
+ * never point anywhere else), and nothing at all for a message that did not
+ * come, unretained, on the request topic.
  *
  * With FUZZ_HSP_TRACE in the environment, what would be published is
  * printed, to see what an input does.
@@ -34,6 +41,19 @@
 #define FUZZ_HSP_AI_ID		"did:hsp:me"
 #define FUZZ_HSP_TOPIC		"hsp/requests/" FUZZ_HSP_AI_ID
 #define FUZZ_HSP_WINDOWS	8
+/* The topics of "\x03" + digit, and whether the message is retained. */
+static const struct {
+	const char	*topic;
+	bool		 retained;
+} fuzz_intake[] = {
+	{ FUZZ_HSP_TOPIC, false },
+	{ FUZZ_HSP_TOPIC, true },
+	{ "hsp/knowledge/facts/x", false },
+	{ "hsp/results/" FUZZ_HSP_AI_ID "/r", false },
+	{ "extra/topic", false },
+};
+#define FUZZ_HSP_INTAKES	(sizeof fuzz_intake / sizeof fuzz_intake[0])
+static size_t			 fuzz_intake_index;
 #define FUZZ_HSP_FIRST_WINDOW	4
 
 struct daemon			*hr;
@@ -51,6 +71,9 @@ hsp_publish(__attribute__((unused)) struct service_instance *inst,
 	char	*text;
 
 	FUZZ_CHECK(topic != NULL && *topic != '\0');
+	/* Never the broker's topics, another agent's requests, a filter. */
+	FUZZ_CHECK(strncmp(topic, "hsp/acks/", 9) == 0 ||
+	    strncmp(topic, "hsp/results/", 12) == 0);
 	FUZZ_CHECK(json_is_object(envelope));
 	FUZZ_CHECK(json_is_string(json_object_get(envelope, "message_id")));
 	FUZZ_CHECK(json_is_string(json_object_get(envelope, "message_type")));
@@ -273,7 +296,13 @@ fuzz_hsp_message(const uint8_t *payload, size_t length)
 	struct hsp_message	msg;
 	enum hsp_malformed	kind;
 	char			*why = NULL;
+	size_t			 published = fuzz_published;
 
+	if (length == 2 && payload[0] == 0x03 && payload[1] >= '0' &&
+	    payload[1] < '0' + (int)FUZZ_HSP_INTAKES) {
+		fuzz_intake_index = (size_t)(payload[1] - '0');
+		return;
+	}
 	if (length == 1 && payload[0] == 0x02) {
 		fuzz_llm_on = !fuzz_llm_on;
 		return;
@@ -298,10 +327,14 @@ fuzz_hsp_message(const uint8_t *payload, size_t length)
 		FUZZ_CHECK(msg.root == NULL);
 		free(why);
 	}
-	router_handle(fuzz_connector, FUZZ_HSP_TOPIC, payload, length, false);
+	router_handle(fuzz_connector, fuzz_intake[fuzz_intake_index].topic,
+	    payload, length, fuzz_intake[fuzz_intake_index].retained);
 	/* Dialogue answers on a later loop turn; echo at once. */
 	event_base_loop(hr->base, EVLOOP_NONBLOCK);
 	FUZZ_CHECK(fuzz_connector->in_flight == 0);
+	/* Only a request on our request topic, not retained, runs. */
+	if (fuzz_intake_index != 0)
+		FUZZ_CHECK(fuzz_published == published);
 }
 
 /* Run the NUL-separated payloads of one input from a fresh router. */
@@ -316,6 +349,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    discovery_init() == -1)
 		abort();
 	fuzz_published = 0;
+	fuzz_intake_index = 0;
 	for (;;) {
 		nul = memchr(data + start, '\0', size - start);
 		length = nul == NULL ? size - start : (size_t)(nul - data) -
