@@ -367,23 +367,67 @@ hsp_conn_drop(struct hsp_conn *c)
 	c->dropping = false;
 }
 
+/* Free the events of a socket we watched (either connection). */
+static void
+hsp_events_free(struct event **read_event, struct event **write_event,
+    int *fd)
+{
+	if (*read_event != NULL) {
+		event_free(*read_event);
+		*read_event = NULL;
+	}
+	if (*write_event != NULL) {
+		event_free(*write_event);
+		*write_event = NULL;
+	}
+	*fd = -1;
+}
+
+/*
+ * Follow the socket of MOSQ (either connection): when it changed, make a
+ * persistent read event and a one-shot write event for it; ask for a write
+ * when libmosquitto has something to send.  Returns true when a new socket
+ * is watched (reading on).
+ */
+static bool
+hsp_events_follow(struct mosquitto *mosq, struct event **read_event,
+    struct event **write_event, int *fd, event_callback_fn read_cb,
+    event_callback_fn write_cb, void *arg)
+{
+	int	now = mosquitto_socket(mosq);
+	bool	fresh = false;
+
+	if (now != *fd) {
+		hsp_events_free(read_event, write_event, fd);
+		if (now == -1)
+			return (false);
+		*read_event = event_new(hr->base, now, EV_READ | EV_PERSIST,
+		    read_cb, arg);
+		*write_event = event_new(hr->base, now, EV_WRITE, write_cb,
+		    arg);
+		if (*read_event == NULL || *write_event == NULL) {
+			hsp_events_free(read_event, write_event, fd);
+			return (false);
+		}
+		*fd = now;
+		event_add(*read_event, NULL);
+		fresh = true;
+	}
+	/* No socket (closed from inside a callback): nothing to watch. */
+	if (*write_event != NULL && mosquitto_want_write(mosq))
+		event_add(*write_event, NULL);
+	return (fresh);
+}
+
 /* Stop watching the socket. */
 static void
 hsp_conn_unwatch(struct hsp_conn *c)
 {
-	if (c->read_event != NULL) {
-		event_free(c->read_event);
-		c->read_event = NULL;
-	}
-	if (c->write_event != NULL) {
-		event_free(c->write_event);
-		c->write_event = NULL;
-	}
+	hsp_events_free(&c->read_event, &c->write_event, &c->fd);
 	c->reading = false;
 	c->paused = false;
 	if (c->intake_timer != NULL)
 		evtimer_del(c->intake_timer);
-	c->fd = -1;
 }
 
 /* Forget the unacknowledged publish P (acknowledged or handed over). */
@@ -642,31 +686,13 @@ hsp_conn_misc_cb(__attribute__((unused)) evutil_socket_t fd,
 static void
 hsp_conn_update(struct hsp_conn *c)
 {
-	struct event_base	*base = hr->base;
-	int			 fd;
-
 	if (c->mosq == NULL)
 		return;
-	fd = mosquitto_socket(c->mosq);
-	if (fd != c->fd) {
-		hsp_conn_unwatch(c);
-		if (fd == -1)
-			return;
-		c->fd = fd;
-		c->read_event = event_new(base, fd, EV_READ | EV_PERSIST,
-		    hsp_conn_read_cb, c);
-		c->write_event = event_new(base, fd, EV_WRITE,
-		    hsp_conn_write_cb, c);
-		if (c->read_event == NULL || c->write_event == NULL) {
-			hsp_conn_unwatch(c);
-			return;
-		}
-		event_add(c->read_event, NULL);
+	if (hsp_events_follow(c->mosq, &c->read_event, &c->write_event, &c->fd,
+	    hsp_conn_read_cb, hsp_conn_write_cb, c))
 		c->reading = true;
-	}
-	/* No socket (closed from inside a callback): nothing to watch. */
-	if (c->write_event != NULL && mosquitto_want_write(c->mosq))
-		event_add(c->write_event, NULL);
+	else if (c->fd == -1)
+		c->reading = false;
 }
 
 /* Start the intake timer for MS milliseconds. */
@@ -1290,15 +1316,7 @@ hsp_conn_new_mosq(struct hsp_conn *c, char **cause)
 static void
 hsp_pub_unwatch(struct hsp_conn *c)
 {
-	if (c->pub.read_event != NULL) {
-		event_free(c->pub.read_event);
-		c->pub.read_event = NULL;
-	}
-	if (c->pub.write_event != NULL) {
-		event_free(c->pub.write_event);
-		c->pub.write_event = NULL;
-	}
-	c->pub.fd = -1;
+	hsp_events_free(&c->pub.read_event, &c->pub.write_event, &c->pub.fd);
 }
 
 /* The publishing connection broke or was refused: try again later. */
@@ -1382,28 +1400,10 @@ hsp_pub_write_cb(__attribute__((unused)) evutil_socket_t fd,
 static void
 hsp_pub_update(struct hsp_conn *c)
 {
-	int	fd;
-
-	if (c->pub.mosq == NULL)
-		return;
-	fd = mosquitto_socket(c->pub.mosq);
-	if (fd != c->pub.fd) {
-		hsp_pub_unwatch(c);
-		if (fd == -1)
-			return;
-		c->pub.fd = fd;
-		c->pub.read_event = event_new(hr->base, fd,
-		    EV_READ | EV_PERSIST, hsp_pub_read_cb, c);
-		c->pub.write_event = event_new(hr->base, fd, EV_WRITE,
+	if (c->pub.mosq != NULL)
+		hsp_events_follow(c->pub.mosq, &c->pub.read_event,
+		    &c->pub.write_event, &c->pub.fd, hsp_pub_read_cb,
 		    hsp_pub_write_cb, c);
-		if (c->pub.read_event == NULL || c->pub.write_event == NULL) {
-			hsp_pub_unwatch(c);
-			return;
-		}
-		event_add(c->pub.read_event, NULL);
-	}
-	if (c->pub.write_event != NULL && mosquitto_want_write(c->pub.mosq))
-		event_add(c->pub.write_event, NULL);
 }
 
 /* CONNACK on the publishing connection. */
