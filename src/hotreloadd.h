@@ -342,6 +342,7 @@ size_t		 str_utf8_repair(char *);
 
 double		 timespec_elapsed_s(const struct timespec *since);
 
+int		 file_check_regular(const char *, char **);
 int		 file_read(const char *, size_t, char **, size_t *, mode_t *,
 		    char **);
 int		 file_read_secret(const char *, size_t, char **, char **,

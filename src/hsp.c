@@ -348,6 +348,35 @@ hsp_read_password(struct hsp_conn *c, char **cause)
 	return (0);
 }
 
+/*
+ * The TLS files must be regular files: libmosquitto opens them itself, and
+ * a FIFO in their place would block the loop in open().
+ */
+static int
+hsp_check_tls_files(struct hsp_conn *c, char **cause)
+{
+	const struct config_tls	*tls = c->cfg->tls;
+	const char		*names[] = { "ca_file", "cert_file", "key_file" };
+	const char		*paths[3];
+	char			*why;
+	size_t			 i;
+
+	if (tls == NULL)
+		return (0);
+	paths[0] = tls->ca_file;
+	paths[1] = tls->cert_file;
+	paths[2] = tls->key_file;
+	for (i = 0; i < 3; i++) {
+		if (paths[i] == NULL || file_check_regular(paths[i], &why) == 0)
+			continue;
+		*cause = str_printf("hsp.broker.tls.%s %s: %s", names[i],
+		    paths[i], why != NULL ? why : "out of memory");
+		free(why);
+		return (-1);
+	}
+	return (0);
+}
+
 /* A new libmosquitto handle for C with its options and callbacks. */
 static int
 hsp_conn_new_mosq(struct hsp_conn *c, char **cause);
@@ -1672,6 +1701,7 @@ hsp_create(const struct config *config, char **cause)
 	TAILQ_INIT(&c->pending_order);
 	TAILQ_INIT(&c->held);
 	if (hsp_conn_topics(c) == -1 || hsp_read_password(c, cause) == -1 ||
+	    hsp_check_tls_files(c, cause) == -1 ||
 	    (c->timer = evtimer_new(hr->base, hsp_conn_timer_cb, c)) == NULL ||
 	    (c->intake_timer = evtimer_new(hr->base, hsp_conn_intake_cb,
 	    c)) == NULL ||

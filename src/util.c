@@ -127,6 +127,29 @@ file_type_name(mode_t mode)
 	return ("not a file");
 }
 
+/*
+ * Is PATH a regular file?  For files a library opens itself (the TLS
+ * files libmosquitto hands to OpenSSL): a FIFO there would block the loop
+ * in open().  Returns 0, or -1 with *CAUSE (to free) worded as file_read's.
+ */
+int
+file_check_regular(const char *path, char **cause)
+{
+	struct stat	sb;
+
+	*cause = NULL;
+	if (stat(path, &sb) == -1) {
+		*cause = str_printf("cannot open: %s", strerror(errno));
+		return (-1);
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		*cause = str_printf("not a regular file (%s)",
+		    file_type_name(sb.st_mode));
+		return (-1);
+	}
+	return (0);
+}
+
 /* Free BUFFER of SIZE bytes, cleared first: it may have held a secret. */
 static void
 file_buffer_free(char *buffer, size_t size)

@@ -2,9 +2,9 @@
 #
 # test_hostile_files.sh -- files an operator (or someone who can write where
 # the files are) got wrong (DESIGN.md section 7.7, "Files"):
-#  (a) a FIFO in place of the configuration file, of an llm api_key_file and
-#      of hsp.broker.password_file: hotreloadd -t, hotreloadd -c, reload,
-#      reload-llm and reload-hsp fail at once with an error naming the file
+#  (a) a FIFO in place of the configuration file, of an llm api_key_file,
+#      of hsp.broker.password_file and of hsp.broker.tls.ca_file:
+#      hotreloadd -t, hotreloadd -c, reload, reload-llm and reload-hsp fail at once with an error naming the file
 #      and "not a regular file (a FIFO)", where open() used to wait for a
 #      writer with the loop frozen; the daemon keeps answering and no
 #      generation changes;
@@ -149,6 +149,26 @@ run hctl reload-llm
 assert_rc 0 "reload-llm with a regular key file again exits 0"
 run hctl reload-hsp
 assert_rc 0 "reload-hsp with a regular password file again exits 0"
+
+# A TLS file, which libmosquitto would open itself.
+hsp_gen=$(field services.hsp.generation)
+CA=$T/ca.pem
+mkfifo "$CA"
+sed -i "s|\"password_file\": \"$PASSWORD\"}|\"password_file\": \"$PASSWORD\", \"tls\": {\"ca_file\": \"$CA\"}}|" \
+    "$CONFIG"
+grep -qF "\"ca_file\": \"$CA\"" "$CONFIG" ||
+	fatal "cannot add tls.ca_file to the configuration"
+run hctl reload-hsp
+note "reload-hsp with a FIFO as tls.ca_file: exit $RC: $ERR"
+fifo_release "$CA"
+assert_rc 1 "reload-hsp with a FIFO as tls.ca_file exits 1"
+assert_contains "hsp.broker.tls.ca_file $CA: not a regular file (a FIFO)" "$ERR" \
+    "reload-hsp: the error names the TLS file and says it is a FIFO"
+assert_eq "$hsp_gen" "$(field services.hsp.generation)" \
+    "the daemon answers status; hsp generation still $hsp_gen"
+write_hostile_config
+run hctl reload-hsp
+assert_rc 0 "reload-hsp without the TLS file again exits 0"
 
 # --- (c) a configuration over the limit: 2 MB of valid JSON.
 BIG=$T/big.conf
