@@ -168,8 +168,6 @@ cmd_drain_left_cb(void *arg, bool ok, const char *why)
 static enum cmd_retval
 cmd_drain_exec(struct cmdq_item *item)
 {
-	struct service_instance	*hsp;
-
 	if (!hr->registry->draining) {
 		log_info(router_pooled() ? "draining: leaving the share group" :
 		    "draining: new work is refused from now on");
@@ -177,15 +175,12 @@ cmd_drain_exec(struct cmdq_item *item)
 		router_readvertise();
 		notify_status();
 	}
-	hsp = registry_slot(hr->registry, SERVICE_HSP)->current;
-	if (hsp != NULL) {
-		switch (hsp_group(hsp, false, cmd_drain_left_cb, item)) {
-		case 0:
-			return (CMD_RETURN_WAIT);
-		case -1:
-			log_warnx("drain: cannot leave the share group");
-			break;
-		}
+	switch (registry_drain(hr->registry, true, cmd_drain_left_cb, item)) {
+	case 0:
+		return (CMD_RETURN_WAIT);
+	case -1:
+		log_warnx("drain: cannot leave the share group");
+		break;
 	}
 	return (cmd_drain_continue(item));
 }
@@ -194,10 +189,7 @@ cmd_drain_exec(struct cmdq_item *item)
 static void
 cmd_drain_cancel(__attribute__((unused)) struct cmdq_item *item)
 {
-	struct service_instance	*hsp;
-
-	if ((hsp = registry_slot(hr->registry, SERVICE_HSP)->current) != NULL)
-		hsp_group_cancel(hsp);
+	registry_drain_cancel(hr->registry);
 }
 
 const struct cmd_entry cmd_drain_entry = {

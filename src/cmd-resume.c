@@ -27,16 +27,13 @@ cmd_resume_joined_cb(void *arg, bool ok, const char *why)
 static enum cmd_retval
 cmd_resume_exec(struct cmdq_item *item)
 {
-	struct service_instance	*hsp;
-
 	if (hr->registry->draining) {
 		log_info("resumed: taking new work");
 		hr->registry->draining = false;
 		router_readvertise();
 		notify_status();
 	}
-	hsp = registry_slot(hr->registry, SERVICE_HSP)->current;
-	if (hsp != NULL && hsp_group(hsp, true, cmd_resume_joined_cb,
+	if (registry_drain(hr->registry, false, cmd_resume_joined_cb,
 	    item) == 0)
 		return (CMD_RETURN_WAIT);
 	cmdq_item_ok(item, json_pack("{s:b}", "draining", 0));
@@ -47,10 +44,7 @@ cmd_resume_exec(struct cmdq_item *item)
 static void
 cmd_resume_cancel(__attribute__((unused)) struct cmdq_item *item)
 {
-	struct service_instance	*hsp;
-
-	if ((hsp = registry_slot(hr->registry, SERVICE_HSP)->current) != NULL)
-		hsp_group_cancel(hsp);
+	registry_drain_cancel(hr->registry);
 }
 
 const struct cmd_entry cmd_resume_entry = {

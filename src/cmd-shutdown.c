@@ -68,7 +68,6 @@ cmd_shutdown_poll_cb(__attribute__((unused)) evutil_socket_t fd,
 {
 	struct cmd_shutdown_state	*s = arg;
 	struct timeval			 tv = { 0, CMD_SHUTDOWN_POLL_MS * 1000 };
-	struct service_instance		*hsp;
 	unsigned int			 n = registry_in_flight(hr->registry);
 	double				 elapsed, limit;
 
@@ -84,9 +83,8 @@ cmd_shutdown_poll_cb(__attribute__((unused)) evutil_socket_t fd,
 		if (n > 0)
 			log_warnx("shutdown: %u still in flight after %.0f s "
 			    "(drain.timeout_s); retiring anyway", n, limit);
-		if (!s->left && (hsp = registry_slot(hr->registry,
-		    SERVICE_HSP)->current) != NULL)
-			hsp_group_cancel(hsp);
+		if (!s->left)
+			registry_drain_cancel(hr->registry);
 		registry_retire_all(hr->registry);
 		s->retired = true;
 		clock_gettime(CLOCK_MONOTONIC, &s->phase_started);
@@ -121,7 +119,6 @@ static enum cmd_retval
 cmd_shutdown_exec(struct cmdq_item *item)
 {
 	struct cmd_shutdown_state	*s;
-	struct service_instance		*hsp;
 
 	hr->shutting_down = true;
 	hr->registry->draining = true;
@@ -144,9 +141,8 @@ cmd_shutdown_exec(struct cmdq_item *item)
 	 * A pool member leaves its share group first, as drain does, so the
 	 * broker stops giving it requests it could no longer answer.
 	 */
-	hsp = registry_slot(hr->registry, SERVICE_HSP)->current;
-	s->left = hsp == NULL ||
-	    hsp_group(hsp, false, cmd_shutdown_left_cb, s) != 0;
+	s->left = registry_drain(hr->registry, true, cmd_shutdown_left_cb,
+	    s) != 0;
 	clock_gettime(CLOCK_MONOTONIC, &s->phase_started);
 	s->last_extend = s->phase_started;
 	item->data = s;

@@ -140,8 +140,8 @@ dispatcher_run(struct hsp_task *task)
 }
 
 /*
- * A task has an outcome: count it and hand it to the router, which sends
- * the result.  Takes PAYLOAD.
+ * A task has an outcome: count it and hand it to the task's owner (the
+ * router, which sends the result).  Takes PAYLOAD.
  */
 void
 task_finish(struct hsp_task *task, const char *status, json_t *payload,
@@ -155,7 +155,7 @@ task_finish(struct hsp_task *task, const char *status, json_t *payload,
 		dispatcher_rejected++;
 	else
 		dispatcher_failed++;
-	router_task_done(task, status, payload, error_code, error_message);
+	task->done(task, status, payload, error_code, error_message);
 }
 
 /*

@@ -179,6 +179,9 @@ enum service_id {
 /* Called by a service when its asynchronous start has ended. */
 typedef void	(*service_started_cb)(struct service_instance *, bool ok,
 		    const char *cause);
+/* A service's part of a drain or resume is done (OK false: WHY). */
+typedef void	(*service_drained_cb)(void *arg, bool ok, const char *why);
+struct registry_drain;
 
 /*
  * A replaceable service: an ops struct plus reference-counted instances.
@@ -200,6 +203,15 @@ struct service_ops {
 	/* Does a new configuration change this service? */
 	bool		 (*changed)(const struct config *old,
 			     const struct config *new);
+	/*
+	 * Optional: take part in drain (DRAINING true) or resume, as a pool
+	 * member leaves or joins its share group.  Returns 1 when there is
+	 * nothing to wait for, 0 when DONE will be called, -1 on failure.
+	 */
+	int		 (*drain)(struct service_instance *, bool draining,
+			     service_drained_cb done, void *arg);
+	/* Optional: forget a DONE still pending (its command ended). */
+	void		 (*drain_cancel)(struct service_instance *);
 };
 
 struct service_instance {
@@ -251,11 +263,15 @@ struct registry {
 	bool			 draining;
 	/* Work the dependants hold outside any instance. */
 	unsigned int		 in_flight_other;
-	/* Rewire the dependants after a swap; NULL: nothing to rewire. */
+	/*
+	 * Rewire the dependants after a swap, or let them go of OLD (NEW is
+	 * NULL) when a shutdown retires it; NULL: nothing to rewire.
+	 */
 	void			(*swapped)(struct registry *,
 				    struct service_slot *,
 				    struct service_instance *old,
 				    struct service_instance *new);
+	struct registry_drain	*drain;		/* a drain or resume waiting */
 };
 
 struct registry	*registry_create(struct event_base *);
@@ -271,6 +287,9 @@ struct service_reload *registry_reload(struct service_slot *,
 		    const char **code, char **cause);
 void		 registry_reload_cancel(struct service_reload *);
 void		 registry_retire_all(struct registry *);
+int		 registry_drain(struct registry *, bool draining,
+		    service_drained_cb, void *arg);
+void		 registry_drain_cancel(struct registry *);
 bool		 registry_quiet(struct registry *);
 json_t		*registry_slot_status(struct service_slot *);
 

@@ -180,7 +180,7 @@ struct hsp_conn {
 	bool			 in_group;
 	int			 group_mid;
 	bool			 group_joining;
-	hsp_group_cb		 group_cb;
+	service_drained_cb	 group_cb;
 	void			*group_arg;
 
 	unsigned int		 backoff_ms;
@@ -1048,7 +1048,7 @@ hsp_on_connect(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 static void
 hsp_group_done(struct hsp_conn *c, bool ok, bool joined)
 {
-	hsp_group_cb	cb = c->group_cb;
+	service_drained_cb cb = c->group_cb;
 	void		*arg = c->group_arg;
 
 	c->group_cb = NULL;
@@ -1069,8 +1069,8 @@ hsp_group_done(struct hsp_conn *c, bool ok, bool joined)
  * drain flag says), 0 when CB will be called on UNSUBACK/SUBACK, -1 when the
  * request could not be sent.
  */
-int
-hsp_group(struct service_instance *inst, bool join, hsp_group_cb cb,
+static int
+hsp_group(struct service_instance *inst, bool join, service_drained_cb cb,
     void *arg)
 {
 	struct hsp_conn	*c = inst->data;
@@ -1097,8 +1097,19 @@ hsp_group(struct service_instance *inst, bool join, hsp_group_cb cb,
 	return (0);
 }
 
+/*
+ * The connector's part of a drain (the ops drain): a pool member leaves
+ * its share group when draining, joins it again on resume.
+ */
+static int
+hsp_drain(struct service_instance *inst, bool draining,
+    service_drained_cb done, void *arg)
+{
+	return (hsp_group(inst, !draining, done, arg));
+}
+
 /* Forget a pending share-group change (its command was cancelled). */
-void
+static void
 hsp_group_cancel(struct service_instance *inst)
 {
 	struct hsp_conn	*c = inst->data;
@@ -1113,8 +1124,9 @@ hsp_on_subscribe(__attribute__((unused)) struct mosquitto *mosq, void *obj,
     int mid, int count, const int *granted,
     __attribute__((unused)) const mosquitto_property *p)
 {
-	struct hsp_conn	*c = obj;
-	int		 i;
+	struct hsp_conn		*c = obj;
+	struct router_publisher	 self;
+	int			 i;
 
 	if (c->inst->dead)
 		return;
@@ -1154,7 +1166,8 @@ hsp_on_subscribe(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 	    " (in the share group)" : " (out of the share group: draining)");
 	/* Adverts after every (re)connect; a new generation advertises
 	 * before it is swapped in. */
-	router_advertise(c->inst, c->config->ai_id);
+	hsp_publisher(c->inst, &self);
+	router_advertise(&self, c->config->ai_id);
 	if (c->pub.connected)
 		hsp_conn_report(c, true, NULL);
 }
@@ -1979,6 +1992,29 @@ hsp_publish_text(struct hsp_conn *c, const char *topic, char *text,
 	return (0);
 }
 
+/* The router's publisher: hsp_publish, for a router_publisher. */
+static int
+hsp_publisher_publish(void *arg, const char *topic, json_t *envelope)
+{
+	return (hsp_publish(arg, topic, envelope));
+}
+
+/* The router's publisher: hsp_is_connected, for a router_publisher. */
+static bool
+hsp_publisher_ready(void *arg)
+{
+	return (hsp_is_connected(arg));
+}
+
+/* Fill PUBLISHER so that the router publishes through connector INST. */
+void
+hsp_publisher(struct service_instance *inst, struct router_publisher *out)
+{
+	out->publish = hsp_publisher_publish;
+	out->ready = hsp_publisher_ready;
+	out->arg = inst;
+}
+
 /* Is connector INST connected and subscribed? */
 bool
 hsp_is_connected(struct service_instance *inst)
@@ -2014,6 +2050,8 @@ const struct service_ops hsp_service_ops = {
 	.destroy = hsp_destroy,
 	.status = hsp_status,
 	.changed = hsp_changed,
+	.drain = hsp_drain,
+	.drain_cancel = hsp_group_cancel,
 };
 
 /* Dependants -------------------------------------------------------- */

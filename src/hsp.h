@@ -85,8 +85,15 @@ struct tool {
 	void		(*exec)(struct hsp_task *);
 };
 
+/* What becomes of a task's outcome; PAYLOAD is taken. */
+typedef void	(*hsp_task_done_fn)(struct hsp_task *, const char *status,
+		    json_t *payload, const char *error_code,
+		    const char *error_message);
+
 /* One TaskRequest being worked on. */
 struct hsp_task {
+	/* Set by whoever made the task (the router): sends the result. */
+	hsp_task_done_fn	 done;
 	struct service_instance	*connector;	/* where it came from */
 	const struct tool	*tool;
 	json_t			*request;	/* the whole envelope */
@@ -135,13 +142,24 @@ void		 router_handle(struct service_instance *from, const char *topic,
 		    const void *data, size_t length, bool retained);
 bool		 router_callback_valid(const char *topic, const char **why);
 unsigned int	 router_tasks_in_flight(void);
+/*
+ * Where the router publishes: a connector, handed to it at each swap
+ * (router_set_publisher), so that the router never looks the connector up.
+ */
+struct router_publisher {
+	/* Publish ENVELOPE (borrowed) on TOPIC: 0, or -1 when refused. */
+	int		(*publish)(void *arg, const char *topic,
+			    json_t *envelope);
+	/* Is it connected (worth advertising through now)? */
+	bool		(*ready)(void *arg);
+	void		*arg;
+};
+
+void		 router_set_publisher(const struct router_publisher *);
 int		 router_publish(const char *topic, json_t *envelope);
-void		 router_advertise(struct service_instance *via,
+void		 router_advertise(const struct router_publisher *via,
 		    const char *ai_id);
 void		 router_readvertise(void);
-void		 router_task_done(struct hsp_task *, const char *status,
-		    json_t *payload, const char *error_code,
-		    const char *error_message);
 json_t		*router_status(void);
 void		 router_metrics(FILE *);
 
@@ -153,10 +171,8 @@ extern const struct service_ops discovery_service_ops;
 
 int		 hsp_publish(struct service_instance *, const char *topic,
 		    json_t *envelope);
-typedef void	(*hsp_group_cb)(void *arg, bool ok, const char *why);
-int		 hsp_group(struct service_instance *, bool join, hsp_group_cb,
-		    void *arg);
-void		 hsp_group_cancel(struct service_instance *);
+void		 hsp_publisher(struct service_instance *,
+		    struct router_publisher *);
 bool		 hsp_is_connected(struct service_instance *);
 void		 hsp_metrics(FILE *);
 void		 hsp_shutdown(void);

@@ -221,8 +221,20 @@ main_raise_file_limit(rlim_t want)
 static void
 main_swapped(__attribute__((unused)) struct registry *reg,
     struct service_slot *slot, struct service_instance *old,
-    __attribute__((unused)) struct service_instance *new)
+    struct service_instance *new)
 {
+	struct router_publisher	publisher;
+
+	/* Shutdown: nothing is current any more, nothing to publish to. */
+	if (new == NULL) {
+		if (slot->id == SERVICE_HSP)
+			router_set_publisher(NULL);
+		return;
+	}
+	if (slot->id == SERVICE_HSP) {
+		hsp_publisher(new, &publisher);
+		router_set_publisher(&publisher);
+	}
 	if (slot->id == SERVICE_HSP && router_configure(slot->config) == -1)
 		log_warnx("hsp: out of memory applying the new configuration");
 	if (slot->id == SERVICE_HSP)

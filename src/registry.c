@@ -90,6 +90,7 @@ registry_free(struct registry *reg)
 
 	if (reg == NULL)
 		return;
+	registry_drain_cancel(reg);
 	for (i = 0; i < SERVICE_COUNT; i++) {
 		slot = &reg->slots[i];
 		if (slot->reload != NULL)
@@ -381,9 +382,111 @@ registry_retire_all(struct registry *reg)
 			registry_reload_cancel(slot->reload);
 		if ((inst = slot->current) != NULL) {
 			slot->current = NULL;
+			/* The dependants let go of it (new: NULL). */
+			if (reg->swapped != NULL)
+				reg->swapped(reg, slot, inst, NULL);
 			registry_retire(slot, inst);
 		}
 	}
+}
+
+/* A drain or resume waiting for the services that take part in it. */
+struct registry_drain {
+	struct registry		*reg;
+	service_drained_cb	 done;
+	void			*arg;
+	unsigned int		 pending;
+	bool			 ok;
+	char			*why;		/* the first failure */
+};
+
+/* One service's part of a drain is done: the last one calls DONE. */
+static void
+registry_drain_done_cb(void *arg, bool ok, const char *why)
+{
+	struct registry_drain	*d = arg;
+
+	if (!ok && d->ok) {
+		d->ok = false;
+		d->why = why != NULL ? strdup(why) : NULL;
+	}
+	if (--d->pending > 0)
+		return;
+	d->reg->drain = NULL;
+	d->done(d->arg, d->ok, d->why);
+	free(d->why);
+	free(d);
+}
+
+/*
+ * Tell every current service that takes part (an ops drain) that the
+ * daemon drains (DRAINING true) or resumes.  Returns 1 when nothing is to
+ * be waited for, 0 when DONE will be called once all are done, -1 when a
+ * service could not even begin (the others went on).
+ */
+int
+registry_drain(struct registry *reg, bool draining, service_drained_cb done,
+    void *arg)
+{
+	struct registry_drain	*d;
+	struct service_instance	*inst;
+	bool			 failed = false;
+	int			 i;
+
+	if ((d = calloc(1, sizeof *d)) == NULL)
+		return (-1);
+	d->reg = reg;
+	d->done = done;
+	d->arg = arg;
+	d->ok = true;
+	d->pending = 1;		/* until every service was asked */
+	reg->drain = d;
+	for (i = 0; i < SERVICE_COUNT; i++) {
+		inst = reg->slots[i].current;
+		if (inst == NULL || inst->ops->drain == NULL)
+			continue;
+		/* Counted first: DONE may come before the op returns. */
+		d->pending++;
+		switch (inst->ops->drain(inst, draining,
+		    registry_drain_done_cb, d)) {
+		case 0:
+			break;
+		case -1:
+			failed = true;
+			/* FALLTHROUGH */
+		default:
+			d->pending--;
+			break;
+		}
+	}
+	if (--d->pending > 0)
+		return (0);
+	/* Nothing to wait for (or all of it already done). */
+	if (!d->ok)
+		failed = true;
+	reg->drain = NULL;
+	free(d->why);
+	free(d);
+	return (failed ? -1 : 1);
+}
+
+/* Forget a drain still waiting (its command was cancelled or ended). */
+void
+registry_drain_cancel(struct registry *reg)
+{
+	struct service_instance	*inst;
+	int			 i;
+
+	if (reg->drain == NULL)
+		return;
+	for (i = 0; i < SERVICE_COUNT; i++) {
+		inst = reg->slots[i].current;
+		if (inst != NULL && inst->ops->drain_cancel != NULL)
+			inst->ops->drain_cancel(inst);
+	}
+	free(reg->drain->why);
+	free(reg->drain);
+	reg->drain = NULL;
 }
 
 /* Format a wall-clock time as ISO-8601 UTC. */

@@ -64,9 +64,12 @@ static struct {
 	unsigned int	 tasks_in_flight;
 	json_t		*recent_facts;
 	bool		 pooled;	/* hsp.share_group is set */
+	struct router_publisher publisher;	/* the current connector */
 } router;
 
 static void	router_evict(size_t);
+static void	router_task_done(struct hsp_task *, const char *, json_t *,
+		    const char *, const char *);
 
 /* Set up the router for CONFIG (which has an hsp section). */
 int
@@ -281,14 +284,27 @@ router_callback_valid(const char *topic, const char **why)
 	return (*why == NULL);
 }
 
+/*
+ * Publish through PUBLISHER from now on (the connector just swapped in);
+ * NULL: nowhere (at shutdown, when no connector is current any more).
+ */
+void
+router_set_publisher(const struct router_publisher *publisher)
+{
+	if (publisher != NULL)
+		router.publisher = *publisher;
+	else
+		memset(&router.publisher, 0, sizeof router.publisher);
+}
+
 /* Publish ENVELOPE (taken) on TOPIC through the current connector. */
 int
 router_publish(const char *topic, json_t *envelope)
 {
-	struct service_instance	*current;
+	struct router_publisher	*via = &router.publisher;
 
-	current = registry_slot(hr->registry, SERVICE_HSP)->current;
-	if (current == NULL || hsp_publish(current, topic, envelope) == -1) {
+	if (via->publish == NULL || via->publish(via->arg, topic,
+	    envelope) == -1) {
 		router.publish_failed++;
 		if (time(NULL) - router.publish_failed_logged >= 10) {
 			log_warnx("hsp: cannot publish to %s (%llu failed so "
@@ -335,6 +351,7 @@ router_task_request(struct service_instance *from, struct hsp_message *msg)
 
 	if ((task = calloc(1, sizeof *task)) == NULL)
 		return;
+	task->done = router_task_done;
 	task->connector = from;
 	service_instance_work_begin(from);
 	router.tasks_in_flight++;
@@ -403,7 +420,7 @@ router_task_free(struct hsp_task *task)
  * request's request_id, the correlation id of the request) and free it.
  * Takes PAYLOAD.
  */
-void
+static void
 router_task_done(struct hsp_task *task, const char *status, json_t *payload,
     const char *error_code, const char *error_message)
 {
@@ -595,9 +612,12 @@ router_handle(struct service_instance *from, const char *topic,
 	envelope_clear(&msg);
 }
 
-/* Advertise every available tool of agent AI_ID through connector VIA. */
+/*
+ * Advertise every available tool of agent AI_ID through VIA (a connector
+ * not yet swapped in advertises through itself).
+ */
 void
-router_advertise(struct service_instance *via, const char *ai_id)
+router_advertise(const struct router_publisher *via, const char *ai_id)
 {
 	json_t	*adverts = dispatcher_adverts(ai_id), *payload, *advert;
 	char	*topic;
@@ -608,7 +628,7 @@ router_advertise(struct service_instance *via, const char *ai_id)
 		advert = envelope_new(HSP_CAPABILITY_ADVERTISEMENT,
 		    ai_id, "all", NULL, "publish", "low", false,
 		    json_incref(payload));
-		if (topic != NULL && hsp_publish(via, topic, advert) == 0)
+		if (topic != NULL && via->publish(via->arg, topic, advert) == 0)
 			router.adverts_sent++;
 		json_decref(advert);
 	}
@@ -623,12 +643,10 @@ router_advertise(struct service_instance *via, const char *ai_id)
 void
 router_readvertise(void)
 {
-	struct service_instance	*current;
+	struct router_publisher	*via = &router.publisher;
 
-	current = registry_slot(hr->registry, SERVICE_HSP)->current;
-	if (current != NULL && router.ai_id != NULL &&
-	    hsp_is_connected(current))
-		router_advertise(current, router.ai_id);
+	if (via->publish != NULL && router.ai_id != NULL && via->ready(via->arg))
+		router_advertise(via, router.ai_id);
 }
 
 /* The router's counters, merged into the hsp status. */

@@ -430,15 +430,16 @@ daemon_uptime_s(void)
 }
 
 int
-hsp_group(__attribute__((unused)) struct service_instance *inst,
-    __attribute__((unused)) bool join, __attribute__((unused)) hsp_group_cb cb,
+registry_drain(__attribute__((unused)) struct registry *registry,
+    __attribute__((unused)) bool draining,
+    __attribute__((unused)) service_drained_cb done,
     __attribute__((unused)) void *arg)
 {
 	fuzz_cmd_unreachable(__func__);
 }
 
 void
-hsp_group_cancel(__attribute__((unused)) struct service_instance *inst)
+registry_drain_cancel(__attribute__((unused)) struct registry *registry)
 {
 	fuzz_cmd_unreachable(__func__);
 }

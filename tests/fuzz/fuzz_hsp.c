@@ -16,7 +16,7 @@
  * payload "\x03" followed by a digit 0-4 sets how the next messages arrive,
  * as the connector's intake sees them: on the request topic (0), the same
  * but retained (1), on the facts topic (2), on a results topic (3), on an
- * extra subscription (4).  The connector is a stub whose hsp_publish()
+ * extra subscription (4).  The connector is a stub publisher that
  * checks and counts what would be published: only acknowledgements and
  * results, only under hsp/acks/ and hsp/results/ (a callback_address can
  * never point anywhere else), and nothing at all for a message that did not
@@ -64,9 +64,9 @@ static size_t			 fuzz_published;
 static bool			 fuzz_trace;	/* $FUZZ_HSP_TRACE set */
 
 /* The connector's publish: check what the router hands over, count it. */
-int
-hsp_publish(__attribute__((unused)) struct service_instance *inst,
-    const char *topic, json_t *envelope)
+static int
+fuzz_publish(__attribute__((unused)) void *arg, const char *topic,
+    json_t *envelope)
 {
 	char	*text;
 
@@ -230,11 +230,17 @@ llm_submit(json_t *messages, const char *system, llm_done_cb cb, void *arg)
 }
 
 /* The stub connector is always connected. */
-bool
-hsp_is_connected(__attribute__((unused)) struct service_instance *inst)
+static bool
+fuzz_ready(__attribute__((unused)) void *arg)
 {
 	return (true);
 }
+
+/* The router publishes through the stub connector. */
+static const struct router_publisher fuzz_publisher = {
+	.publish = fuzz_publish,
+	.ready = fuzz_ready,
+};
 
 /* The stub connector owns nothing. */
 static void
@@ -348,6 +354,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (router_init(fuzz_configs[FUZZ_HSP_FIRST_WINDOW]) == -1 ||
 	    discovery_init() == -1)
 		abort();
+	router_set_publisher(&fuzz_publisher);
 	fuzz_published = 0;
 	fuzz_intake_index = 0;
 	for (;;) {

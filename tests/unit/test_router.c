@@ -1,8 +1,8 @@
 /*
  * test_router.c -- unit tests of the HSP side without a broker: envelope
  * parsing (src/hsp-envelope.c) and the router (src/router.c) with the real
- * dispatcher and discovery.  The connector is replaced by a stub of
- * hsp_publish() that records what would have been published.
+ * dispatcher and discovery.  The connector is replaced by a stub publisher
+ * (router_set_publisher) that records what would have been published.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +19,9 @@ static json_t		*published;	/* [{topic, message}] */
 static struct config	*config;
 
 /* The connector's publish, recorded. */
-int
-hsp_publish(__attribute__((unused)) struct service_instance *inst,
-    const char *topic, json_t *envelope)
+static int
+test_publish(__attribute__((unused)) void *arg, const char *topic,
+    json_t *envelope)
 {
 	json_array_append_new(published, json_pack("{s:s, s:O}", "topic",
 	    topic, "message", envelope));
@@ -44,12 +44,17 @@ llm_submit(__attribute__((unused)) json_t *messages,
 	return (-1);
 }
 
-/* Unused here: the metrics of the connector. */
-bool
-hsp_is_connected(__attribute__((unused)) struct service_instance *inst)
+/* The stub connector is always connected. */
+static bool
+test_ready(__attribute__((unused)) void *arg)
 {
 	return (true);
 }
+
+static const struct router_publisher test_publisher = {
+	.publish = test_publish,
+	.ready = test_ready,
+};
 
 static void
 nothing_destroy(__attribute__((unused)) struct service_instance *inst)
@@ -81,6 +86,7 @@ setup(void)
 	hr->registry->slots[SERVICE_HSP].current = connector;
 	published = json_array();
 	ck_assert_int_eq(router_init(config), 0);
+	router_set_publisher(&test_publisher);
 	ck_assert_int_eq(discovery_init(), 0);
 }
 
