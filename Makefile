@@ -18,7 +18,9 @@
 
 .DEFAULT_GOAL	:= all
 
-VERSION		= 0.1.0
+# The version is stated once, in the file VERSION (configure.ac reads it
+# too; test_man checks the man pages' headers against it).
+VERSION		:= $(shell cat $(dir $(lastword $(MAKEFILE_LIST)))VERSION)
 
 PREFIX		?= /usr/local
 BINDIR		?= $(PREFIX)/bin

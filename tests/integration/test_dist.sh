@@ -15,7 +15,7 @@
 . "$(dirname "$0")/lib.sh"
 
 command -v git >/dev/null || fatal "git is missing (scripts/install-deps installs it)"
-version=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' "$TOP/Makefile")
+version=$(cat "$TOP/VERSION")
 tarball=hotreload-$version.tar.gz
 jobs=$(nproc 2>/dev/null || echo 2)
 

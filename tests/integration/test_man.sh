@@ -23,6 +23,13 @@ for page in $PAGES; do
 	assert_eq "" "$ERR$OUT" "mandoc -Tlint $page says nothing"
 done
 
+# The version in each page's header is the one in VERSION.
+version=$(cat "$TOP/VERSION")
+for page in $PAGES; do
+	assert_contains "\"hotreload $version\"" "$(sed -n '/^\.TH /p' "$TOP/man/$page")" \
+	    "$page: the header names hotreload $version (VERSION)"
+done
+
 # The page $1 as plain text, one paragraph a line.
 render() {
 	mandoc -Tascii -Owidth=400 "$TOP/man/$1" | col -b
