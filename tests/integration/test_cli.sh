@@ -5,7 +5,7 @@
 # client's exit status when no daemon listens.
 . "$(dirname "$0")/lib.sh"
 
-version=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' "$TOP/Makefile")
+version=$(cat "$TOP/VERSION")
 [[ -n $version ]] || fatal "cannot read VERSION from the Makefile"
 
 # --- hotreloadd ------------------------------------------------------------

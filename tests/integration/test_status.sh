@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 services=(llm hsp tool_dispatcher dialogue_manager service_discovery)
-version=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' "$TOP/Makefile")
+version=$(cat "$TOP/VERSION")
 
 write_config '"queue_depth": 16'
 start_daemon
