@@ -255,3 +255,45 @@ discovery_status(void)
 	json_decref(agents);
 	return (status);
 }
+
+/* The ServiceDiscovery slot ---------------------------------------------- */
+
+/*
+ * Fed by every connector generation through the router; it exists when
+ * hsp is configured and is never rebuilt (its limits come with each swap
+ * of the connector, discovery_configure).
+ */
+static struct service_instance *
+discovery_create(const struct config *config, char **cause)
+{
+	if (discovery_init() == -1) {
+		*cause = strdup("out of memory");
+		return (NULL);
+	}
+	return (service_passive_create(&discovery_service_ops,
+	    config->hsp != NULL, cause));
+}
+
+/* Its status: the capabilities known. */
+static json_t *
+discovery_slot_status(__attribute__((unused)) struct service_instance *i)
+{
+	return (discovery_status());
+}
+
+/* Started once with hsp; never rebuilt by a reload. */
+static bool
+discovery_changed(const struct config *old, const struct config *new)
+{
+	return (old == NULL && new->hsp != NULL);
+}
+
+const struct service_ops discovery_service_ops = {
+	.name = "service_discovery",
+	.create = discovery_create,
+	.start = service_passive_start,
+	.retire = service_passive_retire,
+	.destroy = service_passive_destroy,
+	.status = discovery_slot_status,
+	.changed = discovery_changed,
+};

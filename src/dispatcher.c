@@ -211,3 +211,40 @@ dispatcher_status(void)
 	    "failed", (json_int_t)dispatcher_failed,
 	    "rejected", (json_int_t)dispatcher_rejected));
 }
+
+/* The ToolDispatcher slot ------------------------------------------------ */
+
+/*
+ * It has no connection of its own: it exists when hsp is configured and is
+ * rewired, not rebuilt, on a swap.
+ */
+static struct service_instance *
+tool_dispatcher_create(const struct config *config, char **cause)
+{
+	return (service_passive_create(&tool_dispatcher_service_ops,
+	    config->hsp != NULL, cause));
+}
+
+/* Its status: the tools and their counters. */
+static json_t *
+tool_dispatcher_status(__attribute__((unused)) struct service_instance *i)
+{
+	return (dispatcher_status());
+}
+
+/* Started once with hsp; never rebuilt by a reload. */
+static bool
+tool_dispatcher_changed(const struct config *old, const struct config *new)
+{
+	return (old == NULL && new->hsp != NULL);
+}
+
+const struct service_ops tool_dispatcher_service_ops = {
+	.name = "tool_dispatcher",
+	.create = tool_dispatcher_create,
+	.start = service_passive_start,
+	.retire = service_passive_retire,
+	.destroy = service_passive_destroy,
+	.status = tool_dispatcher_status,
+	.changed = tool_dispatcher_changed,
+};

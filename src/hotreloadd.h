@@ -287,6 +287,12 @@ struct service_reload *registry_reload(struct service_slot *,
 		    const char **code, char **cause);
 void		 registry_reload_cancel(struct service_reload *);
 void		 registry_retire_all(struct registry *);
+struct service_instance *service_passive_create(const struct service_ops *,
+		    bool configured, char **cause);
+void		 service_passive_start(struct service_instance *,
+		    service_started_cb);
+void		 service_passive_retire(struct service_instance *);
+void		 service_passive_destroy(struct service_instance *);
 int		 registry_drain(struct registry *, bool draining,
 		    service_drained_cb, void *arg);
 void		 registry_drain_cancel(struct registry *);

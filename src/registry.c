@@ -390,6 +390,45 @@ registry_retire_all(struct registry *reg)
 	}
 }
 
+/*
+ * Services with no connection of their own (the tool dispatcher, service
+ * discovery): an instance is only a slot holder, ready at once, with
+ * nothing to finish or free.  Their files use these as their ops.
+ */
+struct service_instance *
+service_passive_create(const struct service_ops *ops, bool configured,
+    char **cause)
+{
+	struct service_instance	*inst;
+
+	*cause = NULL;
+	if (!configured)
+		return (NULL);
+	if ((inst = service_instance_create(ops, NULL)) == NULL)
+		*cause = strdup("out of memory");
+	return (inst);
+}
+
+/* Ready at once. */
+void
+service_passive_start(struct service_instance *inst, service_started_cb cb)
+{
+	cb(inst, true, NULL);
+}
+
+/* Nothing to finish. */
+void
+service_passive_retire(struct service_instance *inst)
+{
+	service_instance_retired(inst);
+}
+
+/* Nothing to free. */
+void
+service_passive_destroy(__attribute__((unused)) struct service_instance *inst)
+{
+}
+
 /* A drain or resume waiting for the services that take part in it. */
 struct registry_drain {
 	struct registry		*reg;

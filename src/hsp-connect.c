@@ -1,0 +1,313 @@
+/*
+ * hsp-connect.c -- one connection attempt of the HSPConnector: its client
+ * id, its topics, the broker password and TLS files, the libmosquitto
+ * handle with its options and callbacks, resolving the broker's name
+ * without blocking, and the asynchronous TCP connect.  What follows the
+ * CONNACK is in hsp.c.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/util.h>
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+
+#include "hsp-conn.h"
+#include "log.h"
+
+static unsigned int	hsp_serial;
+
+/* Keep only characters every broker takes in a client id. */
+static void
+hsp_sanitize(char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' ||
+		    *s == '.'))
+			*s = '_';
+	}
+}
+
+/* Make the client id: stable per letter when persistent, else unique. */
+char *
+hsp_client_id(const struct config *config, char letter)
+{
+	char	 host[64], *id;
+
+	if (gethostname(host, sizeof host) == -1)
+		snprintf(host, sizeof host, "host");
+	host[sizeof host - 1] = '\0';
+	if (letter != '\0')
+		id = str_printf("hr-%s-%s-%c", config->ai_id, host, letter);
+	else
+		id = str_printf("hr-%s-%s-%ld-%u", config->ai_id, host,
+		    (long)getpid(), ++hsp_serial);
+	if (id != NULL)
+		hsp_sanitize(id);
+	return (id);
+}
+
+/* The topics this agent subscribes to (HSP.md "Topics"). */
+int
+hsp_conn_topics(struct hsp_conn *c)
+{
+	const char	*ai = c->config->ai_id;
+	size_t		 i, n = 5 + c->cfg->extra_subscriptions_count;
+
+	if ((c->topics = calloc(n, sizeof *c->topics)) == NULL)
+		return (-1);
+	if (c->cfg->share_group != NULL)
+		c->topics[0] = str_printf("$share/%s/hsp/requests/%s",
+		    c->cfg->share_group, ai);
+	else
+		c->topics[0] = str_printf("hsp/requests/%s", ai);
+	c->topics[1] = str_printf("hsp/results/%s/#", ai);
+	c->topics[2] = str_printf("hsp/acks/%s", ai);
+	c->topics[3] = strdup("hsp/capabilities/advertisements/#");
+	c->topics[4] = strdup("hsp/knowledge/facts/#");
+	for (i = 0; i < c->cfg->extra_subscriptions_count; i++)
+		c->topics[5 + i] = strdup(c->cfg->extra_subscriptions[i]);
+	c->topics_count = (int)n;
+	for (i = 0; i < n; i++) {
+		if (c->topics[i] == NULL)
+			return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Read the broker password from hsp.broker.password_file: a regular file
+ * (file_read_secret), so that a FIFO in its place is an error, not a hang;
+ * one readable by every user is used, with a warning.
+ */
+int
+hsp_read_password(struct hsp_conn *c, char **cause)
+{
+	const char	*file = c->cfg->password_file;
+	char		*why, *warning;
+
+	if (file == NULL)
+		return (0);
+	if (file_read_secret(file, HSP_PASSWORD_MAX, &c->password, &warning,
+	    &why) == -1) {
+		*cause = str_printf("hsp.broker.password_file %s: %s", file,
+		    why != NULL ? why : "out of memory");
+		free(why);
+		return (-1);
+	}
+	if (warning != NULL) {
+		log_warnx("hsp.broker.password_file %s: %s", file, warning);
+		free(warning);
+	}
+	return (0);
+}
+
+/*
+ * The TLS files must be regular files: libmosquitto opens them itself, and
+ * a FIFO in their place would block the loop in open().
+ */
+int
+hsp_check_tls_files(struct hsp_conn *c, char **cause)
+{
+	const struct config_tls	*tls = c->cfg->tls;
+	const char		*names[] = { "ca_file", "cert_file", "key_file" };
+	const char		*paths[3];
+	char			*why;
+	size_t			 i;
+
+	if (tls == NULL)
+		return (0);
+	paths[0] = tls->ca_file;
+	paths[1] = tls->cert_file;
+	paths[2] = tls->key_file;
+	for (i = 0; i < 3; i++) {
+		if (paths[i] == NULL || file_check_regular(paths[i], &why) == 0)
+			continue;
+		*cause = str_printf("hsp.broker.tls.%s %s: %s", names[i],
+		    paths[i], why != NULL ? why : "out of memory");
+		free(why);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+hsp_conn_new_mosq(struct hsp_conn *c, char **cause)
+{
+	const struct config_tls	*tls = c->cfg->tls;
+	int			 rc;
+
+	if (c->mosq != NULL)
+		mosquitto_destroy(c->mosq);
+	c->mosq = mosquitto_new(c->client_id, !c->cfg->persistent, c);
+	if (c->mosq == NULL) {
+		*cause = str_printf("cannot create an MQTT client: %s",
+		    strerror(errno));
+		return (-1);
+	}
+	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION,
+	    c->cfg->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+	mosquitto_int_option(c->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+	mosquitto_connect_v5_callback_set(c->mosq, hsp_on_connect);
+	mosquitto_disconnect_v5_callback_set(c->mosq, hsp_on_disconnect);
+	mosquitto_subscribe_v5_callback_set(c->mosq, hsp_on_subscribe);
+	mosquitto_unsubscribe_v5_callback_set(c->mosq, hsp_on_unsubscribe);
+	mosquitto_publish_v5_callback_set(c->mosq, hsp_on_publish);
+	mosquitto_message_v5_callback_set(c->mosq, hsp_on_message);
+	mosquitto_log_callback_set(c->mosq, hsp_on_log);
+	if (c->cfg->username != NULL &&
+	    (rc = mosquitto_username_pw_set(c->mosq, c->cfg->username,
+	    c->password)) != MOSQ_ERR_SUCCESS) {
+		*cause = str_printf("MQTT credentials: %s", hsp_strerror(rc));
+		return (-1);
+	}
+	if (tls != NULL && (rc = mosquitto_tls_set(c->mosq, tls->ca_file,
+	    tls->ca_path, tls->cert_file, tls->key_file, NULL)) !=
+	    MOSQ_ERR_SUCCESS) {
+		*cause = str_printf("hsp.broker.tls: %s", hsp_strerror(rc));
+		return (-1);
+	}
+	if (c->cfg->protocol == 5) {
+		mosquitto_property	*props = NULL;
+		size_t			 packet;
+
+		/*
+		 * libmosquitto has no asynchronous connect that takes v5
+		 * CONNECT properties, but mosquitto_connect_bind_v5() stores
+		 * them before it validates the host: called without a host
+		 * it stores them and returns MOSQ_ERR_INVAL without
+		 * connecting; the asynchronous connect then sends them.  The
+		 * persistent-session and hostile tests check this holds.
+		 *
+		 * The maximum packet size tells the broker not to send us a
+		 * message over hsp.max_message_bytes (with room for its
+		 * topic): it drops it instead.
+		 */
+		packet = c->cfg->max_message_bytes + HSP_PACKET_OVERHEAD;
+		if (packet > 268435455)
+			packet = 268435455;
+		mosquitto_property_add_int32(&props,
+		    MQTT_PROP_MAXIMUM_PACKET_SIZE, (uint32_t)packet);
+		if (c->cfg->persistent)
+			mosquitto_property_add_int32(&props,
+			    MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+			    (uint32_t)c->cfg->session_expiry_s);
+		mosquitto_connect_bind_v5(c->mosq, NULL, 0, c->cfg->keepalive_s,
+		    NULL, props);
+		mosquitto_property_free_all(&props);
+	}
+	return (0);
+}
+
+/* The broker address is known: start the TCP connect and CONNECT. */
+static void
+hsp_conn_connect_address(struct hsp_conn *c)
+{
+	char	*cause = NULL;
+	int	 rc;
+
+	if (c->mosq == NULL) {
+		if (hsp_conn_new_mosq(c, &cause) == -1) {
+			hsp_conn_lost(c, cause);
+			free(cause);
+			return;
+		}
+	}
+	c->state = HSP_STATE_CONNECTING;
+	rc = mosquitto_connect_bind_async(c->mosq, c->address,
+	    c->cfg->port, c->cfg->keepalive_s, NULL);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		hsp_conn_lost(c, hsp_strerror(rc));
+		return;
+	}
+	hsp_conn_update(c);
+	if (c->fd == -1)
+		hsp_conn_lost(c, "no socket");
+}
+
+/* evdns answered. */
+static void
+hsp_conn_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct hsp_conn	*c = arg;
+	char		 buf[INET6_ADDRSTRLEN];
+	const void	*addr;
+
+	c->dns = NULL;
+	if (result == EVUTIL_EAI_CANCEL)
+		return;
+	if (c->inst->dead) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		return;
+	}
+	if (result != 0 || res == NULL) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		hsp_conn_lost(c, evutil_gai_strerror(result));
+		return;
+	}
+	if (res->ai_family == AF_INET6)
+		addr = &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
+	else
+		addr = &((struct sockaddr_in *)res->ai_addr)->sin_addr;
+	evutil_inet_ntop(res->ai_family, addr, buf, sizeof buf);
+	evutil_freeaddrinfo(res);
+	free(c->address);
+	c->address = strdup(buf);
+	hsp_conn_connect_address(c);
+}
+
+/*
+ * One connection attempt: resolve the broker's name without blocking
+ * (numeric addresses and TLS skip it: with TLS libmosquitto needs the name
+ * to check the certificate), then connect.  Bounded by connect_timeout_s.
+ */
+void
+hsp_conn_connect(struct hsp_conn *c)
+{
+	struct evutil_addrinfo	 hints;
+	unsigned char		 scratch[sizeof(struct in6_addr)];
+	bool			 numeric;
+
+	c->attempts++;
+	if (c->switch_id) {
+		/* The probe found no session under "-a": become "-b". */
+		c->switch_id = false;
+		mosquitto_destroy(c->mosq);
+		c->mosq = NULL;
+		free(c->client_id);
+		c->client_id = hsp_client_id(c->config, c->letter);
+	}
+	/*
+	 * The same handle across reconnects: it keeps the QoS 1 messages
+	 * published while the broker was away and sends them afterwards.
+	 */
+	hsp_conn_timer_start(c, c->cfg->connect_timeout_s);
+	c->state = HSP_STATE_CONNECTING;
+	numeric = inet_pton(AF_INET, c->cfg->host, scratch) == 1 ||
+	    inet_pton(AF_INET6, c->cfg->host, scratch) == 1;
+	if (numeric || c->cfg->tls != NULL || hsp_dns == NULL) {
+		free(c->address);
+		c->address = strdup(c->cfg->host);
+		hsp_conn_connect_address(c);
+		return;
+	}
+	c->state = HSP_STATE_RESOLVING;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	c->dns = evdns_getaddrinfo(hsp_dns, c->cfg->host, NULL, &hints,
+	    hsp_conn_resolved_cb, c);
+}
