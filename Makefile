@@ -97,7 +97,7 @@ UNIT_TESTS	= tests/unit/test_config tests/unit/test_proto \
 		  tests/unit/test_router tests/unit/test_llm_provider \
 		  tests/unit/test_log
 CONFIG_OBJS	= src/config.o src/config-diag.o src/config-rules.o \
-		  src/config-scan.o src/config-schema.o
+		  src/config-scan.o src/config-schema.o src/config-walk.o
 UNIT_test_config	= $(CONFIG_OBJS) src/util.o
 UNIT_test_log		= src/log.o src/util.o
 UNIT_test_proto		= src/proto.o src/util.o

@@ -4,8 +4,9 @@
  * The loader is split by function: config.c (loading, reference counting,
  * comparing sections), config-scan.c (where each key stands in the text),
  * config-diag.c (strings, key paths and the problems shown to the
- * operator), config-rules.c (what a string value must look like) and
- * config-schema.c (the sections, their keys, and the checks between keys).
+ * operator), config-rules.c (what a string value must look like),
+ * config-schema.c (the sections as tables, and the checks between keys)
+ * and config-walk.c (the walker that reads the tables).
  * Nothing outside these files includes this header, except the unit test.
  */
 #ifndef HOTRELOAD_CONFIG_INTERNAL_H
@@ -144,7 +145,119 @@ extern const struct config_string_rule config_rule_listen;
 extern const struct config_string_rule config_rule_mode;
 mode_t		 config_mode_from_string(const char *);
 
-/* config-schema.c: check a parsed document and fill the configuration. */
+/*
+ * The schema: one table of rows per section of the file.  A row names its
+ * key once and says what the value must be, its default, and where in the
+ * target struct it goes (an offsetof); the walker in config-walk.c reads
+ * the tables to check unknown keys, types and bounds, fill defaults, and
+ * free.  Rules between keys are small functions the tables point to.
+ */
+enum config_type {
+	CONFIG_INTEGER,		/* from min to max */
+	CONFIG_BOOL,
+	CONFIG_STRING,		/* a string the rule accepts */
+	CONFIG_CHOICE,		/* one of the names in choices */
+	CONFIG_STRING_LIST,	/* an array of strings the rule accepts */
+	CONFIG_SECTION,		/* an object whose keys fill the same struct */
+	CONFIG_SECTION_POINTER,	/* an object in a struct of its own, or NULL */
+	CONFIG_SECTION_ARRAY,	/* an array of objects, a struct each */
+	CONFIG_CUSTOM		/* the row's parse function does it all */
+};
+
+/* How an integer or a choice is stored: the type of the field. */
+enum config_store {
+	CONFIG_STORE_INT,
+	CONFIG_STORE_SIZE,
+	CONFIG_STORE_BOOL,
+	CONFIG_STORE_STRING,	/* a copy of the choice's name */
+	CONFIG_STORE_OTHER
+};
+
+/* Row flags. */
+#define CONFIG_REQUIRED		0x1	/* a missing key is an error */
+#define CONFIG_NULLABLE		0x2	/* null is allowed: no value */
+#define CONFIG_NULL_IS_DEFAULT	0x4	/* null takes the default, silently */
+
+/* One name a choice accepts, and the value stored for it. */
+struct config_choice {
+	const char	*name;
+	int		 value;
+};
+
+struct config_row;
+struct config_section;
+
+/* Parse a CONFIG_CUSTOM row, member of OBJECT (at PATH), into TARGET. */
+typedef void	(*config_parse_cb)(struct config_load *,
+		    const struct config_row *, json_t *object,
+		    const char *path, void *target);
+/*
+ * A row's check: called with the member's PATH once its value, taken from
+ * OBJECT, passed the row's own checks.  A section's finish: called with the
+ * section's PATH and OBJECT (NULL when absent) after all its rows.
+ */
+typedef void	(*config_check_cb)(struct config_load *, json_t *object,
+		    const char *path, void *target);
+/* Release what a CONFIG_CUSTOM row stored in TARGET. */
+typedef void	(*config_free_cb)(const struct config_row *, void *target);
+
+struct config_row {
+	const char			*key;
+	enum config_type		 type;
+	int				 flags;
+	size_t				 offset;	/* of the field */
+	size_t				 count_offset;	/* lists: size_t */
+	enum config_store		 store;
+	json_int_t			 min;
+	json_int_t			 max;
+	json_int_t			 default_integer; /* and booleans */
+	const char			*default_string; /* and choices */
+	const struct config_string_rule	*rule;
+	const struct config_choice	*choices;	/* ends with NULL */
+	const struct config_section	*section;
+	size_t				 element_size;	/* struct of a section */
+	config_parse_cb			 parse;
+	config_check_cb			 check;
+	config_free_cb			 free;
+};
+
+struct config_section {
+	const char		*name;	/* its heading in hotreloadd.conf(5) */
+	const struct config_row	*rows;
+	size_t			 rows_count;
+	config_check_cb		 finish;
+};
+
+/* config-schema.c: the top of the tables (a struct config). */
+extern const struct config_section config_schema;
+
+/* config-walk.c: check a parsed document and fill the configuration. */
 void		 config_check_document(struct config_load *, json_t *);
+
+/* config-walk.c: release what the tables filled in TARGET. */
+void		 config_schema_free(const struct config_section *, void *);
+
+/* config-walk.c: fields, rows and members, found by a field's offset. */
+void		*config_row_field(const struct config_row *, void *);
+size_t		*config_row_count(const struct config_row *, void *);
+const struct config_row *config_row_at(const struct config_section *,
+		    size_t);
+json_t		*config_member_at(const struct config_section *, json_t *,
+		    size_t);
+bool		 config_member_is_set(const struct config_section *,
+		    json_t *, size_t);
+char		*config_member_path(const struct config_section *,
+		    const char *, size_t);
+
+/* config-walk.c: checks for the schema's own parse functions. */
+const char	*config_check_string(struct config_load *, const char *,
+		    json_t *, int, const struct config_string_rule *);
+int		 config_check_integer(struct config_load *, const char *,
+		    json_t *, json_int_t, json_int_t, json_int_t *);
+json_t		*config_member_value(struct config_load *, json_t *,
+		    const char *, const char *, int);
+json_t		*config_member_array(struct config_load *, json_t *,
+		    const char *, const char *, int);
+void		 config_free_strings(char **, size_t);
 
 #endif /* HOTRELOAD_CONFIG_INTERNAL_H */

@@ -141,61 +141,6 @@ out:
 	return (c);
 }
 
-/* Release a counted list of strings. */
-static void
-free_strings(char **list, size_t count)
-{
-	size_t	 i;
-
-	for (i = 0; i < count; i++)
-		free(list[i]);
-	free(list);
-}
-
-/* Release the llm section. */
-static void
-free_llm(struct config_llm *llm)
-{
-	struct config_backend	*b;
-	size_t			 i;
-
-	if (llm == NULL)
-		return;
-	for (i = 0; i < llm->backends_count; i++) {
-		b = &llm->backends[i];
-		free(b->name);
-		free(b->provider);
-		free(b->base_url);
-		free(b->model);
-		free(b->api_key_env);
-		free(b->api_key_file);
-	}
-	free(llm->backends);
-	free_strings(llm->fallback, llm->fallback_count);
-	free(llm);
-}
-
-/* Release the hsp section. */
-static void
-free_hsp(struct config_hsp *hsp)
-{
-	if (hsp == NULL)
-		return;
-	free(hsp->host);
-	free(hsp->username);
-	free(hsp->password_file);
-	if (hsp->tls != NULL) {
-		free(hsp->tls->ca_file);
-		free(hsp->tls->ca_path);
-		free(hsp->tls->cert_file);
-		free(hsp->tls->key_file);
-		free(hsp->tls);
-	}
-	free(hsp->share_group);
-	free_strings(hsp->extra_subscriptions, hsp->extra_subscriptions_count);
-	free(hsp);
-}
-
 /* Take another reference to C. */
 struct config *
 config_ref(struct config *c)
@@ -212,14 +157,7 @@ config_free(struct config *c)
 		return;
 	free(c->path);
 	json_decref(c->root);
-	free(c->ai_id);
-	free(c->control.socket);
-	free(c->control.admin_uids);
-	free_strings(c->control.admin_groups, c->control.admin_groups_count);
-	free(c->control.admin_gids);
-	free_llm(c->llm);
-	free_hsp(c->hsp);
-	free(c->metrics.listen);
+	config_schema_free(&config_schema, c);
 	free(c);
 }
 

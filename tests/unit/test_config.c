@@ -235,7 +235,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(problems.count, 0);
 	ck_assert_ptr_null(c->ai_id);
 	ck_assert_str_eq(c->control.socket, "/tmp/x.sock");
-	ck_assert_uint_eq(c->control.mode, CONFIG_DEFAULT_MODE);
+	ck_assert_uint_eq(c->control.mode, 0660);
 	ck_assert_uint_eq(c->control.mode, 0660);
 	ck_assert_uint_eq(c->control.admin_uids_count, 0);
 	ck_assert_uint_eq(c->control.admin_groups_count, 0);
