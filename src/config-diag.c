@@ -162,7 +162,7 @@ char *
 config_xasprintf(const char *fmt, ...)
 {
 	struct config_buf	 b;
-	va_list		 ap;
+	va_list			 ap;
 
 	config_buf_init(&b);
 	va_start(ap, fmt);
@@ -276,7 +276,7 @@ problem_add(struct config_load *ld, bool warning, const char *where,
 	const struct config_position	*p;
 	struct config_pending_problem	*pp;
 	struct config_buf		 b;
-	int			 line = 1, column = 1;
+	int				 line = 1, column = 1;
 
 	if ((p = config_index_find(&ld->index, where)) != NULL) {
 		line = p->line;
@@ -312,7 +312,7 @@ void
 config_error_at(struct config_load *ld, const char *path, const char *fmt, ...)
 {
 	struct config_buf	 message;
-	va_list		 ap;
+	va_list			 ap;
 
 	config_buf_init(&message);
 	va_start(ap, fmt);
@@ -328,7 +328,7 @@ config_warning_at(struct config_load *ld, const char *path, const char *fmt,
     ...)
 {
 	struct config_buf	 message;
-	va_list		 ap;
+	va_list			 ap;
 
 	config_buf_init(&message);
 	va_start(ap, fmt);
@@ -521,7 +521,7 @@ char *
 config_suggestion_text(const char *word, const char *const *candidates,
     size_t count)
 {
-	const char	*best;
+	const char		*best;
 	struct config_buf	 b;
 
 	config_buf_init(&b);

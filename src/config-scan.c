@@ -249,8 +249,8 @@ static int
 scan_object(struct scanner *s)
 {
 	struct config_buf	 key;
-	size_t		 saved, slot;
-	int		 line, column, c;
+	size_t			 saved, slot;
+	int			 line, column, c;
 
 	scan_advance(s);		/* { */
 	scan_skip_space(s);

@@ -277,12 +277,12 @@ static void
 walk_choice(struct config_load *ld, const struct config_row *row,
     json_t *object, const char *parent, const char *path, void *target)
 {
-	const char	*names[WALK_MAX_CHOICES + 1];
-	json_t		*value;
-	struct config_buf expected;
-	char		*hint = NULL;
-	size_t		 count = 0, i;
-	ssize_t		 fallback = -1;
+	const char		*names[WALK_MAX_CHOICES + 1];
+	json_t			*value;
+	struct config_buf	 expected;
+	char			*hint = NULL;
+	size_t			 count = 0, i;
+	ssize_t			 fallback = -1;
 
 	for (i = 0; row->choices[i].name != NULL; i++) {
 		names[count++] = row->choices[i].name;

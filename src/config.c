@@ -96,10 +96,10 @@ config_load_buffer(const char *name, const char *text, size_t length,
     struct config_problems *problems)
 {
 	struct config_load	 ld;
-	json_error_t	 error;
-	json_t		*root;
-	struct config	*c = NULL;
-	char		*json;
+	json_error_t		 error;
+	json_t			*root;
+	struct config		*c = NULL;
+	char			*json;
 
 	json = strip_comment_lines(text, length);
 
