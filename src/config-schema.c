@@ -280,6 +280,7 @@ static const struct config_row control_rows[] = {
 	    1, 86400, 300) },
 	{ INTEGER("max_reply_bytes_queued", struct config,
 	    control.max_reply_bytes_queued, 65536, 1073741824, 1048576) },
+	/* null takes the default, as absent does (finish_control cuts it). */
 	{ INTEGER("reserved_admin_clients", struct config,
 	    control.reserved_admin_clients, 0, 4095, 4),
 	    .flags = CONFIG_NULL_IS_DEFAULT,

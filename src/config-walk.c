@@ -37,7 +37,10 @@ config_row_count(const struct config_row *row, void *target)
 	return ((size_t *)(void *)((char *)target + row->count_offset));
 }
 
-/* The row of SECTION that fills the field at OFFSET. */
+/*
+ * The row of SECTION that fills the field at OFFSET.  A CONFIG_SECTION row
+ * fills no field of its own; a field no row fills is a bug in the schema.
+ */
 const struct config_row *
 config_row_at(const struct config_section *section, size_t offset)
 {
@@ -285,6 +288,8 @@ walk_choice(struct config_load *ld, const struct config_row *row,
 	ssize_t			 fallback = -1;
 
 	for (i = 0; row->choices[i].name != NULL; i++) {
+		if (count == WALK_MAX_CHOICES)
+			abort();	/* a table too big for this walker */
 		names[count++] = row->choices[i].name;
 		if (row->default_string != NULL &&
 		    strcmp(row->default_string, row->choices[i].name) == 0)
@@ -424,6 +429,8 @@ walk_section(struct config_load *ld, const struct config_section *section,
 	char			*child;
 	size_t			 i;
 
+	if (section->rows_count > WALK_MAX_ROWS)
+		abort();	/* a table too big for this walker */
 	if (object != NULL) {
 		for (i = 0; i < section->rows_count; i++)
 			known[i] = section->rows[i].key;
