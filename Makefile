@@ -98,16 +98,18 @@ UNIT_TESTS	= tests/unit/test_config tests/unit/test_proto \
 		  tests/unit/test_cmdq tests/unit/test_registry \
 		  tests/unit/test_router tests/unit/test_llm_provider \
 		  tests/unit/test_log
-UNIT_test_config	= src/config.o src/util.o
+CONFIG_OBJS	= src/config.o src/config-diag.o src/config-rules.o \
+		  src/config-scan.o src/config-schema.o src/config-walk.o
+UNIT_test_config	= $(CONFIG_OBJS) src/util.o
 UNIT_test_log		= src/log.o src/util.o
 UNIT_test_proto		= src/proto.o src/util.o
 UNIT_test_cmdq		= src/cmdq.o src/proto.o src/log.o src/util.o
 UNIT_test_registry	= src/registry.o src/util.o src/log.o \
-			  src/config.o
+			  $(CONFIG_OBJS)
 UNIT_test_llm_provider	= src/llm-provider.o src/util.o
 UNIT_test_router	= src/router.o src/hsp-envelope.o src/dispatcher.o \
 			  src/dialogue.o \
-			  src/discovery.o src/registry.o src/config.o \
+			  src/discovery.o src/registry.o $(CONFIG_OBJS) \
 			  src/util.o src/log.o
 
 # systemd units and snippets: templates in systemd/, with @SBINDIR@ and the

@@ -16,24 +16,12 @@
 
 #include <jansson.h>
 
-/* Limits and defaults, also used by the man page and the tests. */
-#define CONFIG_DEFAULT_MODE			0660
-#define CONFIG_DEFAULT_MAX_CLIENTS		64
+/*
+ * The defaults are in the schema tables (config-schema.c), which the unit
+ * test compares with hotreloadd.conf(5).  This one is also the fuzz
+ * harnesses' bound on a request line.
+ */
 #define CONFIG_DEFAULT_MAX_REQUEST_BYTES	65536
-#define CONFIG_DEFAULT_QUEUE_DEPTH		16
-#define CONFIG_DEFAULT_COMMAND_TIMEOUT_S	120
-#define CONFIG_DEFAULT_IDLE_TIMEOUT_S		300
-#define CONFIG_DEFAULT_DRAIN_TIMEOUT_S		30
-#define CONFIG_DEFAULT_MAX_REPLY_BYTES_QUEUED	1048576
-#define CONFIG_DEFAULT_RESERVED_ADMIN_CLIENTS	4
-#define CONFIG_DEFAULT_MAX_CLIENTS_PER_UID	16
-#define CONFIG_DEFAULT_MAX_MESSAGE_BYTES	1048576
-#define CONFIG_DEFAULT_MAX_TASKS_IN_FLIGHT	1024
-#define CONFIG_DEFAULT_DEDUP_WINDOW_BYTES	16777216
-#define CONFIG_DEFAULT_DISCOVERY_MAX_BYTES	16777216
-#define CONFIG_DEFAULT_DIALOGUE_HISTORY_BYTES	67108864
-#define CONFIG_DEFAULT_METRICS_MAX_CONNECTIONS	16
-#define CONFIG_DEFAULT_METRICS_TIMEOUT_S	10
 /*
  * The largest configuration file read: far beyond any real one (the
  * commented example is 4 KiB), small enough that parsing it never stalls

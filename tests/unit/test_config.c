@@ -15,6 +15,7 @@
 
 #include "hotreload/protocol.h"
 #include "config.h"
+#include "config-internal.h"
 
 /* Every key of the schema, each set to something other than its default. */
 static const char full_config[] =
@@ -235,7 +236,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(problems.count, 0);
 	ck_assert_ptr_null(c->ai_id);
 	ck_assert_str_eq(c->control.socket, "/tmp/x.sock");
-	ck_assert_uint_eq(c->control.mode, CONFIG_DEFAULT_MODE);
+	ck_assert_uint_eq(c->control.mode, 0660);
 	ck_assert_uint_eq(c->control.mode, 0660);
 	ck_assert_uint_eq(c->control.admin_uids_count, 0);
 	ck_assert_uint_eq(c->control.admin_groups_count, 0);
@@ -1101,6 +1102,519 @@ START_TEST(test_section_changed)
 }
 END_TEST
 
+/*
+ * The documentation and the code must not drift: hotreloadd.conf(5) says
+ * "default N" after each key, and conf/hotreloadd.conf shows values that it
+ * says are the defaults.  These tests read both (from the top of the
+ * source tree, where "make check-unit" runs) and compare them with the
+ * defaults and bounds of the schema tables.
+ */
+#define MAN_PAGE	"man/hotreloadd.conf.5"
+#define SHIPPED_CONF	"conf/hotreloadd.conf"
+
+/* One key as hotreloadd.conf(5) describes it, its troff turned to text. */
+struct doc_key {
+	char	*section;	/* the .SS heading: "control", "hsp.broker" */
+	char	*key;
+	char	*text;		/* the paragraph, "An integer from 1 to ..." */
+	bool	 seen;		/* matched by a row of the schema */
+};
+
+struct doc {
+	struct doc_key	*keys;
+	size_t		 count;
+	char		*mismatches;	/* one line each; NULL when none */
+};
+
+/* Read a whole file, NUL-terminated. */
+static char *
+read_whole_file(const char *path)
+{
+	FILE	*f;
+	char	*text;
+	long	 size;
+
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s (run from the top of the "
+	    "source tree)", path);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	size = ftell(f);
+	ck_assert_int_ge(size, 0);
+	rewind(f);
+	text = malloc((size_t)size + 1);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_uint_eq(fread(text, 1, (size_t)size, f), (size_t)size);
+	text[size] = '\0';
+	fclose(f);
+	return (text);
+}
+
+/* Append S to *TEXT (a malloc'd string, or NULL). */
+static void
+text_append(char **text, const char *s)
+{
+	size_t	 old = *text == NULL ? 0 : strlen(*text);
+
+	*text = realloc(*text, old + strlen(s) + 1);
+	ck_assert_ptr_nonnull(*text);
+	memcpy(*text + old, s, strlen(s) + 1);
+}
+
+/* Record one mismatch between the documentation and the schema. */
+static void
+doc_mismatch(struct doc *doc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void
+doc_mismatch(struct doc *doc, const char *fmt, ...)
+{
+	char	 line[512];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	text_append(&doc->mismatches, line);
+	text_append(&doc->mismatches, "\n");
+}
+
+/*
+ * The text of one troff line: escapes \(dq and \- become " and -; the
+ * arguments of a font macro are joined, without spaces for the alternating
+ * ones (.BR, .IR, .RB, ...) and with spaces for .B and .I.
+ */
+static void
+troff_line_text(const char *line, char **out)
+{
+	char		 word[256];
+	const char	*p = line;
+	size_t		 n;
+	bool		 macro = false, alternating = false, first = true;
+
+	if (*p == '.') {
+		macro = true;
+		alternating = strlen(p) >= 3 && p[1] != ' ' && p[2] != ' ' &&
+		    strchr("BIR", p[1]) != NULL && strchr("BIR", p[2]) != NULL;
+		while (*p != '\0' && *p != ' ')
+			p++;
+	}
+	for (;;) {
+		while (macro && *p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		n = 0;
+		if (macro && *p == '"') {
+			for (p++; *p != '\0' && *p != '"' && n < sizeof word - 1;)
+				word[n++] = *p++;
+			if (*p == '"')
+				p++;
+		} else {
+			while (*p != '\0' && (!macro || *p != ' ') &&
+			    n < sizeof word - 1)
+				word[n++] = *p++;
+		}
+		word[n] = '\0';
+		if (!first && !alternating)
+			text_append(out, " ");
+		first = false;
+		text_append(out, word);
+		if (!macro)
+			break;
+	}
+}
+
+/* Replace the troff escapes of TEXT that the defaults use. */
+static void
+troff_unescape(char *text)
+{
+	char	*r = text, *w = text;
+
+	while (*r != '\0') {
+		if (strncmp(r, "\\(dq", 4) == 0) {
+			*w++ = '"';
+			r += 4;
+		} else if (strncmp(r, "\\-", 2) == 0 ||
+		    strncmp(r, "\\&", 2) == 0) {
+			if (r[1] == '-')
+				*w++ = '-';
+			r += 2;
+		} else if (strncmp(r, "\\f", 2) == 0 && r[2] != '\0')
+			r += 3;
+		else
+			*w++ = *r++;
+	}
+	*w = '\0';
+}
+
+/* Read the KEYS section of the man page: each ".TP" ".B key" and its text. */
+static void
+doc_read_man_page(struct doc *doc)
+{
+	char		*page, *line, *next, *section = NULL;
+	struct doc_key	*k = NULL;
+	bool		 in_keys = false, after_tp = false;
+
+	page = read_whole_file(MAN_PAGE);
+	for (line = page; line != NULL; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if (strncmp(line, ".SH ", 4) == 0) {
+			in_keys = strcmp(line + 4, "KEYS") == 0;
+			k = NULL;
+			continue;
+		}
+		if (!in_keys)
+			continue;
+		if (strncmp(line, ".SS ", 4) == 0) {
+			free(section);
+			section = strdup(line + 4);
+			k = NULL;
+			continue;
+		}
+		if (strcmp(line, ".TP") == 0) {
+			after_tp = true;
+			k = NULL;
+			continue;
+		}
+		if (after_tp && strncmp(line, ".B ", 3) == 0 &&
+		    section != NULL) {
+			doc->keys = realloc(doc->keys, (doc->count + 1) *
+			    sizeof *doc->keys);
+			ck_assert_ptr_nonnull(doc->keys);
+			k = &doc->keys[doc->count++];
+			k->section = strdup(section);
+			k->key = strdup(line + 3);
+			k->text = strdup("");
+			k->seen = false;
+			after_tp = false;
+			continue;
+		}
+		after_tp = false;
+		if (k == NULL || strncmp(line, ".\\\"", 3) == 0 ||
+		    strcmp(line, ".PP") == 0)
+			continue;
+		if (*k->text != '\0')
+			text_append(&k->text, " ");
+		troff_line_text(line, &k->text);
+	}
+	for (size_t i = 0; i < doc->count; i++)
+		troff_unescape(doc->keys[i].text);
+	free(section);
+	free(page);
+}
+
+/* The documentation of KEY in SECTION, or NULL. */
+static struct doc_key *
+doc_find(struct doc *doc, const char *section, const char *key)
+{
+	for (size_t i = 0; i < doc->count; i++) {
+		if (strcmp(doc->keys[i].section, section) == 0 &&
+		    strcmp(doc->keys[i].key, key) == 0)
+			return (&doc->keys[i]);
+	}
+	return (NULL);
+}
+
+/*
+ * The default a paragraph gives: the word after "default " up to a space,
+ * ';' or ',' (a final '.' and the quotes of "0660" dropped), or NULL.
+ */
+static char *
+doc_default(const char *text)
+{
+	const char	*p = text, *start;
+	char		*word;
+	size_t		 n;
+
+	while ((p = strstr(p, "default ")) != NULL) {
+		/* "no default" is not a default. */
+		if (p - text >= 3 && strncmp(p - 3, "no ", 3) == 0) {
+			p += 8;
+			continue;
+		}
+		start = p + 8;
+		n = strcspn(start, " ;,");
+		word = strndup(start, n);
+		ck_assert_ptr_nonnull(word);
+		if (n > 0 && word[n - 1] == '.')
+			word[--n] = '\0';
+		if (n >= 2 && word[0] == '"' && word[n - 1] == '"') {
+			memmove(word, word + 1, n - 2);
+			word[n - 2] = '\0';
+		}
+		return (word);
+	}
+	return (NULL);
+}
+
+/* The default of ROW as the man page writes it, or NULL for none. */
+static char *
+row_default_text(const struct config_row *row)
+{
+	char	 number[32];
+
+	switch (row->type) {
+	case CONFIG_INTEGER:
+		snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT,
+		    row->default_integer);
+		return (strdup(number));
+	case CONFIG_BOOL:
+		return (strdup(row->default_integer ? "true" : "false"));
+	case CONFIG_STRING:
+	case CONFIG_CHOICE:
+	case CONFIG_CUSTOM:
+		if (row->default_string != NULL)
+			return (strdup(row->default_string));
+		if (row->flags & CONFIG_NULLABLE)
+			return (strdup("null"));
+		return (NULL);
+	case CONFIG_STRING_LIST:
+		return (strdup("empty"));
+	case CONFIG_SECTION_POINTER:
+		return (row->flags & CONFIG_NULLABLE ? strdup("null") : NULL);
+	case CONFIG_SECTION:
+	case CONFIG_SECTION_ARRAY:
+		return (NULL);
+	}
+	return (NULL);
+}
+
+/* Compare the rows of SECTION, and the sections below, with the man page. */
+static void
+doc_compare_section(struct doc *doc, const struct config_section *section)
+{
+	const struct config_row	*row;
+	struct doc_key		*k;
+	char			*want, *got, bounds[96];
+
+	for (size_t i = 0; i < section->rows_count; i++) {
+		row = &section->rows[i];
+		if (row->section != NULL)
+			doc_compare_section(doc, row->section);
+		if ((k = doc_find(doc, section->name, row->key)) == NULL) {
+			doc_mismatch(doc, "%s: %s: in the schema, not in %s",
+			    section->name, row->key, MAN_PAGE);
+			continue;
+		}
+		k->seen = true;
+		want = row_default_text(row);
+		got = doc_default(k->text);
+		if (want != NULL && (got == NULL || strcmp(want, got) != 0))
+			doc_mismatch(doc, "%s: %s: default %s in the schema, "
+			    "%s in %s", section->name, row->key, want,
+			    got == NULL ? "none" : got, MAN_PAGE);
+		free(want);
+		free(got);
+		if (row->type != CONFIG_INTEGER)
+			continue;
+		snprintf(bounds, sizeof bounds, "An integer from %"
+		    JSON_INTEGER_FORMAT " to %" JSON_INTEGER_FORMAT,
+		    row->min, row->max);
+		if (strncmp(k->text, bounds, strlen(bounds)) != 0)
+			doc_mismatch(doc, "%s: %s: \"%s\" in the schema, \"%.*s\" "
+			    "in %s", section->name, row->key, bounds,
+			    (int)strlen(bounds), k->text, MAN_PAGE);
+	}
+}
+
+/* Free what doc_read_man_page() read. */
+static void
+doc_free(struct doc *doc)
+{
+	for (size_t i = 0; i < doc->count; i++) {
+		free(doc->keys[i].section);
+		free(doc->keys[i].key);
+		free(doc->keys[i].text);
+	}
+	free(doc->keys);
+	free(doc->mismatches);
+}
+
+/*
+ * Every key of the schema is in hotreloadd.conf(5) with the same default
+ * (and, for integers, the same bounds), and every key the man page lists
+ * in a section of the schema is in the schema.
+ */
+START_TEST(test_man_page_defaults)
+{
+	struct doc	 doc = { 0 };
+	bool		 known_section;
+	size_t		 rows = 0;
+
+	doc_read_man_page(&doc);
+	ck_assert_uint_gt(doc.count, 50);
+	doc_compare_section(&doc, &config_schema);
+	for (size_t i = 0; i < doc.count; i++) {
+		if (doc.keys[i].seen)
+			continue;
+		/* Only the schema's sections: "Providers" is prose. */
+		known_section = false;
+		for (size_t j = 0; j < doc.count; j++) {
+			if (doc.keys[j].seen && strcmp(doc.keys[j].section,
+			    doc.keys[i].section) == 0)
+				known_section = true;
+		}
+		if (known_section)
+			doc_mismatch(&doc, "%s: %s: in %s, not in the schema",
+			    doc.keys[i].section, doc.keys[i].key, MAN_PAGE);
+	}
+	for (size_t i = 0; i < doc.count; i++)
+		rows += doc.keys[i].seen;
+	ck_assert_uint_gt(rows, 50);
+	ck_assert_msg(doc.mismatches == NULL, "hotreloadd.conf(5) and the "
+	    "schema disagree:\n%s", doc.mismatches);
+	doc_free(&doc);
+}
+END_TEST
+
+/*
+ * Compare the values OBJECT (at PATH) shows with the defaults of SECTION:
+ * each key present whose row has a default must show that default.
+ */
+static void
+shipped_compare_section(struct doc *doc, const struct config_section *section,
+    json_t *object, const char *path)
+{
+	const struct config_row	*row;
+	json_t			*value, *element;
+	char			 child[256];
+	bool			 same;
+	size_t			 j;
+
+	for (size_t i = 0; i < section->rows_count; i++) {
+		row = &section->rows[i];
+		if ((value = json_object_get(object, row->key)) == NULL)
+			continue;
+		snprintf(child, sizeof child, "%s%s%s", path,
+		    *path == '\0' ? "" : ".", row->key);
+		switch (row->type) {
+		case CONFIG_INTEGER:
+			same = json_is_integer(value) &&
+			    json_integer_value(value) == row->default_integer;
+			break;
+		case CONFIG_BOOL:
+			same = json_is_boolean(value) &&
+			    json_is_true(value) == (row->default_integer != 0);
+			break;
+		case CONFIG_STRING:
+		case CONFIG_CHOICE:
+		case CONFIG_CUSTOM:
+			if (row->default_string != NULL)
+				same = json_is_string(value) &&
+				    strcmp(json_string_value(value),
+				    row->default_string) == 0;
+			else if (row->flags & CONFIG_NULLABLE)
+				same = json_is_null(value);
+			else
+				same = true;	/* no default: any value */
+			break;
+		case CONFIG_STRING_LIST:
+			same = json_is_array(value) &&
+			    json_array_size(value) == 0;
+			break;
+		case CONFIG_SECTION:
+			shipped_compare_section(doc, row->section, value,
+			    child);
+			same = true;
+			break;
+		case CONFIG_SECTION_POINTER:
+			if (json_is_object(value))
+				shipped_compare_section(doc, row->section,
+				    value, child);
+			same = json_is_object(value) ||
+			    (json_is_null(value) &&
+			    (row->flags & CONFIG_NULLABLE));
+			break;
+		case CONFIG_SECTION_ARRAY:
+			json_array_foreach(value, j, element) {
+				snprintf(child, sizeof child, "%s%s%s[%zu]",
+				    path, *path == '\0' ? "" : ".", row->key,
+				    j);
+				shipped_compare_section(doc, row->section,
+				    element, child);
+			}
+			same = true;
+			break;
+		default:
+			same = true;
+			break;
+		}
+		if (!same)
+			doc_mismatch(doc, "%s: %s shows a value other than the "
+			    "schema's default", child, SHIPPED_CONF);
+	}
+}
+
+/*
+ * The shipped example, with its commented-out "hsp" and "llm" blocks
+ * uncommented as it tells the operator to do (the first '#' of each line
+ * from the key to its closing brace), loads without errors, and every
+ * value it shows is the schema's default -- except for the keys it says
+ * are not: ai_id (no default), admin_uids and admin_groups (custom rows
+ * without one), the back end's name, provider, base_url and model, and
+ * fallback.
+ */
+START_TEST(test_shipped_config_defaults)
+{
+	struct config_problems	 found = { 0 };
+	struct config		*c;
+	struct doc		 doc = { 0 };
+	json_error_t		 error;
+	json_t			*root;
+	char			*text, *line, *p, *json;
+	bool			 in_block = false;
+	size_t			 i;
+
+	text = read_whole_file(SHIPPED_CONF);
+	for (line = text; line != NULL && *line != '\0';) {
+		p = line + strspn(line, " \t");
+		if (!in_block && (strncmp(p, "#\"hsp\": {", 9) == 0 ||
+		    strncmp(p, "#\"llm\": {", 9) == 0))
+			in_block = true;
+		if (in_block && *p == '#') {
+			*p = ' ';
+			if (strncmp(p + 1, "},", 2) == 0 ||
+			    strncmp(p + 1, "}\n", 2) == 0)
+				in_block = false;
+		}
+		line = strchr(line, '\n');
+		if (line != NULL)
+			line++;
+	}
+	ck_assert(!in_block);
+
+	c = config_load_buffer(SHIPPED_CONF, text, strlen(text), &found);
+	for (i = 0; i < found.count; i++)
+		ck_assert_msg(found.list[i].warning, "%s",
+		    found.list[i].text);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(c->llm);
+	ck_assert_ptr_nonnull(c->hsp);
+	config_free(c);
+	config_problems_clear(&found);
+
+	/* Blank the comment lines as the loader does, and read the values. */
+	json = strdup(text);
+	ck_assert_ptr_nonnull(json);
+	for (line = json; line != NULL && *line != '\0';) {
+		p = line + strspn(line, " \t");
+		if (*p == '#')
+			memset(p, ' ', strcspn(p, "\n"));
+		line = strchr(line, '\n');
+		if (line != NULL)
+			line++;
+	}
+	root = json_loads(json, 0, &error);
+	ck_assert_msg(root != NULL, "%s", error.text);
+	shipped_compare_section(&doc, &config_schema, root, "");
+	ck_assert_msg(doc.mismatches == NULL, "%s", doc.mismatches);
+	json_decref(root);
+	doc_free(&doc);
+	free(json);
+	free(text);
+}
+END_TEST
+
 /* Every test of the module. */
 static Suite *
 config_suite(void)
@@ -1144,6 +1658,8 @@ config_suite(void)
 	tcase_add_test(tc, test_problems_accumulate);
 	tcase_add_test(tc, test_section_changed);
 	tcase_add_test(tc, test_persistent_needs_mqttv5);
+	tcase_add_test(tc, test_man_page_defaults);
+	tcase_add_test(tc, test_shipped_config_defaults);
 	suite_add_tcase(s, tc);
 	return (s);
 }
