@@ -2,10 +2,8 @@
  * llm.c -- the MultiLLMService: LLM back ends with fallback, on one curl
  * multi handle driven by the daemon's libevent loop.
  *
- * curl runs without threads and without blocking: its sockets are watched
- * by libevent events (CURLMOPT_SOCKETFUNCTION) and its timeouts by one
- * libevent timer (CURLMOPT_TIMERFUNCTION); finished transfers are collected
- * with curl_multi_info_read().
+ * curl runs without threads and without blocking, on the daemon's loop
+ * (llm-curl.c); each finished transfer comes back to llm_transfer_done().
  *
  * An instance is one generation: the back ends of one configuration, their
  * keys, counters and health.  A request holds a reference to the generation
@@ -35,6 +33,7 @@
 #include "hotreloadd.h"
 #include "hsp.h"
 #include "llm.h"
+#include "llm-curl.h"
 #include "log.h"
 
 #define LLM_FAILURES_TO_COOL	3
@@ -118,16 +117,7 @@ struct llm_gen {
 	char				*probe_error;	/* of the first */
 };
 
-/* The socket events curl asked for. */
-struct llm_socket {
-	struct event	*event;
-};
-
-static CURLM		*llm_multi;
-static struct event	*llm_timer;
-
 static void	llm_request_try(struct llm_request *);
-static void	llm_check_done(void);
 static void	llm_retire_timeout_cb(evutil_socket_t, short, void *);
 
 /* Now on the monotonic clock, in seconds. */
@@ -155,7 +145,7 @@ static void
 llm_request_clear_transfer(struct llm_request *req)
 {
 	if (req->easy != NULL) {
-		curl_multi_remove_handle(llm_multi, req->easy);
+		llm_curl_remove(req->easy);
 		curl_easy_cleanup(req->easy);
 		req->easy = NULL;
 	}
@@ -340,7 +330,7 @@ llm_request_transfer(struct llm_request *req, struct llm_backend *b)
 	    "hotreloadd/" HOTRELOAD_VERSION);
 	req->errbuf[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &req->attempt_started);
-	if (curl_multi_add_handle(llm_multi, req->easy) != CURLM_OK)
+	if (llm_curl_add(req->easy) == -1)
 		return (-1);
 	b->in_flight++;
 	if (!req->probe)
@@ -536,116 +526,11 @@ out:
 	llm_backend_dequeue(b);
 }
 
-/* Collect the transfers curl has finished. */
+/* llm-curl.c's report of a finished transfer: REQ is its private data. */
 static void
-llm_check_done(void)
+llm_transfer_done_cb(void *req, CURLcode result)
 {
-	CURLMsg			*msg;
-	struct llm_request	*req;
-	int			 left;
-
-	while ((msg = curl_multi_info_read(llm_multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &req);
-		llm_transfer_done(req, msg->data.result);
-	}
-}
-
-/* A socket curl watches is ready. */
-static void
-llm_socket_event_cb(evutil_socket_t fd, short events,
-    __attribute__((unused)) void *arg)
-{
-	int	action = 0, running;
-
-	if (events & EV_READ)
-		action |= CURL_CSELECT_IN;
-	if (events & EV_WRITE)
-		action |= CURL_CSELECT_OUT;
-	/*
-	 * curl's timer callback keeps llm_timer right; finished transfers
-	 * may start new ones (fallback, a waiting request), which re-arm it.
-	 */
-	curl_multi_socket_action(llm_multi, fd, action, &running);
-	llm_check_done();
-}
-
-/* curl's timeout has passed. */
-static void
-llm_timer_event_cb(__attribute__((unused)) evutil_socket_t fd,
-    __attribute__((unused)) short events, __attribute__((unused)) void *arg)
-{
-	int	running;
-
-	curl_multi_socket_action(llm_multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	llm_check_done();
-}
-
-/* CURLMOPT_SOCKETFUNCTION: watch S for WHAT (or stop). */
-static int
-llm_socket_cb(__attribute__((unused)) CURL *easy, curl_socket_t s, int what,
-    __attribute__((unused)) void *userp, void *socketp)
-{
-	struct llm_socket	*ls = socketp;
-	short			 events = EV_PERSIST;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (ls != NULL) {
-			event_free(ls->event);
-			free(ls);
-			curl_multi_assign(llm_multi, s, NULL);
-		}
-		return (0);
-	}
-	if (ls == NULL) {
-		if ((ls = calloc(1, sizeof *ls)) == NULL)
-			return (-1);
-		curl_multi_assign(llm_multi, s, ls);
-	} else
-		event_free(ls->event);
-	if (what & CURL_POLL_IN)
-		events |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		events |= EV_WRITE;
-	ls->event = event_new(hr->base, s, events, llm_socket_event_cb, NULL);
-	if (ls->event == NULL)
-		return (-1);
-	event_add(ls->event, NULL);
-	return (0);
-}
-
-/* CURLMOPT_TIMERFUNCTION: call back in TIMEOUT_MS (-1: never). */
-static int
-llm_timer_cb(__attribute__((unused)) CURLM *multi, long timeout_ms,
-    __attribute__((unused)) void *userp)
-{
-	struct timeval	tv;
-
-	if (timeout_ms < 0) {
-		evtimer_del(llm_timer);
-		return (0);
-	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	evtimer_add(llm_timer, &tv);
-	return (0);
-}
-
-/* Set up curl the first time an LLM generation is built. */
-static int
-llm_multi_ensure(void)
-{
-	if (llm_multi != NULL)
-		return (0);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-	    (llm_multi = curl_multi_init()) == NULL ||
-	    (llm_timer = evtimer_new(hr->base, llm_timer_event_cb,
-	    NULL)) == NULL)
-		return (-1);
-	curl_multi_setopt(llm_multi, CURLMOPT_SOCKETFUNCTION, llm_socket_cb);
-	curl_multi_setopt(llm_multi, CURLMOPT_TIMERFUNCTION, llm_timer_cb);
-	return (0);
+	llm_transfer_done(req, result);
 }
 
 /*
@@ -741,7 +626,7 @@ llm_create(const struct config *config, char **cause)
 	*cause = NULL;
 	if (cfg == NULL)
 		return (NULL);
-	if (llm_multi_ensure() == -1) {
+	if (llm_curl_init(llm_transfer_done_cb) == -1) {
 		*cause = strdup("cannot set up libcurl");
 		return (NULL);
 	}
@@ -1086,13 +971,5 @@ llm_metrics(FILE *f)
 void
 llm_shutdown(void)
 {
-	if (llm_timer != NULL) {
-		event_free(llm_timer);
-		llm_timer = NULL;
-	}
-	if (llm_multi != NULL) {
-		curl_multi_cleanup(llm_multi);
-		llm_multi = NULL;
-		curl_global_cleanup();
-	}
+	llm_curl_shutdown();
 }

@@ -1,0 +1,18 @@
+/*
+ * llm-curl.h -- libcurl's multi interface on the daemon's loop
+ * (llm-curl.c), for the LLM service (llm.c).
+ */
+#ifndef HOTRELOAD_LLM_CURL_H
+#define HOTRELOAD_LLM_CURL_H
+
+#include <curl/curl.h>
+
+/* A transfer has ended: PRIVATE is its CURLOPT_PRIVATE. */
+typedef void	(*llm_curl_done_cb)(void *private, CURLcode result);
+
+int		 llm_curl_init(llm_curl_done_cb);
+int		 llm_curl_add(CURL *);
+void		 llm_curl_remove(CURL *);
+void		 llm_curl_shutdown(void);
+
+#endif /* HOTRELOAD_LLM_CURL_H */
