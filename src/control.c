@@ -1,5 +1,7 @@
 /*
- * control.c -- the control socket: listening, clients, framing, credentials.
+ * control.c -- the control socket's clients: accepting, framing, replies,
+ * limits, credentials.  The socket's path (claiming, binding, its mode, a
+ * socket from systemd) is control-socket.c.
  *
  * A stream Unix socket; each client sends newline-delimited JSON requests
  * (protocol version 1, see proto.c) and gets replies in order.  A client has
@@ -26,8 +28,8 @@
  * a uid in control.admin_uids or a group in control.admin_groups.
  *
  * Under socket activation the listening socket comes from systemd
- * (control_create_from_fd): its path and mode are the unit's, and the daemon
- * neither changes nor removes it.
+ * (control_create_from_fd, in control-socket.c): its path and mode are the
+ * unit's, and the daemon neither changes nor removes it.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -45,7 +47,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 
-#include "hotreloadd.h"
+#include "control-int.h"
 #include "log.h"
 
 #ifndef SO_PEERGROUPS
@@ -53,14 +55,6 @@
 #endif
 
 #define CONTROL_MAX_GROUPS	256
-
-/* Why a connection was refused: the limit it ran into. */
-enum control_refusal {
-	CONTROL_REFUSED_MAX_CLIENTS,
-	CONTROL_REFUSED_RESERVED,
-	CONTROL_REFUSED_PER_UID,
-	CONTROL_REFUSED_COUNT
-};
 
 /* Their names in status and in the log: the configuration keys. */
 static const char *const control_refusal_keys[CONTROL_REFUSED_COUNT] = {
@@ -88,25 +82,6 @@ struct control_client {
 	TAILQ_ENTRY(control_client) entry;
 };
 
-struct control {
-	struct event_base		*base;
-	const struct config		*config;
-	char				*path;
-	dev_t				 dev;	/* of the socket we bound */
-	ino_t				 inode;
-	bool				 activated;	/* from systemd */
-	struct evconnlistener		*listener;
-	TAILQ_HEAD(, control_client)	 clients;
-	unsigned int			 clients_count;
-	uint64_t			 accepted;
-	uint64_t			 refused;
-	uint64_t			 refused_by[CONTROL_REFUSED_COUNT];
-	uint64_t			 refused_logged;	/* in the log */
-	uint64_t			 dropped_unread;	/* unread */
-	time_t				 refused_log_time;
-	struct event			*resume_event;	/* after EMFILE */
-};
-
 /* Seconds between two log lines about refused connections. */
 #define CONTROL_REFUSED_LOG_INTERVAL	10
 /* How long to stop accepting when out of file descriptors. */
@@ -116,159 +91,6 @@ static void	control_client_free(struct control_client *);
 static bool	control_peer_closed(evutil_socket_t);
 static void	control_client_process(struct control_client *);
 static void	control_client_watch_close(struct control_client *, bool);
-
-/*
- * Make sure PATH is free to bind: refuse when another daemon answers there
- * or when it is not a socket; remove a stale socket nobody listens on.
- */
-static int
-control_claim_path(const char *path, char **cause)
-{
-	struct sockaddr_un	 sun;
-	struct stat		 sb;
-	int			 fd, error;
-
-	if (lstat(path, &sb) == -1) {
-		if (errno == ENOENT)
-			return (0);
-		return (*cause = str_printf("%s: %s", path, strerror(errno)),
-		    -1);
-	}
-	if (!S_ISSOCK(sb.st_mode))
-		return (*cause = str_printf("%s exists and is not a socket; not "
-		    "removing it", path), -1);
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return (*cause = str_printf("socket: %s", strerror(errno)), -1);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
-		close(fd);
-		return (*cause = str_printf("another hotreloadd is already "
-		    "listening on %s", path), -1);
-	}
-	error = errno;
-	close(fd);
-	if (error != ECONNREFUSED)
-		return (*cause = str_printf("%s: cannot check for another daemon: "
-		    "%s", path, strerror(error)), -1);
-	if (unlink(path) == -1 && errno != ENOENT)
-		return (*cause = str_printf("%s: cannot remove stale socket: %s",
-		    path, strerror(errno)), -1);
-	log_info("removed stale socket %s", path);
-	return (0);
-}
-
-/*
- * Give the socket file at PATH the mode MODE, or fail with CAUSE and change
- * nothing when PATH no longer names the socket with device DEV and inode
- * INODE, the one we bound.
- *
- * chmod() by path would follow a symbolic link a user with write access to
- * the directory planted there, and fchmod() on the listening socket changes
- * the socket object, not the file's mode.  So: open the path itself with
- * O_PATH | O_NOFOLLOW (a link is opened as a link, never followed), check
- * with fstat() that it is a socket with our device and inode, and change the
- * mode of that very inode through /proc/self/fd, which names the open file
- * and not a path that could change meanwhile.
- */
-static int
-control_chmod_socket(const char *path, dev_t dev, ino_t inode, mode_t mode,
-    char **cause)
-{
-	struct stat	 sb;
-	char		 proc[64];
-	int		 fd;
-
-	fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1) {
-		*cause = str_printf("%s: %s", path, strerror(errno));
-		return (-1);
-	}
-	if (fstat(fd, &sb) == -1) {
-		*cause = str_printf("%s: %s", path, strerror(errno));
-		close(fd);
-		return (-1);
-	}
-	if (!S_ISSOCK(sb.st_mode) || sb.st_dev != dev || sb.st_ino != inode) {
-		*cause = str_printf("%s is no longer the daemon's socket (it "
-		    "was replaced); not changing its mode", path);
-		close(fd);
-		return (-1);
-	}
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-	if (chmod(proc, mode) == -1) {
-		*cause = str_printf("chmod %s (through %s): %s", path, proc,
-		    strerror(errno));
-		close(fd);
-		return (-1);
-	}
-	close(fd);
-	return (0);
-}
-
-/*
- * Bind and listen on PATH with MODE; returns the socket or -1 and CAUSE, and
- * the device and inode of the socket file in DEV and INODE.
- *
- * The umask in force during bind() creates the file with exactly MODE (at
- * most 0777).  Only where something else decided (a default ACL on the
- * directory) is the mode set afterwards, and then never by following the
- * path: a user who can write to the directory could have swapped it.
- */
-static int
-control_bind(const char *path, mode_t mode, dev_t *dev, ino_t *inode,
-    char **cause)
-{
-	struct sockaddr_un	 sun;
-	struct stat		 sb;
-	mode_t			 old_umask;
-	int			 fd;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path)
-		return (*cause = str_printf("%s: socket path too long", path), -1);
-	if (control_claim_path(path, cause) == -1)
-		return (-1);
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return (*cause = str_printf("socket: %s", strerror(errno)), -1);
-	/* The socket is born with MODE, never wider. */
-	old_umask = umask(~mode & 0777);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		umask(old_umask);
-		*cause = str_printf("bind %s: %s", path, strerror(errno));
-		close(fd);
-		return (-1);
-	}
-	umask(old_umask);
-	if (lstat(path, &sb) == -1 || listen(fd, 128) == -1) {
-		*cause = str_printf("%s: %s", path, strerror(errno));
-		unlink(path);
-		close(fd);
-		return (-1);
-	}
-	if (!S_ISSOCK(sb.st_mode)) {
-		/* Replaced right after bind(): not ours to remove. */
-		*cause = str_printf("%s was replaced by something that is not "
-		    "a socket while binding", path);
-		close(fd);
-		return (-1);
-	}
-	if ((sb.st_mode & 07777) != mode &&
-	    control_chmod_socket(path, sb.st_dev, sb.st_ino, mode,
-	    cause) == -1) {
-		close(fd);
-		return (-1);
-	}
-	*dev = sb.st_dev;
-	*inode = sb.st_ino;
-	return (fd);
-}
 
 /* Is a peer with UID and GROUPS allowed to change state under CONFIG? */
 bool
@@ -962,7 +784,7 @@ control_accept_error_cb(struct evconnlistener *listener, void *arg)
  * Accept connections on FD, a listening socket: the last step of both
  * control_create() and control_create_from_fd().  Frees CTL on failure.
  */
-static struct control *
+struct control *
 control_start(struct control *ctl, int fd, char **cause)
 {
 	ctl->listener = evconnlistener_new(ctl->base, control_accept_cb, ctl,
@@ -985,114 +807,6 @@ control_start(struct control *ctl, int fd, char **cause)
 	}
 	evconnlistener_set_error_cb(ctl->listener, control_accept_error_cb);
 	return (ctl);
-}
-
-/* Listen on the socket CONFIG names. */
-struct control *
-control_create(struct event_base *base, const struct config *config,
-    char **cause)
-{
-	struct control	*ctl;
-	int		 fd;
-
-	*cause = NULL;
-	if ((ctl = calloc(1, sizeof *ctl)) == NULL)
-		return (NULL);
-	ctl->base = base;
-	ctl->config = config;
-	TAILQ_INIT(&ctl->clients);
-	if ((ctl->path = strdup(config->control.socket)) == NULL) {
-		free(ctl);
-		return (NULL);
-	}
-	fd = control_bind(ctl->path, config->control.mode, &ctl->dev,
-	    &ctl->inode, cause);
-	if (fd == -1) {
-		free(ctl->path);
-		free(ctl);
-		return (NULL);
-	}
-	if ((ctl = control_start(ctl, fd, cause)) == NULL)
-		return (NULL);
-	log_info("listening on %s (mode %04o)", ctl->path,
-	    (unsigned int)config->control.mode);
-	return (ctl);
-}
-
-/*
- * Serve on FD, a listening Unix socket passed by systemd (socket
- * activation).  The unit owns the socket file: its path, mode and group
- * come from hotreloadd.socket, and the daemon never changes or removes it.
- */
-struct control *
-control_create_from_fd(struct event_base *base, const struct config *config,
-    int fd, char **cause)
-{
-	struct control		*ctl;
-	struct sockaddr_un	 sun;
-	socklen_t		 len = sizeof sun;
-
-	*cause = NULL;
-	memset(&sun, 0, sizeof sun);
-	if (getsockname(fd, (struct sockaddr *)&sun, &len) == -1) {
-		*cause = str_printf("socket from systemd: %s", strerror(errno));
-		return (NULL);
-	}
-	/* libevent wants it non-blocking; nothing we start may inherit it. */
-	if (evutil_make_socket_nonblocking(fd) == -1 ||
-	    evutil_make_socket_closeonexec(fd) == -1) {
-		*cause = str_printf("socket from systemd: %s", strerror(errno));
-		return (NULL);
-	}
-	if ((ctl = calloc(1, sizeof *ctl)) == NULL)
-		return (NULL);
-	ctl->base = base;
-	ctl->config = config;
-	ctl->activated = true;
-	TAILQ_INIT(&ctl->clients);
-	if (len > offsetof(struct sockaddr_un, sun_path) &&
-	    sun.sun_path[0] != '\0')
-		ctl->path = strndup(sun.sun_path, sizeof sun.sun_path);
-	else
-		ctl->path = strdup("(unnamed socket)");
-	if (ctl->path == NULL) {
-		free(ctl);
-		return (NULL);
-	}
-	if ((ctl = control_start(ctl, fd, cause)) == NULL)
-		return (NULL);
-	log_info("listening on %s (socket from systemd)", ctl->path);
-	if (strcmp(ctl->path, config->control.socket) != 0)
-		log_warnx("control.socket is %s but systemd passed %s: "
-		    "serving on %s; clients must use that path",
-		    config->control.socket, ctl->path, ctl->path);
-	return (ctl);
-}
-
-/*
- * Use a new configuration: limits apply to new requests at once, a new
- * mode is applied to the socket; a new socket path needs a restart.
- */
-int
-control_apply_config(struct control *ctl, const struct config *config,
-    char **cause)
-{
-	*cause = NULL;
-	/* A socket from systemd is the unit's: its path and mode stay. */
-	if (ctl->activated) {
-		ctl->config = config;
-		return (0);
-	}
-	if (strcmp(config->control.socket, ctl->path) != 0)
-		log_warnx("control.socket changed to %s: it takes effect when "
-		    "hotreloadd restarts; still listening on %s",
-		    config->control.socket, ctl->path);
-	if (config->control.mode != ctl->config->control.mode &&
-	    control_chmod_socket(ctl->path, ctl->dev, ctl->inode,
-	    config->control.mode, cause) == -1)
-		return (-1);
-	ctl->config = config;
-	return (0);
 }
 
 /* Stop accepting connections (the clients stay). */
