@@ -22,19 +22,78 @@
 
 #define ANTHROPIC_VERSION	"2023-06-01"
 
+static json_t	*llm_chat_body_messages(const char *, const char *,
+		    json_t *);
+static json_t	*llm_chat_body_anthropic(const char *, const char *,
+		    json_t *);
+static char	*llm_key_bearer(const char *);
+static char	*llm_key_anthropic(const char *);
+static void	 llm_answer_openai(json_t *, struct llm_answer *);
+static void	 llm_answer_ollama(json_t *, struct llm_answer *);
+static void	 llm_answer_anthropic(json_t *, struct llm_answer *);
+
+/*
+ * What one provider's API looks like: one row per provider (as OpenSMTPD
+ * keeps its table back ends), so a provider is added here, not in a switch
+ * in every function.
+ */
+struct llm_provider_ops {
+	const char	*name;
+	const char	*chat_path;
+	const char	*models_path;
+	/* The body of a chat request (see llm_provider_chat_body). */
+	json_t		*(*chat_body)(const char *model, const char *system,
+			    json_t *messages);
+	/* The header line that carries KEY (to free). */
+	char		*(*key_header)(const char *key);
+	/* A header line of the provider's own, or NULL. */
+	const char	*extra_header;
+	/* The text and usage of a successful answer ROOT into ANSWER. */
+	void		 (*answer)(json_t *root, struct llm_answer *answer);
+};
+
+static const struct llm_provider_ops llm_providers[] = {
+	[LLM_PROVIDER_OPENAI] = {
+		.name = "openai",
+		.chat_path = "/chat/completions",
+		.models_path = "/models",
+		.chat_body = llm_chat_body_messages,
+		.key_header = llm_key_bearer,
+		.answer = llm_answer_openai,
+	},
+	[LLM_PROVIDER_OLLAMA] = {
+		.name = "ollama",
+		.chat_path = "/api/chat",
+		.models_path = "/api/tags",
+		.chat_body = llm_chat_body_messages,
+		.key_header = llm_key_bearer,
+		.answer = llm_answer_ollama,
+	},
+	[LLM_PROVIDER_ANTHROPIC] = {
+		.name = "anthropic",
+		.chat_path = "/v1/messages",
+		.models_path = "/v1/models",
+		.chat_body = llm_chat_body_anthropic,
+		.key_header = llm_key_anthropic,
+		.extra_header = "anthropic-version: " ANTHROPIC_VERSION,
+		.answer = llm_answer_anthropic,
+	},
+};
+#define LLM_PROVIDERS	(sizeof llm_providers / sizeof llm_providers[0])
+
 /* The provider called NAME. */
 int
 llm_provider_parse(const char *name, enum llm_provider *provider)
 {
-	if (strcmp(name, "openai") == 0)
-		*provider = LLM_PROVIDER_OPENAI;
-	else if (strcmp(name, "ollama") == 0)
-		*provider = LLM_PROVIDER_OLLAMA;
-	else if (strcmp(name, "anthropic") == 0)
-		*provider = LLM_PROVIDER_ANTHROPIC;
-	else
-		return (-1);
-	return (0);
+	size_t	i;
+
+	for (i = 0; i < LLM_PROVIDERS; i++) {
+		if (strcmp(name, llm_providers[i].name) == 0) {
+			*provider = (enum llm_provider)i;
+			return (0);
+		}
+	}
+	return (-1);
 }
 
 /* BASE with PATH appended, without doubling the slash. */
@@ -52,30 +111,14 @@ llm_join(const char *base, const char *path)
 char *
 llm_provider_chat_url(enum llm_provider provider, const char *base)
 {
-	switch (provider) {
-	case LLM_PROVIDER_OPENAI:
-		return (llm_join(base, "/chat/completions"));
-	case LLM_PROVIDER_OLLAMA:
-		return (llm_join(base, "/api/chat"));
-	case LLM_PROVIDER_ANTHROPIC:
-		return (llm_join(base, "/v1/messages"));
-	}
-	return (NULL);
+	return (llm_join(base, llm_providers[provider].chat_path));
 }
 
 /* The model list, which the probe reads (never a billed generation). */
 char *
 llm_provider_models_url(enum llm_provider provider, const char *base)
 {
-	switch (provider) {
-	case LLM_PROVIDER_OPENAI:
-		return (llm_join(base, "/models"));
-	case LLM_PROVIDER_OLLAMA:
-		return (llm_join(base, "/api/tags"));
-	case LLM_PROVIDER_ANTHROPIC:
-		return (llm_join(base, "/v1/models"));
-	}
-	return (NULL);
+	return (llm_join(base, llm_providers[provider].models_path));
 }
 
 /*
@@ -86,27 +129,56 @@ char *
 llm_provider_chat_body(enum llm_provider provider, const char *model,
     const char *system, json_t *messages)
 {
-	json_t	*body, *list;
+	json_t	*body;
 	char	*text;
 
-	if (provider == LLM_PROVIDER_ANTHROPIC) {
-		/* The system prompt is a field of its own here. */
-		body = json_pack("{s:s, s:i, s:O}", "model", model,
-		    "max_tokens", LLM_MAX_TOKENS, "messages", messages);
-		if (system != NULL)
-			json_object_set_new(body, "system", json_string(system));
-	} else {
-		list = json_array();
-		if (system != NULL)
-			json_array_append_new(list, json_pack("{s:s, s:s}",
-			    "role", "system", "content", system));
-		json_array_extend(list, messages);
-		body = json_pack("{s:s, s:o, s:b}", "model", model,
-		    "messages", list, "stream", 0);
-	}
+	body = llm_providers[provider].chat_body(model, system, messages);
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	return (text);
+}
+
+/* OpenAI's and Ollama's body: the system prompt is the first message. */
+static json_t *
+llm_chat_body_messages(const char *model, const char *system,
+    json_t *messages)
+{
+	json_t	*list = json_array();
+
+	if (system != NULL)
+		json_array_append_new(list, json_pack("{s:s, s:s}",
+		    "role", "system", "content", system));
+	json_array_extend(list, messages);
+	return (json_pack("{s:s, s:o, s:b}", "model", model,
+	    "messages", list, "stream", 0));
+}
+
+/* Anthropic's body: the system prompt is a field of its own. */
+static json_t *
+llm_chat_body_anthropic(const char *model, const char *system,
+    json_t *messages)
+{
+	json_t	*body;
+
+	body = json_pack("{s:s, s:i, s:O}", "model", model,
+	    "max_tokens", LLM_MAX_TOKENS, "messages", messages);
+	if (system != NULL)
+		json_object_set_new(body, "system", json_string(system));
+	return (body);
+}
+
+/* "Authorization: Bearer KEY". */
+static char *
+llm_key_bearer(const char *key)
+{
+	return (str_printf("Authorization: Bearer %s", key));
+}
+
+/* "x-api-key: KEY". */
+static char *
+llm_key_anthropic(const char *key)
+{
+	return (str_printf("x-api-key: %s", key));
 }
 
 /* The request headers, with the key where the provider expects it. */
@@ -123,13 +195,11 @@ llm_provider_headers(enum llm_provider provider, const char *key,
 	headers = curl_slist_append(headers, "Accept: application/json");
 	/* No "Expect: 100-continue" round trip before the body. */
 	headers = curl_slist_append(headers, "Expect:");
-	if (provider == LLM_PROVIDER_ANTHROPIC) {
+	if (llm_providers[provider].extra_header != NULL)
 		headers = curl_slist_append(headers,
-		    "anthropic-version: " ANTHROPIC_VERSION);
-		if (key != NULL)
-			line = str_printf("x-api-key: %s", key);
-	} else if (key != NULL)
-		line = str_printf("Authorization: Bearer %s", key);
+		    llm_providers[provider].extra_header);
+	if (key != NULL)
+		line = llm_providers[provider].key_header(key);
 	if (line != NULL) {
 		headers = curl_slist_append(headers, line);
 		explicit_bzero(line, strlen(line));
@@ -219,6 +289,47 @@ llm_join_text_blocks(json_t *content)
 	return (joined);
 }
 
+/* The text of string TEXT, copied, or NULL. */
+static char *
+llm_string_copy(json_t *text)
+{
+	return (json_is_string(text) ? strdup(json_string_value(text)) : NULL);
+}
+
+/* OpenAI: choices[0].message.content; usage.{prompt,completion}_tokens. */
+static void
+llm_answer_openai(json_t *root, struct llm_answer *answer)
+{
+	json_t	*usage = json_object_get(root, "usage");
+
+	answer->text = llm_string_copy(json_object_get(json_object_get(
+	    json_array_get(json_object_get(root, "choices"), 0), "message"),
+	    "content"));
+	answer->usage = llm_usage(json_object_get(usage, "prompt_tokens"),
+	    json_object_get(usage, "completion_tokens"));
+}
+
+/* Ollama: message.content; prompt_eval_count and eval_count. */
+static void
+llm_answer_ollama(json_t *root, struct llm_answer *answer)
+{
+	answer->text = llm_string_copy(json_object_get(json_object_get(root,
+	    "message"), "content"));
+	answer->usage = llm_usage(json_object_get(root, "prompt_eval_count"),
+	    json_object_get(root, "eval_count"));
+}
+
+/* Anthropic: the text content blocks joined; usage.{input,output}_tokens. */
+static void
+llm_answer_anthropic(json_t *root, struct llm_answer *answer)
+{
+	json_t	*usage = json_object_get(root, "usage");
+
+	answer->text = llm_join_text_blocks(json_object_get(root, "content"));
+	answer->usage = llm_usage(json_object_get(usage, "input_tokens"),
+	    json_object_get(usage, "output_tokens"));
+}
+
 /*
  * Parse a successful chat response into ANSWER.  -1 with WHY (to free) when
  * it does not have the provider's shape; -2 with WHY when it is beyond
@@ -229,8 +340,7 @@ llm_provider_parse_answer(enum llm_provider provider, const char *body,
     size_t length, struct llm_answer *answer, char **why)
 {
 	json_error_t	 error;
-	json_t		*root, *text = NULL, *usage;
-	char		*joined = NULL;
+	json_t		*root;
 
 	memset(answer, 0, sizeof *answer);
 	if (!llm_provider_json_within(body, length, LLM_MAX_RESPONSE_VALUES)) {
@@ -245,35 +355,7 @@ llm_provider_parse_answer(enum llm_provider provider, const char *body,
 		str_utf8_repair(*why);
 		return (-1);
 	}
-	switch (provider) {
-	case LLM_PROVIDER_OPENAI:
-		text = json_object_get(json_object_get(json_array_get(
-		    json_object_get(root, "choices"), 0), "message"),
-		    "content");
-		usage = json_object_get(root, "usage");
-		answer->usage = llm_usage(json_object_get(usage,
-		    "prompt_tokens"), json_object_get(usage,
-		    "completion_tokens"));
-		break;
-	case LLM_PROVIDER_OLLAMA:
-		text = json_object_get(json_object_get(root, "message"),
-		    "content");
-		answer->usage = llm_usage(json_object_get(root,
-		    "prompt_eval_count"), json_object_get(root, "eval_count"));
-		break;
-	case LLM_PROVIDER_ANTHROPIC:
-		/* The text is split into content blocks; join the text ones. */
-		joined = llm_join_text_blocks(json_object_get(root,
-		    "content"));
-		usage = json_object_get(root, "usage");
-		answer->usage = llm_usage(json_object_get(usage,
-		    "input_tokens"), json_object_get(usage, "output_tokens"));
-		break;
-	}
-	if (joined != NULL)
-		answer->text = joined;
-	else if (json_is_string(text))
-		answer->text = strdup(json_string_value(text));
+	llm_providers[provider].answer(root, answer);
 	json_decref(root);
 	if (answer->text == NULL) {
 		llm_answer_clear(answer);
