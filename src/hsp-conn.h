@@ -176,6 +176,8 @@ extern struct evdns_base	*hsp_dns;
 void	 hsp_conn_error(struct hsp_conn *c, const char *fmt,
 		    ...)
     __attribute__((format(printf, 2, 3)));
+void	 hsp_conn_state(struct hsp_conn *c, enum hsp_state state,
+		    const char *why);
 void	 hsp_conn_report(struct hsp_conn *c, bool ok, const char *cause);
 void	 hsp_conn_timer_start(struct hsp_conn *c, double seconds);
 void	 hsp_conn_timer_stop(struct hsp_conn *c);

@@ -223,7 +223,7 @@ hsp_conn_connect_address(struct hsp_conn *c)
 			return;
 		}
 	}
-	c->state = HSP_STATE_CONNECTING;
+	hsp_conn_state(c, HSP_STATE_CONNECTING, "TCP connect and CONNECT");
 	rc = mosquitto_connect_bind_async(c->mosq, c->address,
 	    c->cfg->port, c->cfg->keepalive_s, NULL);
 	if (rc != MOSQ_ERR_SUCCESS) {
@@ -294,7 +294,7 @@ hsp_conn_connect(struct hsp_conn *c)
 	 * published while the broker was away and sends them afterwards.
 	 */
 	hsp_conn_timer_start(c, c->cfg->connect_timeout_s);
-	c->state = HSP_STATE_CONNECTING;
+	hsp_conn_state(c, HSP_STATE_CONNECTING, "connection attempt");
 	numeric = inet_pton(AF_INET, c->cfg->host, scratch) == 1 ||
 	    inet_pton(AF_INET6, c->cfg->host, scratch) == 1;
 	if (numeric || c->cfg->tls != NULL || hsp_dns == NULL) {
@@ -303,7 +303,7 @@ hsp_conn_connect(struct hsp_conn *c)
 		hsp_conn_connect_address(c);
 		return;
 	}
-	c->state = HSP_STATE_RESOLVING;
+	hsp_conn_state(c, HSP_STATE_RESOLVING, "resolving the broker's name");
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;

@@ -74,6 +74,22 @@ static void	hsp_conn_failed(struct hsp_conn *);
 static void	hsp_conn_free(struct hsp_conn *);
 static void	hsp_group_done(struct hsp_conn *, bool, bool);
 
+/*
+ * Every change of the receiving connection's state goes through here, with
+ * why: the state machine of the top of the file, one line each at debug
+ * level (-v).
+ */
+void
+hsp_conn_state(struct hsp_conn *c, enum hsp_state state, const char *why)
+{
+	/* By client id: a connector has no generation before its swap. */
+	if (c->state != state)
+		log_debug("hsp: %s: %s -> %s (%s)", c->client_id != NULL ?
+		    c->client_id : "?", hsp_state_names[c->state],
+		    hsp_state_names[state], why);
+	c->state = state;
+}
+
 /* Record the last error of C (for status and the start reply). */
 void
 hsp_conn_error(struct hsp_conn *c, const char *fmt, ...)
@@ -141,7 +157,7 @@ hsp_conn_closed(struct hsp_conn *c)
 	hsp_conn_timer_stop(c);
 	hsp_conn_unwatch(c);
 	c->connected = false;
-	c->state = HSP_STATE_CLOSED;
+	hsp_conn_state(c, HSP_STATE_CLOSED, "closed");
 	hsp_pub_drop(c);
 	hsp_held_flush(c, true);
 	if (c->retiring) {
@@ -160,7 +176,7 @@ hsp_conn_disconnect(struct hsp_conn *c)
 	mosquitto_property	*props = NULL;
 	int			 rc;
 
-	c->state = HSP_STATE_DISCONNECTING;
+	hsp_conn_state(c, HSP_STATE_DISCONNECTING, "disconnecting");
 	/*
 	 * A persistent session replaced by a reload is not needed any more:
 	 * drop it (session expiry 0) so the broker stops queueing for it.  At
@@ -194,7 +210,7 @@ hsp_conn_backoff(struct hsp_conn *c)
 	/* Half to all of the step, so a fleet does not reconnect in step. */
 	delay = c->backoff_ms / 2 + (unsigned int)(random() %
 	    (c->backoff_ms / 2 + 1));
-	c->state = HSP_STATE_BACKOFF;
+	hsp_conn_state(c, HSP_STATE_BACKOFF, "waiting to reconnect");
 	log_info("hsp: reconnecting to %s:%d in %.1f s", c->cfg->host,
 	    c->cfg->port, delay / 1e3);
 	hsp_conn_timer_start(c, delay / 1e3);
@@ -231,7 +247,7 @@ hsp_conn_failed(struct hsp_conn *c)
 		return;
 	}
 	if (c->strict && !c->start_reported) {
-		c->state = HSP_STATE_CLOSED;
+		hsp_conn_state(c, HSP_STATE_CLOSED, "the reload's attempt failed");
 		hsp_conn_report(c, false, c->last_error);
 		return;
 	}
@@ -356,7 +372,7 @@ hsp_on_connect(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 			return;
 		}
 	}
-	c->state = HSP_STATE_SUBSCRIBING;
+	hsp_conn_state(c, HSP_STATE_SUBSCRIBING, "CONNACK");
 	hsp_pub_connect(c);
 	/*
 	 * A pool member that drains stays out of its share group, also when
@@ -482,7 +498,7 @@ hsp_on_subscribe(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 	/* A reload's connector also waits for its publishing connection. */
 	if (c->pub.connected || c->start_reported)
 		hsp_conn_timer_stop(c);
-	c->state = HSP_STATE_UP;
+	hsp_conn_state(c, HSP_STATE_UP, "SUBACK");
 	c->connected = true;
 	c->in_group = c->cfg->share_group != NULL && c->subscribe_offset == 0;
 	c->connected_at = time(NULL);
@@ -518,7 +534,7 @@ hsp_on_unsubscribe(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 	}
 	if (mid != c->unsubscribe_mid || c->state != HSP_STATE_UNSUBSCRIBING)
 		return;
-	c->state = HSP_STATE_FLUSHING;
+	hsp_conn_state(c, HSP_STATE_FLUSHING, "UNSUBACK");
 	hsp_conn_flush_check(c);
 }
 
@@ -538,7 +554,7 @@ hsp_on_disconnect(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 		 * callback).
 		 */
 		hsp_conn_unwatch(c);
-		c->state = HSP_STATE_BACKOFF;
+		hsp_conn_state(c, HSP_STATE_BACKOFF, "session probe over: the other client id");
 		hsp_conn_timer_start(c, 0);
 		return;
 	}
@@ -666,15 +682,15 @@ hsp_retire(struct service_instance *inst)
 	c->pending_at_deadline = c->pending_pubacks;
 	hsp_conn_timer_start(c, c->cfg->retire_timeout_s);
 	if (c->cfg->persistent && hr->shutting_down) {
-		c->state = HSP_STATE_FLUSHING;
+		hsp_conn_state(c, HSP_STATE_FLUSHING, "retired at shutdown: the session keeps its subscriptions");
 		hsp_conn_flush_check(c);
 		return;
 	}
-	c->state = HSP_STATE_UNSUBSCRIBING;
+	hsp_conn_state(c, HSP_STATE_UNSUBSCRIBING, "retired");
 	rc = mosquitto_unsubscribe_multiple(c->mosq, &c->unsubscribe_mid,
 	    c->topics_count, c->topics, NULL);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		c->state = HSP_STATE_FLUSHING;
+		hsp_conn_state(c, HSP_STATE_FLUSHING, "UNSUBSCRIBE refused");
 		hsp_conn_flush_check(c);
 		return;
 	}
