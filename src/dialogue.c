@@ -472,4 +472,5 @@ const struct service_ops dialogue_service_ops = {
 	.destroy = dialogue_destroy,
 	.status = dialogue_slot_status,
 	.changed = dialogue_changed,
+	.exit = dialogue_free,
 };

@@ -212,6 +212,10 @@ struct service_ops {
 			     service_drained_cb done, void *arg);
 	/* Optional: forget a DONE still pending (its command ended). */
 	void		 (*drain_cancel)(struct service_instance *);
+	/* Optional: the module's Prometheus lines (metrics.c asks each). */
+	void		 (*metrics)(FILE *);
+	/* Optional: free what the module holds for the whole process. */
+	void		 (*exit)(void);
 };
 
 struct service_instance {

@@ -846,6 +846,8 @@ const struct service_ops hsp_service_ops = {
 	.changed = hsp_changed,
 	.drain = hsp_drain,
 	.drain_cancel = hsp_group_cancel,
+	.metrics = hsp_metrics,
+	.exit = hsp_shutdown,
 };
 
 /* Free what the HSP side holds for the whole process (exit). */

@@ -883,6 +883,8 @@ const struct service_ops llm_service_ops = {
 	.destroy = llm_destroy,
 	.status = llm_status,
 	.changed = llm_changed,
+	.metrics = llm_metrics,
+	.exit = llm_shutdown,
 };
 
 /* Is there an LLM service to send requests to? */

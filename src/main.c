@@ -403,10 +403,8 @@ main(int argc, char **argv)
 	control_free(hr->control, true);
 	metrics_http_free(hr->metrics_http);
 	cmdq_free(hr->cmdq);
+	/* Frees every instance, then each module's shared state (ops exit). */
 	registry_free(hr->registry);
-	hsp_shutdown();
-	llm_shutdown();
-	dialogue_free();
 	mosquitto_lib_cleanup();
 	for (i = 0; i < sizeof signals / sizeof signals[0]; i++)
 		event_free(main_signal_events[i]);

@@ -170,8 +170,12 @@ metrics_render(void)
 		    slot->name, registry_slot_in_flight(slot));
 	}
 
-	hsp_metrics(f);
-	llm_metrics(f);
+	/* Each module's own lines, in the order of the slots. */
+	for (i = 0; i < SERVICE_COUNT; i++) {
+		slot = registry_slot(hr->registry, i);
+		if (slot->ops != NULL && slot->ops->metrics != NULL)
+			slot->ops->metrics(f);
+	}
 
 	if (fclose(f) != 0) {
 		free(text);

@@ -111,6 +111,12 @@ registry_free(struct registry *reg)
 		free(slot->last_reload.error);
 		config_free(slot->config);
 	}
+	/* Every instance is gone: the modules free what they share. */
+	for (i = 0; i < SERVICE_COUNT; i++) {
+		slot = &reg->slots[i];
+		if (slot->ops != NULL && slot->ops->exit != NULL)
+			slot->ops->exit();
+	}
 	free(reg);
 }
 
