@@ -130,7 +130,7 @@ for round in 1 2 3; do
 	done
 	wait_until 10 eval "[[ \$(cat $T/together.* | grep -c '^connected\$') == 4 ]]" ||
 		fatal "round $round: the clients did not connect"
-	wait_until 10 eval "[[ \$(ctl -j status | $PYTHON -E -S $JGET clients.connected) == 5 ]]" ||
+	wait_until 10 status_is clients.connected 5 ||
 		fatal "round $round: the daemon did not accept the clients"
 	kill -STOP "$DAEMON_PID"
 	wait_until 10 eval "[[ \$(cat $T/together.* | grep -c '^sent\$') == 4 ]]" ||

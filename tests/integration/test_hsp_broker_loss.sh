@@ -22,7 +22,7 @@ hsp_has_error() {
 reconnected_since() {
 	local json fields
 	json=$(ctl -j status 2>/dev/null) || return 1
-	mapfile -t fields < <(json_fields "$json" services.hsp.reconnects \
+	mapfile -t fields < <(jfields "$json" services.hsp.reconnects \
 	    services.hsp.connected)
 	[[ ${fields[0]-} =~ ^[0-9]+$ ]] && ((fields[0] > $1)) &&
 	    [[ ${fields[1]-} == true ]]
@@ -54,13 +54,6 @@ daemon_has_backlog() {
 	    awk -v pid="pid=$DAEMON_PID," '
 		index($0, pid) && $1 > 0 { found = 1 }
 		END { exit !found }'
-}
-
-# Succeeds when tool_dispatcher.completed is at least $1.
-completed_at_least() {
-	local n
-	n=$(status_field services.tool_dispatcher.completed) || return 1
-	((n >= $1))
 }
 
 # The broker is started once to learn a free port, then stopped: the
@@ -124,7 +117,8 @@ kill_mid_stream() {
 	    --requires-ack --wait 2 \
 	    >"$T/stream.$round" 2>"$T/stream.$round.err"
 	stream=$HELPER_PID
-	wait_or_die 20 completed_at_least $((completed + 1000)) ||
+	wait_or_die 20 status_at_least services.tool_dispatcher.completed \
+	    $((completed + 1000)) ||
 		fatal "$round: the stream was not being answered" \
 		    "$(cat "$T/stream.$round.err")"
 	kill -STOP "$DAEMON_PID"
@@ -149,7 +143,7 @@ kill_mid_stream() {
 	# was subscribed again, go unanswered (nobody queues them for a clean
 	# session); what was answered must be well formed.
 	LP=$(cat "$T/stream.$round")
-	note "$round: $(json_fields "$LP" sent answered missing duplicates \
+	note "$round: $(jfields "$LP" sent answered missing duplicates \
 	    no_subscribers | paste -sd' ')"
 	assert_lp bad 0 "$round: every result that came is well formed"
 }

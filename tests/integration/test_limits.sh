@@ -77,7 +77,7 @@ assert_rc 0 "reload to max_clients 64"
 start_helper "$PYTHON" -E -S "$CTLRAW" -s "$SOCKET" \
     sendraw '{"v":1,"id":1,"cmd":"sta' sleep 60
 half=$HELPER_PID
-wait_until 10 eval "[[ \$(ctl -j status | $PYTHON -E -S $JGET clients.connected) == 2 ]]" ||
+wait_until 10 status_is clients.connected 2 ||
 	fail "the half-line client connected"
 run ctl -t 5 status
 assert_rc 0 "status is answered while a client sits on half a line"
@@ -126,7 +126,7 @@ assert_json draining false "after the pairs: not draining (a resume came last)"
 assert_json queue.pending 0 "after the pairs: nothing pending"
 assert_json queue.running null "after the pairs: nothing running"
 assert_eventually "after the concurrent clients: only one client connected" 10 \
-    eval "[[ \$(ctl -j status | $PYTHON -E -S $JGET clients.connected) == 1 ]]"
+    status_is clients.connected 1
 
 # A drain whose client closes right after sending is still carried out.
 # The daemon is paused meanwhile, so the request and the close reach it
@@ -140,7 +140,7 @@ assert_eq 0 "$?" "the leaving client sent its drain"
 kill -CONT "$DAEMON_PID"
 forget_pid "$leaver"
 assert_eventually "status shows the drain of the client that left" 10 \
-    eval "[[ \$(ctl -j status | $PYTHON -E -S $JGET draining) == true ]]"
+    status_is draining true
 assert_log "drain from uid 0 pid $leaver" "the log records the drain of the client that left"
 assert_eventually "the log says the client of that drain went away" 3 \
     grep -E "pid $leaver\b.*(went away|client gone|disconnected)" "$LOG"
@@ -168,7 +168,7 @@ drains_at_once() {
 	kill -CONT "$DAEMON_PID"
 	wait "${pids[@]}"
 	CODES=$(for ((i = 0; i < n; i++)); do
-		sed -n 2p "$T/burst.$i" | "$PYTHON" -E -S "$JGET" error.code ok
+		jfield error.code "$(sed -n 2p "$T/burst.$i")" ok
 	done | sort | uniq -c | awk '{ print $2 "=" $1 }' | paste -sd ' ')
 }
 

@@ -48,7 +48,7 @@ mfields() {
 	local i=$1 json
 	shift
 	json=$(mctl "$i" -j status 2>/dev/null) || return 1
-	json_fields "$json" "$@"
+	jfields "$json" "$@"
 }
 
 # One field of member I's status.

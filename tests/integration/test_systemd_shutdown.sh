@@ -28,13 +28,6 @@ messages() {
 	cut -d' ' -f2- "$NOTIFY_LOG" | grep -v '^WATCHDOG=1$'
 }
 
-# The daemon has at least $1 units of work in flight.
-in_flight_at_least() {
-	local n
-	n=$(ctl -j status | "$PYTHON" -E -S "$JGET" in_flight) || return 1
-	((n >= $1))
-}
-
 port=$("$BROKER" start --no-persistence "$T/broker") ||
 	fatal "cannot start the test broker"
 HELPER_PIDS+=("$(cat "$T/broker/mosquitto.pid")")
@@ -63,7 +56,7 @@ assert_eventually "the HSP connector is connected" 10 \
 start_helper "$LOADPEER" -p "$port" --target "$AI_ID" --id did:hsp:peer \
     -n 1 --capability-name dialogue --params '{"text":"hold on"}' --wait 30 \
     >"$T/loadpeer.out" 2>&1
-assert_eventually "the request is in flight" 10 in_flight_at_least 1
+assert_eventually "the request is in flight" 10 status_at_least in_flight 1
 
 kill -TERM "$DAEMON_PID"
 CHECKS=$((CHECKS + 1))
