@@ -123,6 +123,18 @@ watch_topic() {
 		fatal "mosquitto_sub $id did not subscribe to $filter"
 }
 
+# The watch_topic helper PID got its messages: it ends within 15 s.  DESC
+# is the check; FILE, what the helper printed, shows when it fails.
+assert_watched() {
+	local desc=$1 pid=$2 file=$3
+	CHECKS=$((CHECKS + 1))
+	if wait_helper "$pid" 15; then
+		pass "$desc"
+	else
+		fail "$desc" "$(cat "$file")"
+	fi
+}
+
 # The process started as PID ends within TIMEOUT seconds (it is reaped).
 wait_helper() {
 	local pid=$1 timeout=$2

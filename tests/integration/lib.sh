@@ -423,10 +423,10 @@ assert_false() {
 }
 
 # ACTUAL is an integer and ACTUAL OP BOUND holds (OP: >=, <=, <, >); the
-# pass line shows ACTUAL.  Used through assert_ge, assert_le, assert_lt and
-# assert_gt.
+# pass line shows ACTUAL, followed by UNIT if given (ms, kB).  Used
+# through assert_ge, assert_le, assert_lt and assert_gt.
 assert_compare() {
-	local op=$1 bound=$2 value=$3 desc=$4 holds=0
+	local op=$1 bound=$2 value=$3 desc=$4 unit=${5:+ $5} holds=0
 	CHECKS=$((CHECKS + 1))
 	if [[ $value =~ ^-?[0-9]+$ ]]; then
 		case $op in
@@ -437,28 +437,28 @@ assert_compare() {
 		esac
 	fi
 	if ((holds)); then
-		pass "$desc ($value)"
+		pass "$desc ($value$unit)"
 	else
-		fail "$desc" "expected: $op $bound" "actual:   $value"
+		fail "$desc" "expected: $op $bound$unit" "actual:   $value$unit"
 	fi
 }
 
-# ACTUAL is an integer at least MIN:  assert_ge MIN ACTUAL DESC
+# ACTUAL is an integer at least MIN:  assert_ge MIN ACTUAL DESC [UNIT]
 assert_ge() {
 	assert_compare '>=' "$@"
 }
 
-# ACTUAL is an integer at most MAX:  assert_le MAX ACTUAL DESC
+# ACTUAL is an integer at most MAX:  assert_le MAX ACTUAL DESC [UNIT]
 assert_le() {
 	assert_compare '<=' "$@"
 }
 
-# ACTUAL is an integer less than LIMIT:  assert_lt LIMIT ACTUAL DESC
+# ACTUAL is an integer less than LIMIT:  assert_lt LIMIT ACTUAL DESC [UNIT]
 assert_lt() {
 	assert_compare '<' "$@"
 }
 
-# ACTUAL is an integer greater than LIMIT:  assert_gt LIMIT ACTUAL DESC
+# ACTUAL is an integer greater than LIMIT:  assert_gt LIMIT ACTUAL DESC [UNIT]
 assert_gt() {
 	assert_compare '>' "$@"
 }

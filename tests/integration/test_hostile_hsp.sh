@@ -189,13 +189,7 @@ flood "flood at max_tasks_in_flight 1" $((2000 / SLOWDOWN))
 status_json
 pauses=$(jfield services.hsp.intake.pauses "$OUT")
 note "flood at max_tasks_in_flight 1: the intake paused $pauses times"
-CHECKS=$((CHECKS + 1))
-if [[ $pauses =~ ^[0-9]+$ ]] && ((pauses > 0)); then
-	pass "flood at max_tasks_in_flight 1: the intake paused"
-else
-	fail "flood at max_tasks_in_flight 1: the intake paused" \
-	    "pauses: $pauses"
-fi
+assert_gt 0 "$pauses" "flood at max_tasks_in_flight 1: the intake paused"
 assert_json services.hsp.intake.held 0 \
     "flood at max_tasks_in_flight 1: nothing left held" "$OUT"
 stop_daemon "flood: the daemon exits 0 on SIGTERM"

@@ -56,6 +56,18 @@ daemon_has_backlog() {
 		END { exit !found }'
 }
 
+# The connector counts more reconnections than RECONNECTS and is connected
+# again within 35 s (fatal if the daemon dies meanwhile): the check DESC.
+assert_reconnects() {
+	local desc=$1 reconnects=$2
+	CHECKS=$((CHECKS + 1))
+	if wait_or_die 35 reconnected_since "$reconnects"; then
+		pass "$desc"
+	else
+		fail "$desc" "$(ctl -j status 2>&1 | head -c 3000)"
+	fi
+}
+
 # The broker is started once to learn a free port, then stopped: the
 # daemon starts without it.
 broker_start
@@ -93,13 +105,8 @@ assert_lp acked 100 "broker up: 100 requests acknowledged"
 reconnects=$(status_field services.hsp.reconnects)
 broker_ctl kill
 broker_ctl restart
-CHECKS=$((CHECKS + 1))
-if wait_or_die 35 reconnected_since "$reconnects"; then
-	pass "idle broker kill: the daemon reconnects and counts it"
-else
-	fail "idle broker kill: the daemon reconnects and counts it" \
-	    "$(ctl -j status 2>&1 | head -c 3000)"
-fi
+assert_reconnects "idle broker kill: the daemon reconnects and counts it" \
+    "$reconnects"
 loadpeer -n 100 --requires-ack
 assert_all_answered 100 "after an idle broker kill: 100 requests"
 
@@ -129,13 +136,7 @@ kill_mid_stream() {
 	broker_ctl kill
 	kill -CONT "$DAEMON_PID"
 	broker_ctl restart
-	CHECKS=$((CHECKS + 1))
-	if wait_or_die 35 reconnected_since "$reconnects"; then
-		pass "$round: the daemon reconnects and counts it"
-	else
-		fail "$round: the daemon reconnects and counts it" \
-		    "$(ctl -j status 2>&1 | head -c 3000)"
-	fi
+	assert_reconnects "$round: the daemon reconnects and counts it" "$reconnects"
 	assert_daemon_alive "$round: the daemon is still running"
 	note "$round: $(grep -o 'lost the broker.*' "$LOG" | tail -n 1)"
 	wait_exit "$stream" 60 || fatal "$round: the stream's loadpeer did not finish"

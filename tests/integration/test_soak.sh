@@ -274,12 +274,7 @@ else
 	    "after $BATCH reload-llm: $rss_warm KiB; at the end: $rss_end KiB"
 fi
 
-CHECKS=$((CHECKS + 1))
-if process_running "$DAEMON_PID"; then
-	pass "the daemon is still running"
-else
-	fail "the daemon is still running"
-fi
+assert_daemon_alive "the daemon is still running"
 stop_daemon "the daemon exits 0 on SIGTERM" 10
 
 test_done

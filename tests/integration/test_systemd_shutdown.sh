@@ -59,13 +59,7 @@ start_helper "$LOADPEER" -p "$port" --target "$AI_ID" --id did:hsp:peer \
 assert_eventually "the request is in flight" 10 status_at_least in_flight 1
 
 kill -TERM "$DAEMON_PID"
-CHECKS=$((CHECKS + 1))
-if wait_exit "$DAEMON_PID" 20; then
-	pass "SIGTERM: the daemon exits within 20 s"
-	assert_eq 0 "$EXIT_STATUS" "SIGTERM: exit status 0"
-else
-	fail "SIGTERM: the daemon exits within 20 s"
-fi
+assert_daemon_exits SIGTERM 20
 
 after=$(messages | sed -n '/^STOPPING=1/,$p')
 assert_match '^STOPPING=1\|STATUS=stopping: [1-9][0-9]* in flight$' \
