@@ -110,7 +110,7 @@ UNIT_test_llm_provider	= src/llm-provider.o src/util.o
 UNIT_test_router	= src/router.o src/hsp-envelope.o src/dispatcher.o \
 			  src/dialogue.o \
 			  src/discovery.o src/registry.o $(CONFIG_OBJS) \
-			  src/util.o src/log.o
+			  src/util.o src/log.o tests/support/stubs-hsp.o
 
 # systemd units and snippets: templates in systemd/, with @SBINDIR@ and the
 # other paths substituted into $(B)/systemd/ for the paths of this build.

@@ -16,11 +16,12 @@
  * payload "\x03" followed by a digit 0-4 sets how the next messages arrive,
  * as the connector's intake sees them: on the request topic (0), the same
  * but retained (1), on the facts topic (2), on a results topic (3), on an
- * extra subscription (4).  The connector is a stub publisher that
- * checks and counts what would be published: only acknowledgements and
- * results, only under hsp/acks/ and hsp/results/ (a callback_address can
- * never point anywhere else), and nothing at all for a message that did not
- * come, unretained, on the request topic.
+ * extra subscription (4).  The connector is the stand-in of
+ * tests/support/stubs-hsp.c, and the router publishes through a publisher
+ * that checks and counts what would be published: only acknowledgements
+ * and results, only under hsp/acks/ and hsp/results/ (a callback_address
+ * can never point anywhere else), and nothing at all for a message that
+ * did not come, unretained, on the request topic.
  *
  * With FUZZ_HSP_TRACE in the environment, what would be published is
  * printed, to see what an input does.
@@ -37,6 +38,7 @@
 #include "llm.h"
 #include "log.h"
 #include "fuzz.h"
+#include "../support/stubs-hsp.h"
 
 #define FUZZ_HSP_AI_ID		"did:hsp:me"
 #define FUZZ_HSP_TOPIC		"hsp/requests/" FUZZ_HSP_AI_ID
@@ -56,7 +58,6 @@ static const struct {
 static size_t			 fuzz_intake_index;
 #define FUZZ_HSP_FIRST_WINDOW	4
 
-struct daemon			*hr;
 static struct daemon		 fuzz_daemon;
 static struct config		*fuzz_configs[FUZZ_HSP_WINDOWS + 1];
 static struct service_instance	*fuzz_connector;
@@ -229,29 +230,6 @@ llm_submit(json_t *messages, const char *system, llm_done_cb cb, void *arg)
 	return (0);
 }
 
-/* The stub connector is always connected. */
-static bool
-fuzz_ready(__attribute__((unused)) void *arg)
-{
-	return (true);
-}
-
-/* The router publishes through the stub connector. */
-static const struct router_publisher fuzz_publisher = {
-	.publish = fuzz_publish,
-	.ready = fuzz_ready,
-};
-
-/* The stub connector owns nothing. */
-static void
-fuzz_hsp_destroy(__attribute__((unused)) struct service_instance *inst)
-{
-}
-
-static const struct service_ops fuzz_hsp_ops = {
-	.name = "fuzz", .destroy = fuzz_hsp_destroy,
-};
-
 /* A configuration with an hsp section and dedup window WINDOW. */
 static struct config *
 fuzz_hsp_config(int window)
@@ -288,7 +266,7 @@ LLVMFuzzerInitialize(__attribute__((unused)) int *argc,
 		abort();
 	for (i = 1; i <= FUZZ_HSP_WINDOWS; i++)
 		fuzz_configs[i] = fuzz_hsp_config(i);
-	fuzz_connector = service_instance_create(&fuzz_hsp_ops, NULL);
+	fuzz_connector = stubs_hsp_connector_create();
 	if (fuzz_connector == NULL)
 		abort();
 	hr->registry->slots[SERVICE_HSP].current = fuzz_connector;
@@ -354,7 +332,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (router_init(fuzz_configs[FUZZ_HSP_FIRST_WINDOW]) == -1 ||
 	    discovery_init() == -1)
 		abort();
-	router_set_publisher(&fuzz_publisher);
+	stubs_hsp_use_publisher(fuzz_publish);
 	fuzz_published = 0;
 	fuzz_intake_index = 0;
 	for (;;) {

@@ -67,18 +67,6 @@ hsp_config() {
 	    "$AI_ID" "$hsp")"
 }
 
-# Print field PATH of a fresh status (services.hsp.connected, ...).
-status_field() {
-	local json
-	json=$(ctl -j status 2>/dev/null) || return 1
-	jfield "$1" "$json"
-}
-
-# Succeeds when status field PATH equals VALUE.
-status_is() {
-	[[ $(status_field "$1") == "$2" ]]
-}
-
 # Succeeds when the hsp connector is connected and subscribed.
 hsp_connected() {
 	status_is services.hsp.connected true
@@ -108,72 +96,6 @@ assert_lp() {
 	assert_json "$1" "$2" "$3" "$LP"
 }
 
-# Print the fields PATH... of the JSON document JSON, one a line, in
-# jget's form (strings bare, the rest compact JSON, "<missing>" for an
-# absent one); one python for all of them, since a python start is what
-# costs on a busy machine.
-json_fields() {
-	local json=$1
-	shift
-	printf '%s' "$json" | "$PYTHON" -E -S -c '
-import json
-import sys
-
-MISSING = "<missing>"
-
-
-def lookup(node, path):
-    if path == ".":
-        return node
-    for step in path.split("."):
-        if isinstance(node, dict) and step in node:
-            node = node[step]
-        elif isinstance(node, list):
-            try:
-                node = node[int(step)]
-            except (ValueError, IndexError):
-                return MISSING
-        else:
-            return MISSING
-    return node
-
-
-try:
-    doc = json.loads(sys.stdin.read())
-except ValueError:
-    doc = None
-for path in sys.argv[1:]:
-    value = lookup(doc, path)
-    if not isinstance(value, str):
-        value = json.dumps(value, separators=(",", ":"))
-    print(value.replace("\n", "\\n"))
-' "$@"
-}
-
-# Check fields of the JSON document JSON: each PATH EXPECTED pair that
-# follows is one check, described as "DESC: PATH = EXPECTED".
-#   assert_fields "200 requests" "$LP" sent 200 answered 200
-assert_fields() {
-	local desc=$1 json=$2 i
-	local -a paths=() expected=() actual=()
-	shift 2
-	while (($# >= 2)); do
-		paths+=("$1")
-		expected+=("$2")
-		shift 2
-	done
-	mapfile -t actual < <(json_fields "$json" "${paths[@]}")
-	for i in "${!paths[@]}"; do
-		CHECKS=$((CHECKS + 1))
-		if [[ ${actual[i]-} == "${expected[i]}" ]]; then
-			pass "$desc: ${paths[i]} = ${expected[i]}"
-		else
-			fail "$desc: ${paths[i]} = ${expected[i]}" \
-			    "actual: ${actual[i]-<no output>}" "in: ${json:0:1500}"
-		fi
-	done
-}
-
 # Check a loadpeer report (LP, or $3): N requests sent, each answered
 # exactly once, with well-formed results.
 assert_all_answered() {
@@ -201,6 +123,18 @@ watch_topic() {
 		fatal "mosquitto_sub $id did not subscribe to $filter"
 }
 
+# The watch_topic helper PID got its messages: it ends within 15 s.  DESC
+# is the check; FILE, what the helper printed, shows when it fails.
+assert_watched() {
+	local desc=$1 pid=$2 file=$3
+	CHECKS=$((CHECKS + 1))
+	if wait_helper "$pid" 15; then
+		pass "$desc"
+	else
+		fail "$desc" "$(cat "$file")"
+	fi
+}
+
 # The process started as PID ends within TIMEOUT seconds (it is reaped).
 wait_helper() {
 	local pid=$1 timeout=$2
@@ -219,35 +153,6 @@ watched_payload() {
 # The topic of line N (default 1) of a watch_topic FILE.
 watched_topic() {
 	sed -n "${2-1}p" "$1" | cut -d' ' -f1
-}
-
-# Assert that the daemon DAEMON_PID is still running.
-assert_daemon_alive() {
-	CHECKS=$((CHECKS + 1))
-	if process_running "$DAEMON_PID"; then
-		pass "$1"
-		return 0
-	fi
-	wait "$DAEMON_PID"
-	fail "$1" "hotreloadd (pid $DAEMON_PID) exited with status $?"
-	forget_pid "$DAEMON_PID"
-	return 1
-}
-
-# Stop the daemon with SIGTERM and check that it exits 0.
-stop_daemon() {
-	local desc=$1
-	kill -TERM "$DAEMON_PID"
-	CHECKS=$((CHECKS + 1))
-	if ! wait_exit "$DAEMON_PID" 15; then
-		fail "$desc" "hotreloadd did not exit within 15 s of SIGTERM"
-		return 1
-	fi
-	if [[ $EXIT_STATUS == 0 ]]; then
-		pass "$desc"
-	else
-		fail "$desc" "exit status $EXIT_STATUS"
-	fi
 }
 
 # Print a free TCP port on 127.0.0.1 that nothing listens on (the kernel
@@ -289,7 +194,7 @@ hsp_cleanup_stopped_broker() {
 queue_state() {
 	local json
 	json=$(ctl -t 5 -j status) || return 1
-	json_fields "$json" queue.running.command queue.pending \
+	jfields "$json" queue.running.command queue.pending \
 	    clients.connected | paste -sd' '
 }
 
@@ -327,7 +232,7 @@ clients_done() {
 # forks take seconds on a loaded machine.
 client_outcomes() {
 	local prefix=$1 n=$2 i rc err key
-	local -A count=()
+	local -A tally=()
 	for ((i = 0; i < n; i++)); do
 		rc='' err=''
 		{ read -r rc <"$T/$prefix.$i.rc"; } 2>/dev/null
@@ -340,10 +245,10 @@ client_outcomes() {
 			err=${err:0:60}
 			key="exit-${rc:-none}:${err// /_}"
 		fi
-		count[$key]=$((${count[$key]-0} + 1))
+		tally[$key]=$((${tally[$key]-0} + 1))
 	done
-	for key in "${!count[@]}"; do
-		printf '%s=%s\n' "$key" "${count[$key]}"
+	for key in "${!tally[@]}"; do
+		printf '%s=%s\n' "$key" "${tally[$key]}"
 	done | sort | paste -sd' '
 }
 

@@ -237,9 +237,49 @@ raw() {
 	timeout -k 2 "$CMD_TIMEOUT" "$PYTHON" -E -S "$CTLRAW" -s "$SOCKET" "$@"
 }
 
-# Print field PATH (dotted) of the JSON in $2 (default: OUT).
+# --- JSON: every lookup goes through tests/support/jget --------------------
+# Values are in jget's form: strings bare, the rest compact JSON, and
+# "<missing>" for a field that does not exist.
+
+# Print field PATH (dotted) of the JSON in $2 (default: OUT), or DEFAULT
+# ($3, default "<missing>") if it does not exist.
 jfield() {
-	printf '%s' "${2-$OUT}" | "$PYTHON" -E -S "$JGET" "$1" '<missing>'
+	printf '%s' "${2-$OUT}" | "$PYTHON" -E -S "$JGET" "$1" "${3-<missing>}"
+}
+
+# Print the fields PATH... of the JSON document JSON, one a line (a newline
+# in a string as \n); one python for all of them, since a python start is
+# what costs on a busy machine.
+jfields() {
+	local json=$1
+	shift
+	printf '%s' "$json" | "$PYTHON" -E -S "$JGET" -f "$@"
+}
+
+# Print the value of the Python expression EXPR on d, the JSON document in
+# $2 (default: OUT): strings bare, the rest compact JSON with sorted keys.
+# For what a path cannot say (a count, a search in an array).
+jpy() {
+	printf '%s' "${2-$OUT}" | "$PYTHON" -E -S "$JGET" -e "$1"
+}
+
+# Print field PATH of a fresh JSON status of the test's daemon.
+status_field() {
+	local json
+	json=$(ctl -j status) || return 1
+	jfield "$1" "$json"
+}
+
+# Succeeds when field PATH of a fresh status equals VALUE.
+status_is() {
+	[[ $(status_field "$1") == "$2" ]]
+}
+
+# Succeeds when field PATH of a fresh status is an integer at least MIN.
+status_at_least() {
+	local n
+	n=$(status_field "$1") || return 1
+	[[ $n =~ ^[0-9]+$ ]] && ((n >= $2))
 }
 
 # Line N (1-based) of TEXT.
@@ -331,6 +371,106 @@ assert_json() {
 	else
 		fail "$desc" "field $path: expected: $expected" \
 		    "field $path: actual:   $actual" "in: ${json:0:2000}"
+	fi
+}
+
+# Check fields of the JSON document JSON with one parse: each PATH EXPECTED
+# pair that follows is one check, described as "DESC: PATH = EXPECTED".
+#   assert_fields "200 requests" "$LP" sent 200 answered 200
+assert_fields() {
+	local desc=$1 json=$2 i
+	local -a paths=() wanted=() got=()
+	shift 2
+	while (($# >= 2)); do
+		paths+=("$1")
+		wanted+=("$2")
+		shift 2
+	done
+	mapfile -t got < <(jfields "$json" "${paths[@]}")
+	for i in "${!paths[@]}"; do
+		CHECKS=$((CHECKS + 1))
+		if [[ ${got[i]-} == "${wanted[i]}" ]]; then
+			pass "$desc: ${paths[i]} = ${wanted[i]}"
+		else
+			fail "$desc: ${paths[i]} = ${wanted[i]}" \
+			    "actual: ${got[i]-<no output>}" "in: ${json:0:2000}"
+		fi
+	done
+}
+
+# CMD... succeeds (run once, now).
+assert_true() {
+	local desc=$1
+	shift
+	CHECKS=$((CHECKS + 1))
+	if "$@"; then
+		pass "$desc"
+	else
+		fail "$desc" "false: $*"
+	fi
+}
+
+# CMD... fails (run once, now).
+assert_false() {
+	local desc=$1
+	shift
+	CHECKS=$((CHECKS + 1))
+	if ! "$@"; then
+		pass "$desc"
+	else
+		fail "$desc" "true: $*"
+	fi
+}
+
+# ACTUAL is an integer and ACTUAL OP BOUND holds (OP: >=, <=, <, >); the
+# pass line shows ACTUAL, followed by UNIT if given (ms, kB).  Used
+# through assert_ge, assert_le, assert_lt and assert_gt.
+assert_compare() {
+	local op=$1 bound=$2 value=$3 desc=$4 unit=${5:+ $5} holds=0
+	CHECKS=$((CHECKS + 1))
+	if [[ $value =~ ^-?[0-9]+$ ]]; then
+		case $op in
+		'>=') ((value >= bound)) && holds=1 ;;
+		'<=') ((value <= bound)) && holds=1 ;;
+		'<') ((value < bound)) && holds=1 ;;
+		'>') ((value > bound)) && holds=1 ;;
+		esac
+	fi
+	if ((holds)); then
+		pass "$desc ($value$unit)"
+	else
+		fail "$desc" "expected: $op $bound$unit" "actual:   $value$unit"
+	fi
+}
+
+# ACTUAL is an integer at least MIN:  assert_ge MIN ACTUAL DESC [UNIT]
+assert_ge() {
+	assert_compare '>=' "$@"
+}
+
+# ACTUAL is an integer at most MAX:  assert_le MAX ACTUAL DESC [UNIT]
+assert_le() {
+	assert_compare '<=' "$@"
+}
+
+# ACTUAL is an integer less than LIMIT:  assert_lt LIMIT ACTUAL DESC [UNIT]
+assert_lt() {
+	assert_compare '<' "$@"
+}
+
+# ACTUAL is an integer greater than LIMIT:  assert_gt LIMIT ACTUAL DESC [UNIT]
+assert_gt() {
+	assert_compare '>' "$@"
+}
+
+# Nothing exists at PATH (a socket that must be gone or never made).
+assert_absent() {
+	local path=$1 desc=$2
+	CHECKS=$((CHECKS + 1))
+	if [[ -e $path || -L $path ]]; then
+		fail "$desc" "$(ls -ld "$path" 2>&1)"
+	else
+		pass "$desc"
 	fi
 }
 
@@ -445,6 +585,53 @@ start_helper() {
 memory_checked() {
 	((${#DAEMON_WRAPPER[@]} == 0)) &&
 		! grep -qE 'lib(a|ub|l)san' "/proc/$DAEMON_PID/maps"
+}
+
+# The daemon DAEMON_PID is still running; if not, it is reaped and its exit
+# status shown.
+assert_daemon_alive() {
+	CHECKS=$((CHECKS + 1))
+	if process_running "$DAEMON_PID"; then
+		pass "$1"
+		return 0
+	fi
+	wait "$DAEMON_PID"
+	fail "$1" "hotreloadd (pid $DAEMON_PID) exited with status $?"
+	forget_pid "$DAEMON_PID"
+	return 1
+}
+
+# The daemon DAEMON_PID (already told to stop) exits within TIMEOUT
+# seconds, with STATUS (default 0): two checks, "LABEL: the daemon exits
+# within TIMEOUT s" and "LABEL: exit status STATUS".  Returns 1 if it is
+# still running.
+assert_daemon_exits() {
+	local label=$1 timeout=$2 status=${3-0} t0
+	t0=$(now_ms)
+	CHECKS=$((CHECKS + 1))
+	if ! wait_exit "$DAEMON_PID" "$timeout"; then
+		fail "$label: the daemon exits within $timeout s"
+		return 1
+	fi
+	pass "$label: the daemon exits within $timeout s ($(($(now_ms) - t0)) ms)"
+	assert_eq "$status" "$EXIT_STATUS" "$label: exit status $status"
+}
+
+# Stop the daemon DAEMON_PID with SIGTERM: one check, DESC, that it exits 0
+# within TIMEOUT seconds (default 15).
+stop_daemon() {
+	local desc=$1 timeout=${2-15}
+	kill -TERM "$DAEMON_PID"
+	CHECKS=$((CHECKS + 1))
+	if ! wait_exit "$DAEMON_PID" "$timeout"; then
+		fail "$desc" "hotreloadd did not exit within $timeout s of SIGTERM"
+		return 1
+	fi
+	if [[ $EXIT_STATUS == 0 ]]; then
+		pass "$desc"
+	else
+		fail "$desc" "exit status $EXIT_STATUS"
+	fi
 }
 
 # The JSON status of the test's daemon (into OUT), checked to be ok.

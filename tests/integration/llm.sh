@@ -52,58 +52,6 @@ llm_exit() {
 }
 trap llm_exit EXIT
 
-# Evaluate the Python expression EXPR on d, the JSON document in $2 (default
-# OUT); print strings as they are, the rest as compact JSON with sorted keys.
-jpy() {
-	printf '%s' "${2-$OUT}" | "$PYTHON" -E -S -c '
-import json, sys
-d = json.loads(sys.stdin.read())
-v = eval(sys.argv[1])
-if isinstance(v, str):
-    print(v)
-else:
-    print(json.dumps(v, separators=(",", ":"), sort_keys=True))
-' "$1"
-}
-
-# Check several fields of the JSON document JSON with one parse: PREFIX
-# begins each check's description; each further argument is PATH=EXPECTED
-# (jget form: strings bare, the rest compact JSON).
-assert_fields() {
-	local json=$1 prefix=$2 pair i=0 actual=()
-	shift 2
-	mapfile -t actual < <(printf '%s' "$json" | "$PYTHON" -E -S -c '
-import json, sys
-try:
-    doc = json.loads(sys.stdin.read())
-except ValueError:
-    doc = None
-for pair in sys.argv[1:]:
-    node = doc
-    for step in pair.split("=", 1)[0].split("."):
-        if isinstance(node, dict) and step in node:
-            node = node[step]
-        elif isinstance(node, list) and step.isdigit() and int(step) < len(node):
-            node = node[int(step)]
-        else:
-            node = "<missing>"
-            break
-    text = node if isinstance(node, str) else json.dumps(node, separators=(",", ":"))
-    print(text.replace("\n", "\\n"))
-' "$@")
-	for pair in "$@"; do
-		CHECKS=$((CHECKS + 1))
-		if [[ ${actual[i]-<none>} == "${pair#*=}" ]]; then
-			pass "$prefix${pair%%=*} is ${pair#*=}"
-		else
-			fail "$prefix${pair%%=*} is ${pair#*=}" \
-			    "field ${pair%%=*}: expected: ${pair#*=}" \
-			    "field ${pair%%=*}: actual:   ${actual[i]-<none>}" "in: ${json:0:2000}"
-		fi
-		i=$((i + 1))
-	done
-}
-
 # An HTTP request: METHOD URL [BODY]; prints the response body.  Fails on
 # a connection error or an HTTP error status.  curl when there is one (it
 # starts much faster than python, which counts when the tests poll).
@@ -231,9 +179,7 @@ llm_config() {
 
 # Succeeds when the daemon's HSP connection is up (subscribed).
 llm_hsp_up() {
-	local json
-	json=$(ctl -j status) || return 1
-	[[ $(jfield services.hsp.connection "$json") == up ]]
+	status_is services.hsp.connection up
 }
 
 # Start the daemon on CONFIG and wait until its HSP connection is up.
@@ -241,17 +187,6 @@ llm_start_daemon() {
 	start_daemon
 	wait_until 10 llm_hsp_up ||
 		fatal "the daemon's HSP connection is not up after 10 s"
-}
-
-# Stop the daemon (SIGTERM); checks that it exits 0.
-llm_stop_daemon() {
-	kill -TERM "$DAEMON_PID"
-	CHECKS=$((CHECKS + 1))
-	if wait_exit "$DAEMON_PID" 10 && [[ $EXIT_STATUS == 0 ]]; then
-		pass "the daemon exits 0 on SIGTERM"
-	else
-		fail "the daemon exits 0 on SIGTERM" "exit status: ${EXIT_STATUS:-still running}"
-	fi
 }
 
 # Publish a marker result and see it in RESULTS (the subscriber is ready).
@@ -345,6 +280,7 @@ llm_load_wait() {
 	wait "$pid"
 	RC=$?
 	forget_pid "$pid"
+	# shellcheck disable=SC2034  # read by the tests
 	OUT=$(cat "$file")
 	# shellcheck disable=SC2034  # read by run_details
 	ERR=$(cat "$file.err")
@@ -371,18 +307,6 @@ llm_ask() {
 		# shellcheck disable=SC2034  # read by the tests
 		RESULT='{}'
 	fi
-}
-
-# Field PATH of the daemon's JSON status.
-status_field() {
-	local json
-	json=$(ctl -j status) || return 1
-	jfield "$1" "$json"
-}
-
-# Succeeds when status field PATH is VALUE.
-status_is() {
-	[[ $(status_field "$1") == "$2" ]]
 }
 
 # The back end NAME of the current LLM generation in the status (JSON).

@@ -24,21 +24,9 @@ gen=$(status_field services.hsp.generation)
 # assert_clean_exit LABEL SECONDS: the daemon (DAEMON_PID), sent SIGTERM
 # at T0 (now_ms), exits 0 within SECONDS and removes its socket.
 assert_clean_exit() {
-	local label=$1 bound=$2 stop_pid=$DAEMON_PID
-
-	CHECKS=$((CHECKS + 1))
-	if wait_exit "$stop_pid" "$bound"; then
-		pass "$label: the daemon exits within $bound s ($(($(now_ms) - t0)) ms)"
-		assert_eq 0 "$EXIT_STATUS" "$label: exit status 0"
-	else
-		fail "$label: the daemon exits within $bound s"
-	fi
-	CHECKS=$((CHECKS + 1))
-	if [[ -e $SOCKET ]]; then
-		fail "$label: the socket is removed" "$(ls -l "$SOCKET")"
-	else
-		pass "$label: the socket is removed"
-	fi
+	assert_daemon_exits "$1" "$2" &&
+		note "$1: the daemon exited $(($(now_ms) - t0)) ms after SIGTERM"
+	assert_absent "$SOCKET" "$1: the socket is removed"
 }
 
 # --- SIGTERM while a reload runs -------------------------------------------------
@@ -130,7 +118,7 @@ for round in 1 2 3; do
 	done
 	wait_until 10 eval "[[ \$(cat $T/together.* | grep -c '^connected\$') == 4 ]]" ||
 		fatal "round $round: the clients did not connect"
-	wait_until 10 eval "[[ \$(ctl -j status | $PYTHON -E -S $JGET clients.connected) == 5 ]]" ||
+	wait_until 10 status_is clients.connected 5 ||
 		fatal "round $round: the daemon did not accept the clients"
 	kill -STOP "$DAEMON_PID"
 	wait_until 10 eval "[[ \$(cat $T/together.* | grep -c '^sent\$') == 4 ]]" ||

@@ -193,5 +193,5 @@ cp "$T/saved.conf" "$CONFIG"
 run hctl reload
 assert_rc 0 "reload of the normal file again exits 0"
 
-llm_stop_daemon
+stop_daemon "the daemon exits 0 on SIGTERM" 10
 test_done

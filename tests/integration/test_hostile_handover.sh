@@ -35,7 +35,7 @@ assert_eventually "the back end holds the $COUNT requests" 10 \
 "$BROKER" kill "$BROKER_DIR" >/dev/null || fatal "cannot kill the broker"
 assert_eventually "the $COUNT requests finish while the broker is away" \
     $((10 + DELAY_MS / 1000)) \
-    eval '[[ $(status_field services.hsp.tasks_in_flight) == 0 ]]'
+    status_is services.hsp.tasks_in_flight 0
 status_json
 pending=$(jfield services.hsp.pubacks_pending "$OUT")
 note "results and acknowledgements waiting in the connector: $pending"

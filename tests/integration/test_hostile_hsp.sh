@@ -189,13 +189,7 @@ flood "flood at max_tasks_in_flight 1" $((2000 / SLOWDOWN))
 status_json
 pauses=$(jfield services.hsp.intake.pauses "$OUT")
 note "flood at max_tasks_in_flight 1: the intake paused $pauses times"
-CHECKS=$((CHECKS + 1))
-if [[ $pauses =~ ^[0-9]+$ ]] && ((pauses > 0)); then
-	pass "flood at max_tasks_in_flight 1: the intake paused"
-else
-	fail "flood at max_tasks_in_flight 1: the intake paused" \
-	    "pauses: $pauses"
-fi
+assert_gt 0 "$pauses" "flood at max_tasks_in_flight 1: the intake paused"
 assert_json services.hsp.intake.held 0 \
     "flood at max_tasks_in_flight 1: nothing left held" "$OUT"
 stop_daemon "flood: the daemon exits 0 on SIGTERM"
@@ -218,7 +212,7 @@ big_message() {
 	    '{"id":"f1","statement_type":"natural_language","source_ai_id":"did:hsp:big","timestamp_created":"2026-01-01T00:00:00Z","confidence_score":1}' |
 	    publish hsp/knowledge/facts/big
 	assert_eventually "$name: the fact after it is received" 20 \
-	    eval 'status_is services.hsp.received_by_type.Fact 1'
+	    status_is services.hsp.received_by_type.Fact 1
 	assert_daemon_alive "$name: the daemon is alive"
 	assert_hwm_growth "$name" "$before" 200
 }
@@ -290,7 +284,7 @@ envelope Fact fact-long did:hsp:scope \
     "{\"id\":\"f\",\"statement_type\":\"natural_language\",\"source_ai_id\":\"did:hsp:scope\",\"timestamp_created\":\"2026-01-01T00:00:00Z\",\"confidence_score\":1,\"statement_nl\":\"$stmt\"}" |
     publish hsp/knowledge/facts/x
 assert_eventually "scope: the long requests are handled" 10 \
-    eval 'status_is services.hsp.received_by_type.Fact 11'
+    status_is services.hsp.received_by_type.Fact 11
 status_json
 assert_fields "scope: status" "$OUT" \
     services.hsp.requests_wrong_topic 1 \
@@ -307,17 +301,8 @@ else
 	fail "scope: the dedup window keeps to dedup_window_bytes" \
 	    "bytes $bytes, ids $held"
 fi
-stmt_length=$("$PYTHON" -E -S -c '
-import json, sys
-facts = json.load(sys.stdin)["services"]["hsp"]["recent_facts"]
-print(len(facts[-1]["statement_nl"]))' <<<"$OUT")
-CHECKS=$((CHECKS + 1))
-if [[ $stmt_length =~ ^[0-9]+$ ]] && ((stmt_length <= 256)); then
-	pass "scope: status keeps at most 256 bytes of a statement ($stmt_length)"
-else
-	fail "scope: status keeps at most 256 bytes of a statement" \
-	    "length: $stmt_length"
-fi
+stmt_length=$(jpy 'len(d["services"]["hsp"]["recent_facts"][-1]["statement_nl"])')
+assert_le 256 "$stmt_length" "scope: status keeps at most 256 bytes of a statement"
 mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -r -n \
     -t "hsp/requests/$AI_ID"
 

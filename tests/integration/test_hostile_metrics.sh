@@ -126,12 +126,7 @@ lines=$(tail -n +$((log_before + 1)) "$LOG" | wc -l)
 note "daemon log lines during the flood (with -v): $lines"
 assert_eq yes "$( ((lines < 100)) && echo yes || echo "no: $lines")" \
     "the flood does not flood the log (fewer than 100 lines)"
-CHECKS=$((CHECKS + 1))
-if process_running "$DAEMON_PID"; then
-	pass "the daemon is alive"
-else
-	fail "the daemon is alive"
-fi
+assert_daemon_alive "the daemon is alive"
 run ctl -t 10 version
 assert_rc 0 "version is served afterwards"
 

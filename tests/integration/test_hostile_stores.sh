@@ -56,13 +56,6 @@ rss_kb() {
 	awk '$1 == "VmRSS:" { print $2 }' "/proc/$DAEMON_PID/status"
 }
 
-# Succeeds when status field PATH is at least N.
-status_at_least() {
-	local n
-	n=$(status_field "$1") || return 1
-	[[ $n =~ ^[0-9]+$ ]] && ((n >= $2))
-}
-
 # Write to FILE one HSP envelope per line: KIND advert (COUNT adverts,
 # names of SIZE bytes, from AGENTS fake agents) or dialogue (COUNT dialogue
 # requests of SIZE bytes of text from did:hsp:flood, each in its own

@@ -22,7 +22,7 @@ hsp_has_error() {
 reconnected_since() {
 	local json fields
 	json=$(ctl -j status 2>/dev/null) || return 1
-	mapfile -t fields < <(json_fields "$json" services.hsp.reconnects \
+	mapfile -t fields < <(jfields "$json" services.hsp.reconnects \
 	    services.hsp.connected)
 	[[ ${fields[0]-} =~ ^[0-9]+$ ]] && ((fields[0] > $1)) &&
 	    [[ ${fields[1]-} == true ]]
@@ -56,11 +56,16 @@ daemon_has_backlog() {
 		END { exit !found }'
 }
 
-# Succeeds when tool_dispatcher.completed is at least $1.
-completed_at_least() {
-	local n
-	n=$(status_field services.tool_dispatcher.completed) || return 1
-	((n >= $1))
+# The connector counts more reconnections than RECONNECTS and is connected
+# again within 35 s (fatal if the daemon dies meanwhile): the check DESC.
+assert_reconnects() {
+	local desc=$1 reconnects=$2
+	CHECKS=$((CHECKS + 1))
+	if wait_or_die 35 reconnected_since "$reconnects"; then
+		pass "$desc"
+	else
+		fail "$desc" "$(ctl -j status 2>&1 | head -c 3000)"
+	fi
 }
 
 # The broker is started once to learn a free port, then stopped: the
@@ -100,13 +105,8 @@ assert_lp acked 100 "broker up: 100 requests acknowledged"
 reconnects=$(status_field services.hsp.reconnects)
 broker_ctl kill
 broker_ctl restart
-CHECKS=$((CHECKS + 1))
-if wait_or_die 35 reconnected_since "$reconnects"; then
-	pass "idle broker kill: the daemon reconnects and counts it"
-else
-	fail "idle broker kill: the daemon reconnects and counts it" \
-	    "$(ctl -j status 2>&1 | head -c 3000)"
-fi
+assert_reconnects "idle broker kill: the daemon reconnects and counts it" \
+    "$reconnects"
 loadpeer -n 100 --requires-ack
 assert_all_answered 100 "after an idle broker kill: 100 requests"
 
@@ -124,7 +124,8 @@ kill_mid_stream() {
 	    --requires-ack --wait 2 \
 	    >"$T/stream.$round" 2>"$T/stream.$round.err"
 	stream=$HELPER_PID
-	wait_or_die 20 completed_at_least $((completed + 1000)) ||
+	wait_or_die 20 status_at_least services.tool_dispatcher.completed \
+	    $((completed + 1000)) ||
 		fatal "$round: the stream was not being answered" \
 		    "$(cat "$T/stream.$round.err")"
 	kill -STOP "$DAEMON_PID"
@@ -135,13 +136,7 @@ kill_mid_stream() {
 	broker_ctl kill
 	kill -CONT "$DAEMON_PID"
 	broker_ctl restart
-	CHECKS=$((CHECKS + 1))
-	if wait_or_die 35 reconnected_since "$reconnects"; then
-		pass "$round: the daemon reconnects and counts it"
-	else
-		fail "$round: the daemon reconnects and counts it" \
-		    "$(ctl -j status 2>&1 | head -c 3000)"
-	fi
+	assert_reconnects "$round: the daemon reconnects and counts it" "$reconnects"
 	assert_daemon_alive "$round: the daemon is still running"
 	note "$round: $(grep -o 'lost the broker.*' "$LOG" | tail -n 1)"
 	wait_exit "$stream" 60 || fatal "$round: the stream's loadpeer did not finish"
@@ -149,7 +144,7 @@ kill_mid_stream() {
 	# was subscribed again, go unanswered (nobody queues them for a clean
 	# session); what was answered must be well formed.
 	LP=$(cat "$T/stream.$round")
-	note "$round: $(json_fields "$LP" sent answered missing duplicates \
+	note "$round: $(jfields "$LP" sent answered missing duplicates \
 	    no_subscribers | paste -sd' ')"
 	assert_lp bad 0 "$round: every result that came is well formed"
 }

@@ -20,12 +20,7 @@ watcher=$HELPER_PID
 run ctl -j drain
 assert_rc 0 "drain exits 0"
 assert_json draining true "drain: draining true"
-CHECKS=$((CHECKS + 1))
-if wait_helper "$watcher" 15; then
-	pass "drain: an advert goes out"
-else
-	fail "drain: an advert goes out" "$(cat "$T/advert.drain")"
-fi
+assert_watched "drain: an advert goes out" "$watcher" "$T/advert.drain"
 assert_fields "drain: the advert" "$(watched_payload "$T/advert.drain")" \
     payload.name echo \
     payload.availability_status maintenance
@@ -52,12 +47,7 @@ watch_topic hr-test-reload 'hsp/capabilities/advertisements/#' 1 "$T/advert.relo
 watcher=$HELPER_PID
 run ctl reload-hsp
 assert_rc 0 "draining: reload-hsp exits 0"
-CHECKS=$((CHECKS + 1))
-if wait_helper "$watcher" 15; then
-	pass "draining: reload-hsp advertises"
-else
-	fail "draining: reload-hsp advertises" "$(cat "$T/advert.reload")"
-fi
+assert_watched "draining: reload-hsp advertises" "$watcher" "$T/advert.reload"
 assert_json payload.availability_status maintenance \
     "draining: the new connector advertises maintenance" \
     "$(watched_payload "$T/advert.reload")"
@@ -71,12 +61,7 @@ watcher=$HELPER_PID
 run ctl -j resume
 assert_rc 0 "resume exits 0"
 assert_json draining false "resume: draining false"
-CHECKS=$((CHECKS + 1))
-if wait_helper "$watcher" 15; then
-	pass "resume: an advert goes out"
-else
-	fail "resume: an advert goes out" "$(cat "$T/advert.resume")"
-fi
+assert_watched "resume: an advert goes out" "$watcher" "$T/advert.resume"
 assert_json payload.availability_status online "resume: the advert says online" \
     "$(watched_payload "$T/advert.resume")"
 

@@ -58,12 +58,7 @@ watch_topic hr-test-adverts 'hsp/capabilities/advertisements/#' 1 "$T/adverts"
 watcher=$HELPER_PID
 run ctl reload-hsp
 assert_rc 0 "reload-hsp exits 0"
-CHECKS=$((CHECKS + 1))
-if wait_helper "$watcher" 15; then
-	pass "an advert arrives after reload-hsp"
-else
-	fail "an advert arrives after reload-hsp" "$(cat "$T/adverts")"
-fi
+assert_watched "an advert arrives after reload-hsp" "$watcher" "$T/adverts"
 assert_eq "hsp/capabilities/advertisements/$AI_ID" "$(watched_topic "$T/adverts")" \
     "the advert is on hsp/capabilities/advertisements/<ai_id>"
 advert=$(watched_payload "$T/adverts")
@@ -95,13 +90,8 @@ assert_fields "duplicates" "$LP" \
     by_status.success 200
 status_json
 dropped=$(($(jfield services.hsp.duplicates_dropped) - dropped_before))
-CHECKS=$((CHECKS + 1))
-if ((dropped >= 20)); then
-	pass "status: duplicates_dropped grew by at least the 20 retries ($dropped)"
-else
-	fail "status: duplicates_dropped grew by at least the 20 retries" \
-	    "it grew by $dropped"
-fi
+assert_ge 20 "$dropped" \
+    "status: duplicates_dropped grew by at least the 20 retries"
 assert_json services.tool_dispatcher.completed 400 \
     "status: tool_dispatcher.completed 400 (no retry ran twice)"
 

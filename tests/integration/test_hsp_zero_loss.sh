@@ -57,12 +57,7 @@ zero_loss() {
 	n=$(wc -l <"$rcs")
 	failed=$(grep -cvx 0 "$rcs")
 	note "$name: $n reloads, $overlap of them while the peer ran"
-	CHECKS=$((CHECKS + 1))
-	if ((n >= reloads)); then
-		pass "$name: at least $reloads reload-hsp ran ($n)"
-	else
-		fail "$name: at least $reloads reload-hsp ran" "only $n"
-	fi
+	assert_ge "$reloads" "$n" "$name: at least $reloads reload-hsp ran"
 	CHECKS=$((CHECKS + 1))
 	if ((failed == 0)); then
 		pass "$name: every reload-hsp exited 0"
@@ -98,13 +93,8 @@ zero_loss() {
 	    services.tool_dispatcher.completed "$count" \
 	    services.tool_dispatcher.failed 0
 	dropped=$(jfield services.hsp.duplicates_dropped)
-	CHECKS=$((CHECKS + 1))
-	if ((dropped >= count / 25)); then
-		pass "$name: duplicates_dropped ($dropped) >= the $((count / 25)) retries"
-	else
-		fail "$name: duplicates_dropped >= the $((count / 25)) retries" \
-		    "duplicates_dropped: $dropped"
-	fi
+	assert_ge $((count / 25)) "$dropped" \
+	    "$name: duplicates_dropped >= the $((count / 25)) retries"
 }
 
 broker_start

@@ -12,19 +12,8 @@ write_config '"mode": "0660"' '"drain": { "timeout_s": 5 }'
 for sig in TERM INT; do
 	start_daemon
 	kill "-$sig" "$DAEMON_PID"
-	CHECKS=$((CHECKS + 1))
-	if wait_exit "$DAEMON_PID" 10; then
-		pass "SIG$sig: the daemon exits within 10 s"
-		assert_eq 0 "$EXIT_STATUS" "SIG$sig: exit status 0"
-	else
-		fail "SIG$sig: the daemon exits within 10 s"
-	fi
-	CHECKS=$((CHECKS + 1))
-	if [[ -e $SOCKET ]]; then
-		fail "SIG$sig: the socket file is removed" "$(ls -l "$SOCKET")"
-	else
-		pass "SIG$sig: the socket file is removed"
-	fi
+	assert_daemon_exits "SIG$sig" 10
+	assert_absent "$SOCKET" "SIG$sig: the socket file is removed"
 	assert_log "SIG$sig: shutting down" "SIG$sig: the log says why it stops"
 	run ctl status
 	assert_rc 69 "SIG$sig: status afterwards exits 69"
@@ -42,12 +31,7 @@ assert_eq 0 "$EXIT_STATUS" "SIGTERM while draining: exit status 0"
 start_daemon
 kill -KILL "$DAEMON_PID"
 wait_exit "$DAEMON_PID" 10 || fatal "SIGKILL did not stop the daemon"
-CHECKS=$((CHECKS + 1))
-if [[ -S $SOCKET ]]; then
-	pass "SIGKILL leaves the socket file behind"
-else
-	fail "SIGKILL leaves the socket file behind" "no socket at $SOCKET"
-fi
+assert_true "SIGKILL leaves the socket file behind" test -S "$SOCKET"
 : >"$LOG"
 start_daemon
 assert_log "removed stale socket $SOCKET" "the new daemon logs that it removed the stale socket"
@@ -63,12 +47,7 @@ elapsed=$(($(now_ms) - t0))
 assert_rc 1 "a second daemon on a live socket exits 1"
 assert_contains "already listening" "$ERR" "the second daemon says another one is already listening"
 assert_contains "$SOCKET" "$ERR" "the second daemon names the socket"
-CHECKS=$((CHECKS + 1))
-if ((elapsed < 5000)); then
-	pass "the second daemon gives up quickly ($elapsed ms)"
-else
-	fail "the second daemon gives up quickly" "took $elapsed ms"
-fi
+assert_lt 5000 "$elapsed" "the second daemon gives up quickly" ms
 run ctl -j status
 assert_rc 0 "the first daemon still answers"
 assert_json pid "$first" "the first daemon still owns the socket"

@@ -55,13 +55,7 @@ assert_eventually "status answers again once the 4 connections are closed" 10 \
     ctl status
 status_json
 refused=$(jfield clients.refused)
-CHECKS=$((CHECKS + 1))
-if [[ $refused =~ ^[0-9]+$ ]] && ((refused >= tries + 1)); then
-	pass "status: clients.refused counts the refusals ($refused)"
-else
-	fail "status: clients.refused counts the refusals" \
-	    "expected at least $((tries + 1)), got $refused"
-fi
+assert_ge $((tries + 1)) "$refused" "status: clients.refused counts the refusals"
 assert_json limits.max_clients 4 "status: limits.max_clients 4"
 run ctl metrics
 assert_line "hotreload_control_refused_total $refused" "$OUT" \
@@ -77,7 +71,7 @@ assert_rc 0 "reload to max_clients 64"
 start_helper "$PYTHON" -E -S "$CTLRAW" -s "$SOCKET" \
     sendraw '{"v":1,"id":1,"cmd":"sta' sleep 60
 half=$HELPER_PID
-wait_until 10 eval "[[ \$(ctl -j status | $PYTHON -E -S $JGET clients.connected) == 2 ]]" ||
+wait_until 10 status_is clients.connected 2 ||
 	fail "the half-line client connected"
 run ctl -t 5 status
 assert_rc 0 "status is answered while a client sits on half a line"
@@ -85,12 +79,8 @@ run ctl -t 5 drain
 assert_rc 0 "drain is answered while a client sits on half a line"
 run ctl -t 5 resume
 assert_rc 0 "resume is answered while a client sits on half a line"
-CHECKS=$((CHECKS + 1))
-if process_running "$half"; then
-	pass "the half-line client was still connected meanwhile"
-else
-	fail "the half-line client was still connected meanwhile"
-fi
+assert_true "the half-line client was still connected meanwhile" \
+    process_running "$half"
 kill "$half"
 wait "$half" 2>/dev/null
 forget_pid "$half"
@@ -126,7 +116,7 @@ assert_json draining false "after the pairs: not draining (a resume came last)"
 assert_json queue.pending 0 "after the pairs: nothing pending"
 assert_json queue.running null "after the pairs: nothing running"
 assert_eventually "after the concurrent clients: only one client connected" 10 \
-    eval "[[ \$(ctl -j status | $PYTHON -E -S $JGET clients.connected) == 1 ]]"
+    status_is clients.connected 1
 
 # A drain whose client closes right after sending is still carried out.
 # The daemon is paused meanwhile, so the request and the close reach it
@@ -140,7 +130,7 @@ assert_eq 0 "$?" "the leaving client sent its drain"
 kill -CONT "$DAEMON_PID"
 forget_pid "$leaver"
 assert_eventually "status shows the drain of the client that left" 10 \
-    eval "[[ \$(ctl -j status | $PYTHON -E -S $JGET draining) == true ]]"
+    status_is draining true
 assert_log "drain from uid 0 pid $leaver" "the log records the drain of the client that left"
 assert_eventually "the log says the client of that drain went away" 3 \
     grep -E "pid $leaver\b.*(went away|client gone|disconnected)" "$LOG"
@@ -168,7 +158,7 @@ drains_at_once() {
 	kill -CONT "$DAEMON_PID"
 	wait "${pids[@]}"
 	CODES=$(for ((i = 0; i < n; i++)); do
-		sed -n 2p "$T/burst.$i" | "$PYTHON" -E -S "$JGET" error.code ok
+		jfield error.code "$(sed -n 2p "$T/burst.$i")" ok
 	done | sort | uniq -c | awk '{ print $2 "=" $1 }' | paste -sd ' ')
 }
 
@@ -197,12 +187,8 @@ elapsed=$(($(now_ms) - t0))
 kill -CONT "$DAEMON_PID"
 assert_rc 75 "a stopped daemon: status -t 1 exits 75"
 assert_contains "timed out" "$ERR" "a stopped daemon: hotreloadctl says it timed out"
-CHECKS=$((CHECKS + 1))
-if ((elapsed < 5000)); then
-	pass "a stopped daemon: hotreloadctl gives up after about 1 s ($elapsed ms)"
-else
-	fail "a stopped daemon: hotreloadctl gives up after about 1 s" "took $elapsed ms"
-fi
+assert_lt 5000 "$elapsed" \
+    "a stopped daemon: hotreloadctl gives up after about 1 s" ms
 run ctl status
 assert_rc 0 "the continued daemon answers again"
 
@@ -223,12 +209,7 @@ assert_json error.code timeout "idle client: error code timeout" "$first"
 assert_contains idle_timeout_s "$(jfield error.message "$first")" \
     "idle client: the message names idle_timeout_s"
 assert_eq EOF "$(line_of 2 "$OUT")" "idle client: then end of file"
-CHECKS=$((CHECKS + 1))
-if ((elapsed < 5000)); then
-	pass "idle client closed within a few seconds ($elapsed ms)"
-else
-	fail "idle client closed within a few seconds" "took $elapsed ms"
-fi
+assert_lt 5000 "$elapsed" "idle client closed within a few seconds" ms
 
 # A client that stops half-way through a request is timed out too.
 run raw -t 8 sendraw '{"v":1,' eof

@@ -35,12 +35,12 @@ answered_by_a() {
 unchanged() {
 	local gen=$1 desc=$2
 	status_json
-	assert_fields "$OUT" "$desc: " \
-	    "services.llm.generation=$gen" \
-	    services.llm.state=running \
-	    services.llm.backends.0.name=A \
-	    services.llm.backends.1='<missing>' \
-	    'services.llm.fallback=["A"]'
+	assert_fields "$desc" "$OUT" \
+	    services.llm.generation "$gen" \
+	    services.llm.state running \
+	    services.llm.backends.0.name A \
+	    services.llm.backends.1 '<missing>' \
+	    services.llm.fallback '["A"]'
 }
 
 answered_by_a 1 "at start" start

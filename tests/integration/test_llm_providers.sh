@@ -34,13 +34,13 @@ start_with() {
 # usage, conversation id.
 check_result() {
 	local name=$1 text=$2 conv=$3
-	assert_fields "$RESULT" "$name result: " \
-	    status=success \
-	    "payload.text=$name says: $text" \
-	    "payload.backend=$name" \
-	    "payload.model=model-$name" \
-	    payload.llm_generation=1 \
-	    "payload.conversation_id=$conv"
+	assert_fields "$name result" "$RESULT" \
+	    status success \
+	    payload.text "$name says: $text" \
+	    payload.backend "$name" \
+	    payload.model "model-$name" \
+	    payload.llm_generation 1 \
+	    payload.conversation_id "$conv"
 	assert_eq true "$(jpy 'sorted(d["payload"]["usage"]) == ["completion_tokens", "prompt_tokens", "total_tokens"] and all(isinstance(v, int) and v > 0 for v in d["payload"]["usage"].values()) and d["payload"]["usage"]["total_tokens"] == d["payload"]["usage"]["prompt_tokens"] + d["payload"]["usage"]["completion_tokens"]' "$RESULT")" \
 	    "$name: usage has prompt, completion and total tokens (positive, total = the sum)"
 }
@@ -52,14 +52,14 @@ check_result oai "hello openai" conv-oai
 
 REQS=$(llm_requests oai)
 assert_eq 1 "$(jpy 'len(d)' "$REQS")" "openai: the back end received one request"
-assert_fields "$REQS" "openai request: " \
-    0.method=POST \
-    0.path=/v1/chat/completions \
-    0.body.model=model-oai \
-    0.body.stream=false \
-    "0.headers.authorization=Bearer $OPENAI_KEY" \
-    0.headers.content-type=application/json \
-    0.headers.x-api-key='<missing>'
+assert_fields "openai request" "$REQS" \
+    0.method POST \
+    0.path /v1/chat/completions \
+    0.body.model model-oai \
+    0.body.stream false \
+    0.headers.authorization "Bearer $OPENAI_KEY" \
+    0.headers.content-type application/json \
+    0.headers.x-api-key '<missing>'
 assert_eq "[{\"content\":\"$SYSTEM_PROMPT\",\"role\":\"system\"},{\"content\":\"hello openai\",\"role\":\"user\"}]" \
     "$(jpy 'd[0]["body"]["messages"]' "$REQS")" \
     "openai: the system prompt is the first message, then the user's"
@@ -98,14 +98,14 @@ assert_json by_status '{"success":2,"failure":0,"rejected":0,"other":0}' "echo b
 assert_json payload_mismatch 0 "echo: payloads equal the parameters"
 
 status_json
-assert_fields "$OUT" "status: " \
-    'services.tool_dispatcher.tools=["dialogue","echo"]' \
-    services.dialogue_manager.turns=3 \
-    services.dialogue_manager.failed=0 \
-    services.dialogue_manager.conversations=1 \
-    services.llm.backends.0.requests=3 \
-    services.llm.backends.0.errors=0 \
-    services.llm.backends.0.auth=env
+assert_fields "status" "$OUT" \
+    services.tool_dispatcher.tools '["dialogue","echo"]' \
+    services.dialogue_manager.turns 3 \
+    services.dialogue_manager.failed 0 \
+    services.dialogue_manager.conversations 1 \
+    services.llm.backends.0.requests 3 \
+    services.llm.backends.0.errors 0 \
+    services.llm.backends.0.auth env
 
 # The probe of reload-llm: GET the model list, with the key.
 llm_forget oai
@@ -116,7 +116,7 @@ REQS=$(llm_requests oai)
 assert_eq "GET /v1/models" "$(jpy '" ".join(d[0][k] for k in ("method", "path")) if len(d) == 1 else d' "$REQS")" \
     "openai: the probe is one GET /v1/models"
 assert_json 0.headers.authorization "Bearer $OPENAI_KEY" "openai: the probe sends the key" "$REQS"
-llm_stop_daemon
+stop_daemon "the daemon exits 0 on SIGTERM" 10
 
 # ------------------------------------------------------------------ ollama
 start_with oll ollama
@@ -125,13 +125,13 @@ check_result oll "hello ollama" conv-oll
 
 REQS=$(llm_requests oll)
 assert_eq 1 "$(jpy 'len(d)' "$REQS")" "ollama: the back end received one request"
-assert_fields "$REQS" "ollama request: " \
-    0.method=POST \
-    0.path=/api/chat \
-    0.body.model=model-oll \
-    0.body.stream=false \
-    0.headers.authorization='<missing>' \
-    0.headers.x-api-key='<missing>'
+assert_fields "ollama request" "$REQS" \
+    0.method POST \
+    0.path /api/chat \
+    0.body.model model-oll \
+    0.body.stream false \
+    0.headers.authorization '<missing>' \
+    0.headers.x-api-key '<missing>'
 assert_eq "[{\"content\":\"$SYSTEM_PROMPT\",\"role\":\"system\"},{\"content\":\"hello ollama\",\"role\":\"user\"}]" \
     "$(jpy 'd[0]["body"]["messages"]' "$REQS")" \
     "ollama: the system prompt is the first message, then the user's"
@@ -141,7 +141,7 @@ run ctl -j reload-llm
 assert_rc 0 "ollama: reload-llm (probe) exits 0"
 assert_eq "GET /api/tags" "$(jpy '" ".join(d[0][k] for k in ("method", "path")) if len(d) == 1 else d' "$(llm_requests oll)")" \
     "ollama: the probe is one GET /api/tags"
-llm_stop_daemon
+stop_daemon "the daemon exits 0 on SIGTERM" 10
 
 # --------------------------------------------------------------- anthropic
 start_with ant anthropic "\"api_key_file\": \"$T/anthropic.key\""
@@ -150,16 +150,16 @@ check_result ant "hello anthropic" conv-ant
 
 REQS=$(llm_requests ant)
 assert_eq 1 "$(jpy 'len(d)' "$REQS")" "anthropic: the back end received one request"
-assert_fields "$REQS" "anthropic request: " \
-    0.method=POST \
-    0.path=/v1/messages \
-    0.body.model=model-ant \
-    "0.body.system=$SYSTEM_PROMPT" \
-    0.body.max_tokens=1024 \
-    0.body.stream='<missing>' \
-    "0.headers.x-api-key=$ANTHROPIC_KEY" \
-    0.headers.anthropic-version=2023-06-01 \
-    0.headers.authorization='<missing>'
+assert_fields "anthropic request" "$REQS" \
+    0.method POST \
+    0.path /v1/messages \
+    0.body.model model-ant \
+    0.body.system "$SYSTEM_PROMPT" \
+    0.body.max_tokens 1024 \
+    0.body.stream '<missing>' \
+    0.headers.x-api-key "$ANTHROPIC_KEY" \
+    0.headers.anthropic-version 2023-06-01 \
+    0.headers.authorization '<missing>'
 assert_eq '[{"content":"hello anthropic","role":"user"}]' \
     "$(jpy 'd[0]["body"]["messages"]' "$REQS")" "anthropic: messages hold only the user's turn (the system prompt is top-level)"
 
@@ -179,6 +179,6 @@ assert_eq "GET /v1/models" "$(jpy '" ".join(d[0][k] for k in ("method", "path"))
     "anthropic: the probe is one GET /v1/models"
 assert_json 0.headers.x-api-key "$ANTHROPIC_KEY" "anthropic: the probe sends x-api-key" "$REQS"
 assert_json 0.headers.anthropic-version 2023-06-01 "anthropic: the probe sends anthropic-version" "$REQS"
-llm_stop_daemon
+stop_daemon "the daemon exits 0 on SIGTERM" 10
 
 test_done

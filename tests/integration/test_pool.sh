@@ -48,7 +48,7 @@ mfields() {
 	local i=$1 json
 	shift
 	json=$(mctl "$i" -j status 2>/dev/null) || return 1
-	json_fields "$json" "$@"
+	jfields "$json" "$@"
 }
 
 # One field of member I's status.
@@ -155,23 +155,6 @@ peer_wait() {
 	LP_ERR=$(cat "$T/lp.$name.err")
 }
 
-# Check that the counter VALUE is a number OP (> or >=) BOUND.
-assert_num() {
-	local desc=$1 value=$2 op=$3 bound=$4 ok=0
-	CHECKS=$((CHECKS + 1))
-	if [[ $value =~ ^[0-9]+$ ]]; then
-		case $op in
-		'>') ((value > bound)) && ok=1 ;;
-		'>=') ((value >= bound)) && ok=1 ;;
-		esac
-	fi
-	if ((ok)); then
-		pass "$desc ($value $op $bound)"
-	else
-		fail "$desc" "expected: $op $bound" "actual:   $value"
-	fi
-}
-
 # --------------------------------------------------------------------------
 # Setup: the broker, one LLM back end, three members.
 
@@ -244,11 +227,11 @@ for i in "${MEMBERS[@]}"; do
 	    services.tool_dispatcher.rejected 0 \
 	    services.tool_dispatcher.failed 0
 	n=$(jfield services.tool_dispatcher.completed)
-	assert_num "rolling reload: member $i completed some" "$n" '>' 0
+	assert_gt 0 "$n" "rolling reload: member $i completed some"
 	[[ $n =~ ^[0-9]+$ ]] && sum=$((sum + n))
 	note "member $i completed $n"
 done
-assert_num "rolling reload: the members completed every request" "$sum" '>=' "$ROLL_N"
+assert_ge "$ROLL_N" "$sum" "rolling reload: the members completed every request"
 
 # --------------------------------------------------------------------------
 # 2. One member leaves the group and joins again under load.
@@ -280,8 +263,8 @@ assert_fields "leave: member 1 after reload-hsp and 1 s" "$OUT" \
     services.tool_dispatcher.completed "$c1" \
     services.tool_dispatcher.rejected 0
 others1=$(( $(completed_sum) - $(jfield services.tool_dispatcher.completed) ))
-assert_num "leave: the others served the stream meanwhile" \
-    $((others1 - others0)) '>' 100
+assert_gt 100 $((others1 - others0)) \
+    "leave: the others served the stream meanwhile"
 CHECKS=$((CHECKS + 1))
 if process_running "$PEER_PID"; then
 	pass "leave: the stream still runs at resume"
@@ -317,8 +300,7 @@ run mctl 1 -j drain --wait
 elapsed=$(($(now_ms) - t0))
 assert_rc 0 "held: drain --wait on member 1 exits 0"
 assert_fields "held: drain" "$OUT" draining true drained true
-assert_num "held: drain --wait waited for the held requests (ms)" \
-    "$elapsed" '>=' 300
+assert_ge 300 "$elapsed" "held: drain --wait waited for the held requests" ms
 assert_fields "held: member 1 drained" "$(mctl 1 -j status)" \
     services.hsp.in_group false \
     services.llm.in_flight 0 \
@@ -326,8 +308,8 @@ assert_fields "held: member 1 drained" "$(mctl 1 -j status)" \
 peer_wait held
 assert_all_answered 12 "held: 12 dialogue requests"
 assert_fields "held" "$LP" by_status.success 12 by_status.rejected 0
-assert_num "held: member 1 answered the ones it held" \
-    "$(( $(mfield 1 services.dialogue_manager.turns) - held0 ))" '>' 0
+assert_gt 0 "$(( $(mfield 1 services.dialogue_manager.turns) - held0 ))" \
+    "held: member 1 answered the ones it held"
 llm_control '{"delay_ms": 0}'
 run mctl 1 resume
 assert_rc 0 "held: resume on member 1 exits 0"

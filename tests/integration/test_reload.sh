@@ -107,12 +107,7 @@ kill -HUP "$DAEMON_PID"
 assert_eventually "SIGHUP with a bad file: the failure is counted" 10 \
     eval "[[ \$(config_reloads failed) == $((failed_before + 1)) ]]"
 assert_log "$CONFIG:1:" "SIGHUP with a bad file: the log has the error and its position"
-CHECKS=$((CHECKS + 1))
-if process_running "$DAEMON_PID"; then
-	pass "SIGHUP with a bad file: the daemon is still running"
-else
-	fail "SIGHUP with a bad file: the daemon is still running"
-fi
+assert_daemon_alive "SIGHUP with a bad file: the daemon is still running"
 assert_eq "8 8" "$(depths)" "SIGHUP with a bad file: queue depth still 8"
 
 # reload-llm and reload-hsp: those services are not configured.
@@ -152,11 +147,6 @@ run ctl reload
 assert_rc 0 "reload with a new socket path exits 0"
 run ctl status
 assert_rc 0 "the daemon still answers on the old socket"
-CHECKS=$((CHECKS + 1))
-if [[ -e $T/other.sock ]]; then
-	fail "a new socket path is not bound before a restart" "$T/other.sock exists"
-else
-	pass "a new socket path is not bound before a restart"
-fi
+assert_absent "$T/other.sock" "a new socket path is not bound before a restart"
 
 test_done

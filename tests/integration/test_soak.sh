@@ -242,19 +242,19 @@ assert_load dialogue
 
 assert_eventually "no generation left retiring" 30 nothing_retiring
 status_json
-assert_fields "$OUT" "status: " \
-    services.llm.generation=$((1 + RELOAD_LLM)) \
-    services.llm.last_reload.ok=true \
-    services.llm.retiring='[]' \
-    services.llm.in_flight=0 \
-    services.hsp.generation=$((1 + RELOAD_HSP)) \
-    services.hsp.last_reload.ok=true \
-    services.hsp.connected=true \
-    services.hsp.retiring='[]' \
-    services.hsp.in_flight=0 \
-    services.hsp.publish_failed=0 \
-    services.tool_dispatcher.failed=0 \
-    services.dialogue_manager.failed=0
+assert_fields "status" "$OUT" \
+    services.llm.generation $((1 + RELOAD_LLM)) \
+    services.llm.last_reload.ok true \
+    services.llm.retiring '[]' \
+    services.llm.in_flight 0 \
+    services.hsp.generation $((1 + RELOAD_HSP)) \
+    services.hsp.last_reload.ok true \
+    services.hsp.connected true \
+    services.hsp.retiring '[]' \
+    services.hsp.in_flight 0 \
+    services.hsp.publish_failed 0 \
+    services.tool_dispatcher.failed 0 \
+    services.dialogue_manager.failed 0
 
 # Still serving: one more round of each on the last generations.
 load_round after-echo 1 echo '{"text":"after"}' 20 0
@@ -274,12 +274,7 @@ else
 	    "after $BATCH reload-llm: $rss_warm KiB; at the end: $rss_end KiB"
 fi
 
-CHECKS=$((CHECKS + 1))
-if process_running "$DAEMON_PID"; then
-	pass "the daemon is still running"
-else
-	fail "the daemon is still running"
-fi
-llm_stop_daemon
+assert_daemon_alive "the daemon is still running"
+stop_daemon "the daemon exits 0 on SIGTERM" 10
 
 test_done

@@ -41,9 +41,7 @@ for service in "${services[@]}"; do
 	assert_json "services.$service.generation" 0 \
 	    "status: $service generation 0"
 done
-assert_eq 5 "$(printf '%s' "$OUT" | "$PYTHON" -c \
-    'import json,sys; print(len(json.load(sys.stdin)["services"]))')" \
-    "status: exactly five services"
+assert_eq 5 "$(jpy 'len(d["services"])')" "status: exactly five services"
 
 # The same through HOTRELOAD_SOCKET instead of -s.
 HOTRELOAD_SOCKET=$SOCKET run timeout 10 "$HOTRELOADCTL" -j status

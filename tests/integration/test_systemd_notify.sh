@@ -169,13 +169,7 @@ assert_eq "STATUS=running: hsp gen 1, 0 in flight" \
 # SIGTERM: STOPPING=1, exit 0, no READY=1 after it.
 mark=$(notify_count)
 kill -TERM "$DAEMON_PID"
-CHECKS=$((CHECKS + 1))
-if wait_exit "$DAEMON_PID" 10; then
-	pass "SIGTERM: the daemon exits within 10 s"
-	assert_eq 0 "$EXIT_STATUS" "SIGTERM: exit status 0"
-else
-	fail "SIGTERM: the daemon exits within 10 s"
-fi
+assert_daemon_exits SIGTERM 10
 assert_match '^STOPPING=1\|STATUS=stopping: 0 in flight$' \
     "$(messages_since "$mark" | sed -n 1p)" "SIGTERM: STOPPING=1 first"
 assert_not_contains "READY=1" "$(messages_since "$mark")" \

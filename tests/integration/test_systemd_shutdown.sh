@@ -28,13 +28,6 @@ messages() {
 	cut -d' ' -f2- "$NOTIFY_LOG" | grep -v '^WATCHDOG=1$'
 }
 
-# The daemon has at least $1 units of work in flight.
-in_flight_at_least() {
-	local n
-	n=$(ctl -j status | "$PYTHON" -E -S "$JGET" in_flight) || return 1
-	((n >= $1))
-}
-
 port=$("$BROKER" start --no-persistence "$T/broker") ||
 	fatal "cannot start the test broker"
 HELPER_PIDS+=("$(cat "$T/broker/mosquitto.pid")")
@@ -63,16 +56,10 @@ assert_eventually "the HSP connector is connected" 10 \
 start_helper "$LOADPEER" -p "$port" --target "$AI_ID" --id did:hsp:peer \
     -n 1 --capability-name dialogue --params '{"text":"hold on"}' --wait 30 \
     >"$T/loadpeer.out" 2>&1
-assert_eventually "the request is in flight" 10 in_flight_at_least 1
+assert_eventually "the request is in flight" 10 status_at_least in_flight 1
 
 kill -TERM "$DAEMON_PID"
-CHECKS=$((CHECKS + 1))
-if wait_exit "$DAEMON_PID" 20; then
-	pass "SIGTERM: the daemon exits within 20 s"
-	assert_eq 0 "$EXIT_STATUS" "SIGTERM: exit status 0"
-else
-	fail "SIGTERM: the daemon exits within 20 s"
-fi
+assert_daemon_exits SIGTERM 20
 
 after=$(messages | sed -n '/^STOPPING=1/,$p')
 assert_match '^STOPPING=1\|STATUS=stopping: [1-9][0-9]* in flight$' \

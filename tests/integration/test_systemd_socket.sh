@@ -40,12 +40,7 @@ assert_log "listening on $ACT_SOCK (socket from systemd)" \
     "the log says the socket came from systemd"
 assert_log "control.socket is $SOCKET but systemd passed $ACT_SOCK" \
     "the log warns that control.socket names another path"
-CHECKS=$((CHECKS + 1))
-if [[ -e $SOCKET ]]; then
-	fail "nothing is bound at control.socket" "$(ls -l "$SOCKET")"
-else
-	pass "nothing is bound at control.socket"
-fi
+assert_absent "$SOCKET" "nothing is bound at control.socket"
 
 # State changes work over it; a reload leaves the socket's mode alone.
 write_config '"mode": "0666"' '"drain": { "timeout_s": 5 }'
@@ -61,13 +56,7 @@ assert_rc 0 "resume on the activated socket exits 0"
 # SIGTERM: exit 0, and the socket stays (it is systemd's).
 inode=$(stat -c %i "$ACT_SOCK")
 kill -TERM "$DAEMON_PID"
-CHECKS=$((CHECKS + 1))
-if wait_exit "$DAEMON_PID" 10; then
-	pass "SIGTERM: the activated daemon exits within 10 s"
-	assert_eq 0 "$EXIT_STATUS" "SIGTERM: exit status 0"
-else
-	fail "SIGTERM: the activated daemon exits within 10 s"
-fi
+assert_daemon_exits "SIGTERM (socket-activated)" 10
 CHECKS=$((CHECKS + 1))
 if [[ -S $ACT_SOCK && $(stat -c %i "$ACT_SOCK") == "$inode" ]]; then
 	pass "SIGTERM: the activated socket is not removed"
@@ -81,13 +70,7 @@ rm -f "$ACT_SOCK"
 : >"$LOG"
 start_activated "$ACT_SOCK" "$T/second.sock"
 run ctl -s "$ACT_SOCK" -t 5 status
-CHECKS=$((CHECKS + 1))
-if wait_exit "$DAEMON_PID" 10; then
-	pass "two sockets: the daemon exits"
-	assert_eq 1 "$EXIT_STATUS" "two sockets: exit status 1"
-else
-	fail "two sockets: the daemon exits"
-fi
+assert_daemon_exits "two sockets" 10 1
 assert_log "systemd passed 2 sockets; hotreloadd takes exactly one" \
     "two sockets: the log says why"
 rm -f "$ACT_SOCK" "$T/second.sock"
@@ -106,13 +89,7 @@ import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.sendto(b"hello", sys.argv[1])
 ' "$ACT_SOCK" || fatal "cannot send a datagram to $ACT_SOCK"
-CHECKS=$((CHECKS + 1))
-if wait_exit "$DAEMON_PID" 10; then
-	pass "a datagram socket: the daemon exits"
-	assert_eq 1 "$EXIT_STATUS" "a datagram socket: exit status 1"
-else
-	fail "a datagram socket: the daemon exits"
-fi
+assert_daemon_exits "a datagram socket" 10 1
 assert_log "is not a listening Unix stream socket" \
     "a datagram socket: the log says why"
 

@@ -1,8 +1,9 @@
 /*
  * test_router.c -- unit tests of the HSP side without a broker: envelope
  * parsing (src/hsp-envelope.c) and the router (src/router.c) with the real
- * dispatcher and discovery.  The connector is replaced by a stub publisher
- * (router_set_publisher) that records what would have been published.
+ * dispatcher and discovery.  The connector is the stand-in of
+ * tests/support/stubs-hsp.c, and the router publishes through a publisher
+ * that records what would have been published.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,8 @@
 #include "hotreloadd.h"
 #include "hsp.h"
 #include "llm.h"
+#include "../support/stubs-hsp.h"
 
-struct daemon		*hr;
 static struct daemon	 test_daemon;
 static json_t		*published;	/* [{topic, message}] */
 static struct config	*config;
@@ -44,27 +45,6 @@ llm_submit(__attribute__((unused)) json_t *messages,
 	return (-1);
 }
 
-/* The stub connector is always connected. */
-static bool
-test_ready(__attribute__((unused)) void *arg)
-{
-	return (true);
-}
-
-static const struct router_publisher test_publisher = {
-	.publish = test_publish,
-	.ready = test_ready,
-};
-
-static void
-nothing_destroy(__attribute__((unused)) struct service_instance *inst)
-{
-}
-
-static const struct service_ops stub_ops = {
-	.name = "stub", .destroy = nothing_destroy,
-};
-
 static struct service_instance	*connector;
 
 static void
@@ -82,11 +62,11 @@ setup(void)
 	config = config_load_buffer("t.conf", text, strlen(text), &problems);
 	config_problems_clear(&problems);
 	ck_assert_ptr_nonnull(config);
-	connector = service_instance_create(&stub_ops, NULL);
+	connector = stubs_hsp_connector_create();
 	hr->registry->slots[SERVICE_HSP].current = connector;
 	published = json_array();
 	ck_assert_int_eq(router_init(config), 0);
-	router_set_publisher(&test_publisher);
+	stubs_hsp_use_publisher(test_publish);
 	ck_assert_int_eq(discovery_init(), 0);
 }
 
