@@ -39,15 +39,42 @@ static const struct tool echo_tool = {
 };
 
 /*
- * The tool table.  A request without a filter goes to the first available
- * tool: dialogue when the LLM service is there, otherwise echo.
+ * The tool table: the tools other modules registered (the dialogue tool,
+ * by main.c), in that order, then echo, which is always there.  A request
+ * without a filter goes to the first available one: dialogue when the LLM
+ * service is there, otherwise echo.
  */
-static const struct tool *const dispatcher_tools[] = {
-	&dialogue_tool,
-	&echo_tool,
+#define DISPATCHER_TOOLS_MAX	8
+static const struct tool *dispatcher_tools[DISPATCHER_TOOLS_MAX] = {
+	&echo_tool
 };
-#define DISPATCHER_TOOLS_COUNT \
-	(sizeof dispatcher_tools / sizeof dispatcher_tools[0])
+static size_t		 dispatcher_tools_count = 1;
+#define DISPATCHER_TOOLS_COUNT	dispatcher_tools_count
+
+/*
+ * Offer TOOL to requests, before the built-in echo (the modules that own
+ * tools register them at start; the dispatcher knows none of them).
+ * Registering a tool twice changes nothing.  0, or -1 when the table is
+ * full.
+ */
+int
+dispatcher_register(const struct tool *tool)
+{
+	size_t	i;
+
+	for (i = 0; i < dispatcher_tools_count; i++) {
+		if (dispatcher_tools[i] == tool)
+			return (0);
+	}
+	if (dispatcher_tools_count == DISPATCHER_TOOLS_MAX)
+		return (-1);
+	/* Echo stays last: the fallback when nothing else is available. */
+	dispatcher_tools[dispatcher_tools_count] =
+	    dispatcher_tools[dispatcher_tools_count - 1];
+	dispatcher_tools[dispatcher_tools_count - 1] = tool;
+	dispatcher_tools_count++;
+	return (0);
+}
 
 /* Remember our agent id (capability ids are built from it). */
 int

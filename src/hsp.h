@@ -106,6 +106,7 @@ struct hsp_task {
 };
 
 int		 dispatcher_init(const char *ai_id);
+int		 dispatcher_register(const struct tool *);
 void		 dispatcher_free(void);
 const struct tool *dispatcher_find(json_t *request_payload,
 		    const char **code, char **why);

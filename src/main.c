@@ -350,6 +350,9 @@ main(int argc, char **argv)
 	    (size_t)hr->config->control.queue_depth,
 	    hr->config->control.command_timeout_s)) == NULL)
 		fatalx("out of memory");
+	/* The dialogue tool is the LLM side's; the dispatcher takes it. */
+	if (dispatcher_register(&dialogue_tool) == -1)
+		fatalx("the tool table is full");
 	registry_set_ops(hr->registry, SERVICE_LLM, &llm_service_ops);
 	registry_set_ops(hr->registry, SERVICE_DIALOGUE_MANAGER,
 	    &dialogue_service_ops);

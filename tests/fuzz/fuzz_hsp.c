@@ -330,6 +330,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t		*status;
 
 	if (router_init(fuzz_configs[FUZZ_HSP_FIRST_WINDOW]) == -1 ||
+	    dispatcher_register(&dialogue_tool) == -1 ||
 	    discovery_init() == -1)
 		abort();
 	stubs_hsp_use_publisher(fuzz_publish);

@@ -66,6 +66,7 @@ setup(void)
 	hr->registry->slots[SERVICE_HSP].current = connector;
 	published = json_array();
 	ck_assert_int_eq(router_init(config), 0);
+	ck_assert_int_eq(dispatcher_register(&dialogue_tool), 0);
 	stubs_hsp_use_publisher(test_publish);
 	ck_assert_int_eq(discovery_init(), 0);
 }
