@@ -2,7 +2,7 @@
  * test_registry.c -- unit tests of the registry (src/registry.c): build,
  * start, swap and retire with generations, in-flight work that keeps its
  * generation, failures that leave the running instance alone, cancellation,
- * and the status object.
+ * the status object, and the fan-out of a drain (registry_drain).
  *
  * The service is a small test service whose start succeeds or fails on a
  * timer, as a real connector's would after a network round trip.
@@ -138,6 +138,84 @@ record_cb(__attribute__((unused)) void *arg, bool ok,
 	last_result = result != NULL ? json_incref(result) : NULL;
 }
 
+/* The drain of a test service that takes part: how it answers. */
+static int			 drain_answer;	/* 1, 0 (later), -1 */
+static bool			 drain_later_ok;
+static bool			 drain_cancelled;
+static int			 drain_calls;
+static service_drained_cb	 drain_done;
+static void			*drain_arg;
+static int			 drained_callbacks;
+static bool			 drained_ok;
+static char			*drained_why;
+
+static const struct service_ops drainer_ops;
+
+/* Build an instance of the service that takes part in drains. */
+static struct service_instance *
+drainer_create(__attribute__((unused)) const struct config *config,
+    __attribute__((unused)) char **cause)
+{
+	return (service_instance_create(&drainer_ops, calloc(1,
+	    sizeof(struct fake))));
+}
+
+/* Its part of a drain is done, on a later turn (unless cancelled). */
+static void
+drainer_done_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, __attribute__((unused)) void *arg)
+{
+	if (!drain_cancelled && drain_done != NULL)
+		drain_done(drain_arg, drain_later_ok,
+		    drain_later_ok ? NULL : "the broker refused");
+}
+
+/* Take part in a drain as DRAIN_ANSWER says. */
+static int
+drainer_drain(__attribute__((unused)) struct service_instance *inst,
+    __attribute__((unused)) bool draining, service_drained_cb done,
+    void *arg)
+{
+	struct timeval	tv = { 0, 5000 };
+
+	drain_calls++;
+	if (drain_answer == 0) {
+		drain_done = done;
+		drain_arg = arg;
+		event_base_once(base, -1, EV_TIMEOUT, drainer_done_cb, NULL,
+		    &tv);
+	}
+	return (drain_answer);
+}
+
+/* Forget the pending part of a drain. */
+static void
+drainer_drain_cancel(__attribute__((unused)) struct service_instance *inst)
+{
+	drain_cancelled = true;
+}
+
+static const struct service_ops drainer_ops = {
+	.name = "drainer",
+	.create = drainer_create,
+	.start = fake_start,
+	.retire = fake_retire,
+	.destroy = fake_destroy,
+	.status = fake_status,
+	.drain = drainer_drain,
+	.drain_cancel = drainer_drain_cancel,
+};
+
+/* Record the end of a drain. */
+static void
+drained_cb(__attribute__((unused)) void *arg, bool ok, const char *why)
+{
+	drained_callbacks++;
+	drained_ok = ok;
+	free(drained_why);
+	drained_why = why != NULL ? strdup(why) : NULL;
+}
+
 static struct registry	*reg;
 static struct config	*config;
 
@@ -159,6 +237,12 @@ setup(void)
 	destroyed = retire_calls = callbacks = 0;
 	last_ok = false;
 	pending_inst = NULL;
+	drain_answer = 1;
+	drain_later_ok = true;
+	drain_cancelled = false;
+	drain_calls = drained_callbacks = 0;
+	drain_done = NULL;
+	drained_ok = false;
 }
 
 static void
@@ -171,6 +255,8 @@ teardown(void)
 	last_cause = NULL;
 	json_decref(last_result);
 	last_result = NULL;
+	free(drained_why);
+	drained_why = NULL;
 }
 
 /* Run the loop for SECONDS. */
@@ -370,6 +456,78 @@ START_TEST(status_shows_generations_and_retiring)
 }
 END_TEST
 
+/* Reload the hsp slot (the drainer) and run the loop until it has ended. */
+static void
+reload_drainer(void)
+{
+	const char	*code;
+	char		*cause = NULL;
+
+	registry_set_ops(reg, SERVICE_HSP, &drainer_ops);
+	ck_assert_ptr_nonnull(registry_reload(registry_slot(reg, SERVICE_HSP),
+	    config, record_cb, NULL, &code, &cause));
+	run_loop(0.05);
+	ck_assert_ptr_nonnull(registry_slot(reg, SERVICE_HSP)->current);
+}
+
+START_TEST(drain_without_a_part_to_wait_for)
+{
+	reload_llm();		/* no drain op: not asked */
+	reload_drainer();
+	ck_assert_int_eq(registry_drain(reg, true, drained_cb, NULL), 1);
+	ck_assert_int_eq(drain_calls, 1);
+	run_loop(0.02);
+	ck_assert_int_eq(drained_callbacks, 0);
+	ck_assert_ptr_null(reg->drain);
+}
+END_TEST
+
+START_TEST(drain_waits_for_its_parts)
+{
+	reload_drainer();
+	drain_answer = 0;
+	ck_assert_int_eq(registry_drain(reg, true, drained_cb, NULL), 0);
+	ck_assert_int_eq(drained_callbacks, 0);
+	run_loop(0.03);
+	ck_assert_int_eq(drained_callbacks, 1);
+	ck_assert(drained_ok);
+	ck_assert_ptr_null(drained_why);
+	ck_assert_ptr_null(reg->drain);
+}
+END_TEST
+
+START_TEST(drain_reports_a_failed_part)
+{
+	reload_drainer();
+	drain_answer = 0;
+	drain_later_ok = false;
+	ck_assert_int_eq(registry_drain(reg, false, drained_cb, NULL), 0);
+	run_loop(0.03);
+	ck_assert_int_eq(drained_callbacks, 1);
+	ck_assert(!drained_ok);
+	ck_assert_str_eq(drained_why, "the broker refused");
+
+	drain_answer = -1;
+	ck_assert_int_eq(registry_drain(reg, true, drained_cb, NULL), -1);
+	run_loop(0.02);
+	ck_assert_int_eq(drained_callbacks, 1);
+	ck_assert_ptr_null(reg->drain);
+}
+END_TEST
+
+START_TEST(drain_cancelled_never_calls_back)
+{
+	reload_drainer();
+	drain_answer = 0;
+	ck_assert_int_eq(registry_drain(reg, true, drained_cb, NULL), 0);
+	registry_drain_cancel(reg);
+	ck_assert(drain_cancelled);
+	ck_assert_ptr_null(reg->drain);
+	run_loop(0.03);
+	ck_assert_int_eq(drained_callbacks, 0);
+}
+END_TEST
+
 static Suite *
 registry_suite(void)
 {
@@ -384,6 +542,10 @@ registry_suite(void)
 	tcase_add_test(tc, cancel_destroys_the_new_instance);
 	tcase_add_test(tc, slot_without_service_is_not_configured);
 	tcase_add_test(tc, status_shows_generations_and_retiring);
+	tcase_add_test(tc, drain_without_a_part_to_wait_for);
+	tcase_add_test(tc, drain_waits_for_its_parts);
+	tcase_add_test(tc, drain_reports_a_failed_part);
+	tcase_add_test(tc, drain_cancelled_never_calls_back);
 	suite_add_tcase(s, tc);
 	return (s);
 }
