@@ -268,8 +268,7 @@ cmd_reload_slot_changed(struct service_slot *slot, struct config *config)
 	 * A running service whose section is gone keeps running: taking a
 	 * service away is for a restart, and must not block the others.
 	 */
-	if (slot->current != NULL && slot->ops->changed != NULL &&
-	    !slot->ops->changed(NULL, config)) {
+	if (slot->current != NULL && !slot->ops->configured(config)) {
 		log_warnx("%s: its section is gone from %s; it keeps running "
 		    "until hotreloadd restarts", slot->name, config->path);
 		return (false);

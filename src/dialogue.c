@@ -464,6 +464,13 @@ dialogue_changed(const struct config *old, const struct config *new)
 	return (old == NULL && new->llm != NULL);
 }
 
+/* It exists with the LLM service. */
+static bool
+dialogue_configured(const struct config *config)
+{
+	return (config->llm != NULL);
+}
+
 const struct service_ops dialogue_service_ops = {
 	.name = "dialogue_manager",
 	.create = dialogue_create,
@@ -471,6 +478,7 @@ const struct service_ops dialogue_service_ops = {
 	.retire = dialogue_retire,
 	.destroy = dialogue_destroy,
 	.status = dialogue_slot_status,
+	.configured = dialogue_configured,
 	.changed = dialogue_changed,
 	.exit = dialogue_free,
 };

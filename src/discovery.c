@@ -288,6 +288,13 @@ discovery_changed(const struct config *old, const struct config *new)
 	return (old == NULL && new->hsp != NULL);
 }
 
+/* It exists with the HSP connector. */
+static bool
+discovery_configured(const struct config *config)
+{
+	return (config->hsp != NULL);
+}
+
 const struct service_ops discovery_service_ops = {
 	.name = "service_discovery",
 	.create = discovery_create,
@@ -295,5 +302,6 @@ const struct service_ops discovery_service_ops = {
 	.retire = service_passive_retire,
 	.destroy = service_passive_destroy,
 	.status = discovery_slot_status,
+	.configured = discovery_configured,
 	.changed = discovery_changed,
 };

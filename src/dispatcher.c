@@ -266,6 +266,13 @@ tool_dispatcher_changed(const struct config *old, const struct config *new)
 	return (old == NULL && new->hsp != NULL);
 }
 
+/* It exists with the HSP connector. */
+static bool
+tool_dispatcher_configured(const struct config *config)
+{
+	return (config->hsp != NULL);
+}
+
 const struct service_ops tool_dispatcher_service_ops = {
 	.name = "tool_dispatcher",
 	.create = tool_dispatcher_create,
@@ -273,5 +280,6 @@ const struct service_ops tool_dispatcher_service_ops = {
 	.retire = service_passive_retire,
 	.destroy = service_passive_destroy,
 	.status = tool_dispatcher_status,
+	.configured = tool_dispatcher_configured,
 	.changed = tool_dispatcher_changed,
 };

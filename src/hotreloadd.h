@@ -200,6 +200,8 @@ struct service_ops {
 	void		 (*retire)(struct service_instance *);
 	void		 (*destroy)(struct service_instance *);
 	json_t		*(*status)(struct service_instance *);
+	/* Does CONFIG configure this service (has its section)? */
+	bool		 (*configured)(const struct config *);
 	/* Does a new configuration change this service? */
 	bool		 (*changed)(const struct config *old,
 			     const struct config *new);

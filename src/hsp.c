@@ -836,6 +836,13 @@ hsp_metrics(FILE *f)
 	router_metrics(f);
 }
 
+/* Does CONFIG have an hsp section? */
+static bool
+hsp_configured(const struct config *config)
+{
+	return (config->hsp != NULL);
+}
+
 const struct service_ops hsp_service_ops = {
 	.name = "hsp",
 	.create = hsp_create,
@@ -843,6 +850,7 @@ const struct service_ops hsp_service_ops = {
 	.retire = hsp_retire,
 	.destroy = hsp_destroy,
 	.status = hsp_status,
+	.configured = hsp_configured,
 	.changed = hsp_changed,
 	.drain = hsp_drain,
 	.drain_cancel = hsp_group_cancel,

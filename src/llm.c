@@ -875,6 +875,13 @@ llm_changed(const struct config *old, const struct config *new)
 	return (config_section_changed(old, new, "llm"));
 }
 
+/* Does CONFIG have an llm section? */
+static bool
+llm_configured(const struct config *config)
+{
+	return (config->llm != NULL);
+}
+
 const struct service_ops llm_service_ops = {
 	.name = "llm",
 	.create = llm_create,
@@ -882,6 +889,7 @@ const struct service_ops llm_service_ops = {
 	.retire = llm_retire,
 	.destroy = llm_destroy,
 	.status = llm_status,
+	.configured = llm_configured,
 	.changed = llm_changed,
 	.metrics = llm_metrics,
 	.exit = llm_shutdown,

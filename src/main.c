@@ -257,7 +257,7 @@ main_start_services(void)
 
 	for (i = 0; i < SERVICE_COUNT; i++) {
 		slot = registry_slot(hr->registry, i);
-		if (slot->ops == NULL || !slot->ops->changed(NULL, hr->config))
+		if (slot->ops == NULL || !slot->ops->configured(hr->config))
 			continue;
 		if (registry_reload(slot, hr->config, main_service_started_cb,
 		    slot, &code, &cause) == NULL) {

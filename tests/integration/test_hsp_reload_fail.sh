@@ -6,7 +6,8 @@
 # file that is not JSON or has an unknown key, a broker that accepts the
 # TCP connection but never answers (bounded by hsp.connect_timeout_s).  The
 # reply says why and the daemon keeps answering.  Then "reload" and SIGHUP
-# replace the connector only when the hsp section changed.
+# replace the connector only when the hsp section changed; without the
+# section the connector keeps running (taking it away needs a restart).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hsp.sh"
 
@@ -162,6 +163,23 @@ assert_fields "SIGHUP with only a control change: status" "$OUT" \
     services.hsp.dedup.window 2000
 loadpeer -n 50 --requires-ack
 assert_all_answered 50 "after the reloads: echo answered"
+
+# The hsp section taken out: a service is taken away by a restart only, so
+# the connector and its dependants keep running and the log says so.
+write_config '"queue_depth": 12'
+run ctl -j reload
+assert_rc 0 "reload without the hsp section exits 0"
+assert_fields "reload without the hsp section" "$OUT" \
+    unchanged '["hsp","tool_dispatcher","service_discovery"]' \
+    reloaded '[]'
+assert_log "hsp: its section is gone from $CONFIG; it keeps running" \
+    "reload without the hsp section: the log says the connector keeps running"
+status_json
+assert_fields "reload without the hsp section: status" "$OUT" \
+    services.hsp.generation 3 \
+    services.hsp.connected true
+loadpeer -n 20 --requires-ack
+assert_all_answered 20 "without the hsp section: echo still answered"
 assert_daemon_alive "the daemon is still running at the end"
 
 test_done
