@@ -370,6 +370,7 @@ char		*str_vprintf(const char *, va_list)
 		    __attribute__((format(printf, 1, 0)));
 size_t		 str_utf8_sequence(const unsigned char *);
 size_t		 str_utf8_repair(char *);
+bool		 str_utf8_valid(const char *);
 
 double		 timespec_elapsed_s(const struct timespec *since);
 

@@ -235,20 +235,6 @@ router_tasks_in_flight(void)
 	return (router.tasks_in_flight);
 }
 
-/* Is TEXT valid UTF-8?  (Whether a copy needs no repair.) */
-static bool
-router_utf8_valid(const char *text)
-{
-	char	*copy;
-	bool	 valid;
-
-	if ((copy = strdup(text)) == NULL)
-		return (false);
-	valid = str_utf8_repair(copy) == 0;
-	free(copy);
-	return (valid);
-}
-
 /*
  * May a requester have its result published on TOPIC?  Only a plain topic
  * under hsp/results/ (DESIGN.md 7.7): no wildcard, not $-prefixed (the
@@ -271,7 +257,7 @@ router_callback_valid(const char *topic, const char **why)
 		*why = "not a topic under hsp/results/";
 	else if (strpbrk(topic, "+#") != NULL)
 		*why = "holds a wildcard (+ or #)";
-	else if (!router_utf8_valid(topic))
+	else if (!str_utf8_valid(topic))
 		*why = "not valid UTF-8";
 	else {
 		for (; *topic != '\0'; topic++) {

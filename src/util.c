@@ -89,6 +89,21 @@ str_utf8_sequence(const unsigned char *s)
 	return (length);
 }
 
+/* Is the NUL-terminated S valid UTF-8 throughout? */
+bool
+str_utf8_valid(const char *s)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 n;
+
+	while (*p != '\0') {
+		if ((n = str_utf8_sequence(p)) == 0)
+			return (false);
+		p += n;
+	}
+	return (true);
+}
+
 /*
  * Replace every byte of S that is not part of valid UTF-8 with '?', in
  * place, so that S can go into a JSON string (jansson refuses invalid

@@ -301,7 +301,10 @@ START_TEST(reply_error_message_not_utf8)
 }
 END_TEST
 
-/* Bytes outside valid UTF-8 become '?'; valid text is left alone. */
+/*
+ * Bytes outside valid UTF-8 become '?'; valid text is left alone, and is
+ * what str_utf8_valid() accepts.
+ */
 START_TEST(utf8_repair)
 {
 	static const struct {
@@ -321,6 +324,8 @@ START_TEST(utf8_repair)
 	size_t	 i;
 
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ck_assert(str_utf8_valid(cases[i].in) ==
+		    (cases[i].replaced == 0));
 		copy = strdup(cases[i].in);
 		ck_assert_uint_eq(str_utf8_repair(copy), cases[i].replaced);
 		ck_assert_str_eq(copy, cases[i].out);
