@@ -176,6 +176,7 @@ extern struct evdns_base	*hsp_dns;
 void	 hsp_conn_error(struct hsp_conn *c, const char *fmt,
 		    ...)
     __attribute__((format(printf, 2, 3)));
+unsigned int	 hsp_backoff_next(unsigned int *step_ms);
 void	 hsp_conn_state(struct hsp_conn *c, enum hsp_state state,
 		    const char *why);
 void	 hsp_conn_report(struct hsp_conn *c, bool ok, const char *cause);

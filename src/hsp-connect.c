@@ -162,7 +162,6 @@ hsp_conn_new_mosq(struct hsp_conn *c, char **cause)
 	mosquitto_disconnect_v5_callback_set(c->mosq, hsp_on_disconnect);
 	mosquitto_subscribe_v5_callback_set(c->mosq, hsp_on_subscribe);
 	mosquitto_unsubscribe_v5_callback_set(c->mosq, hsp_on_unsubscribe);
-	mosquitto_publish_v5_callback_set(c->mosq, hsp_on_publish);
 	mosquitto_message_v5_callback_set(c->mosq, hsp_on_message);
 	mosquitto_log_callback_set(c->mosq, hsp_on_log);
 	if (c->cfg->username != NULL &&

@@ -164,7 +164,6 @@ hsp_conn_intake_cb(__attribute__((unused)) evutil_socket_t fd,
 			if (ioctl(c->fd, FIONREAD, &waiting) == -1 ||
 			    waiting <= 0)
 				break;
-			c->paused = true;	/* what comes is held */
 			if (mosquitto_loop_read(c->mosq, 1) != MOSQ_ERR_SUCCESS)
 				break;
 		}
@@ -184,7 +183,6 @@ hsp_on_message(__attribute__((unused)) struct mosquitto *mosq, void *obj,
     __attribute__((unused)) const mosquitto_property *p)
 {
 	struct hsp_conn	*c = obj;
-
 	struct hsp_held	*h;
 
 	if (c->inst->dead)
@@ -196,9 +194,10 @@ hsp_on_message(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 		return;
 	}
 	/*
-	 * Paused: libmosquitto acknowledges the message when we return, so
-	 * keep it (raw: jansson would multiply its size) until the router
-	 * can take it.  One read brings at most the broker's window.
+	 * Paused (a look for the keep-alive): libmosquitto acknowledges the
+	 * message when we return, so keep it (raw: jansson would multiply
+	 * its size) until the router can take it.  One look brings at most
+	 * what the kernel's socket buffer held.
 	 */
 	if ((h = calloc(1, sizeof *h)) == NULL ||
 	    (h->topic = strdup(m->topic)) == NULL ||

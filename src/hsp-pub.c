@@ -98,7 +98,7 @@ hsp_pending_hand_over(struct hsp_conn *c)
 		p->payload = NULL;	/* taken */
 		hsp_pending_free(c, p);
 	}
-	c->handed_over += count;
+	((struct hsp_conn *)current->data)->handed_over += count;
 	log_info("hsp: generation %llu handed %u unacknowledged publish(es) "
 	    "to generation %llu%s", (unsigned long long)c->inst->generation,
 	    count, (unsigned long long)current->generation,
@@ -169,14 +169,7 @@ hsp_pub_lost(struct hsp_conn *c, const char *why)
 		log_warnx("hsp: %s", c->pub.last_error);
 	else
 		log_debug("hsp: %s", c->pub.last_error);
-	if (c->pub.backoff_ms == 0)
-		c->pub.backoff_ms = HSP_BACKOFF_FIRST_MS;
-	else if (c->pub.backoff_ms < HSP_BACKOFF_MAX_MS)
-		c->pub.backoff_ms *= 2;
-	if (c->pub.backoff_ms > HSP_BACKOFF_MAX_MS)
-		c->pub.backoff_ms = HSP_BACKOFF_MAX_MS;
-	delay = c->pub.backoff_ms / 2 + (unsigned int)(random() %
-	    (c->pub.backoff_ms / 2 + 1));
+	delay = hsp_backoff_next(&c->pub.backoff_ms);
 	tv.tv_sec = delay / 1000;
 	tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
 	evtimer_add(c->pub.timer, &tv);

@@ -195,21 +195,30 @@ hsp_conn_disconnect(struct hsp_conn *c)
 	hsp_conn_update(c);
 }
 
+/*
+ * The next back-off of either connection: STEP_MS (0 after a success)
+ * doubles from HSP_BACKOFF_FIRST_MS up to HSP_BACKOFF_MAX_MS, and the
+ * delay returned, in milliseconds, is half to all of it, so that a fleet
+ * does not reconnect in step.
+ */
+unsigned int
+hsp_backoff_next(unsigned int *step_ms)
+{
+	if (*step_ms == 0)
+		*step_ms = HSP_BACKOFF_FIRST_MS;
+	else if (*step_ms < HSP_BACKOFF_MAX_MS)
+		*step_ms *= 2;
+	if (*step_ms > HSP_BACKOFF_MAX_MS)
+		*step_ms = HSP_BACKOFF_MAX_MS;
+	return (*step_ms / 2 + (unsigned int)(random() % (*step_ms / 2 + 1)));
+}
+
 /* Wait before the next connection attempt (capped, with jitter). */
 static void
 hsp_conn_backoff(struct hsp_conn *c)
 {
-	unsigned int	delay;
+	unsigned int	delay = hsp_backoff_next(&c->backoff_ms);
 
-	if (c->backoff_ms == 0)
-		c->backoff_ms = HSP_BACKOFF_FIRST_MS;
-	else if (c->backoff_ms < HSP_BACKOFF_MAX_MS)
-		c->backoff_ms *= 2;
-	if (c->backoff_ms > HSP_BACKOFF_MAX_MS)
-		c->backoff_ms = HSP_BACKOFF_MAX_MS;
-	/* Half to all of the step, so a fleet does not reconnect in step. */
-	delay = c->backoff_ms / 2 + (unsigned int)(random() %
-	    (c->backoff_ms / 2 + 1));
 	hsp_conn_state(c, HSP_STATE_BACKOFF, "waiting to reconnect");
 	log_info("hsp: reconnecting to %s:%d in %.1f s", c->cfg->host,
 	    c->cfg->port, delay / 1e3);

@@ -53,6 +53,9 @@ assert_rc 0 "reload-hsp to the second broker succeeds"
 assert_eventually "the $COUNT results arrive on the second broker" 10 \
     llm_results_count_at_least handover "$COUNT"
 assert_log "handed" "the retired connector says it handed its queue over"
+status_json
+assert_ge "$COUNT" "$(jfield services.hsp.intake.handed_over "$OUT")" \
+    "status: the new connector counts what it took over"
 answers=$(llm_summary handover)
 assert_eq "$COUNT success A 1 -" "$answers" \
     "each request is answered once, with success, by back end A"
