@@ -307,19 +307,28 @@ problem_add(struct config_load *ld, bool warning, const char *where,
 		ld->errors++;
 }
 
+/* Record a problem (WARNING or an error) about the value at PATH. */
+static void __attribute__((format(printf, 4, 0)))
+problem_vat(struct config_load *ld, bool warning, const char *path,
+    const char *fmt, va_list ap)
+{
+	struct config_buf	message;
+
+	config_buf_init(&message);
+	config_buf_vprintf(&message, fmt, ap);
+	problem_add(ld, warning, path, path, message.data);
+	free(message.data);
+}
+
 /* Record an error about the value at PATH. */
 void
 config_error_at(struct config_load *ld, const char *path, const char *fmt, ...)
 {
-	struct config_buf	 message;
-	va_list			 ap;
+	va_list	ap;
 
-	config_buf_init(&message);
 	va_start(ap, fmt);
-	config_buf_vprintf(&message, fmt, ap);
+	problem_vat(ld, false, path, fmt, ap);
 	va_end(ap);
-	problem_add(ld, false, path, path, message.data);
-	free(message.data);
 }
 
 /* Record a warning about the value at PATH. */
@@ -327,15 +336,11 @@ void
 config_warning_at(struct config_load *ld, const char *path, const char *fmt,
     ...)
 {
-	struct config_buf	 message;
-	va_list			 ap;
+	va_list	ap;
 
-	config_buf_init(&message);
 	va_start(ap, fmt);
-	config_buf_vprintf(&message, fmt, ap);
+	problem_vat(ld, true, path, fmt, ap);
 	va_end(ap);
-	problem_add(ld, true, path, path, message.data);
-	free(message.data);
 }
 
 /* Record that required key KEY is missing from the object at PARENT. */
