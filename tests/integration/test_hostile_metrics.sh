@@ -8,7 +8,8 @@
 # backlog), far below its descriptor limit; hotreloadctl status and reload
 # are served meanwhile; a reload that lowers metrics.max_connections takes
 # effect; the log does not flood; once the flood is released a new client
-# gets /metrics.  Also: HEAD, other paths and other methods.
+# gets /metrics.  Also: HEAD, other paths and other methods, and a request
+# head that never ends.
 . "$(dirname "$0")/lib.sh"
 
 FLOOD=3000
@@ -79,6 +80,18 @@ run http_request /other
 assert_eq 404 "$(line_of 1 "$OUT")" "GET /other: 404"
 run http_request /metrics POST
 assert_eq 405 "$(line_of 1 "$OUT")" "POST /metrics: 405"
+
+# A request head that never ends: answered 431 past 16 KiB, not buffered on.
+run "$PYTHON" -E -S -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"GET /metrics HTTP/1.1\r\n")
+try:
+    for i in range(400):
+        s.sendall(b"X-Padding-%d: %s\r\n" % (i, b"p" * 100))
+except OSError:
+    pass
+print(s.recv(200).split(b"\r\n")[0].decode())' "$port"
+assert_contains " 431 " "$OUT" "a request head over 16 KiB: 431"
 
 fds_before=$(daemon_fds)
 log_before=$(wc -l <"$LOG")
