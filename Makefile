@@ -132,7 +132,7 @@ tests/support/llmserver: $(B)/tests/support/llmserver.o \
 		$(B)/tests/support/tool.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-.PHONY: all clean distclean check check-build check-unit check-integration \
+.PHONY: all clean distclean check check-build check-unit check-structure check-integration \
 	demo deps install uninstall configure dist FORCE
 
 all: hotreloadd hotreloadctl $(SYSTEMD_FILES)
@@ -193,10 +193,15 @@ check: deps
 
 check-build: all $(UNIT_TESTS) $(SUPPORT_PROGS)
 
-check-unit: $(UNIT_TESTS)
+check-unit: $(UNIT_TESTS) check-structure
 	@failed=0; for t in $(UNIT_TESTS); do \
 		echo "== $$t"; ./$$t || failed=1; \
 	done; exit $$failed
+
+# The dependency rules of HACKING.md ("Edges point down"), read from the
+# objects with nm.
+check-structure: $(DAEMON_OBJS)
+	@scripts/check-structure $(B)/src
 
 check-integration: all $(SUPPORT_PROGS)
 	@tests/integration/run

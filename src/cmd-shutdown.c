@@ -120,7 +120,7 @@ cmd_shutdown_exec(struct cmdq_item *item)
 {
 	struct cmd_shutdown_state	*s;
 
-	hr->shutting_down = true;
+	hr->registry->shutting_down = true;
 	hr->registry->draining = true;
 	notify_stopping();
 	cmdq_cancel_pending(hr->cmdq, HR_ERR_SHUTTING_DOWN,

@@ -90,7 +90,7 @@ cmd_status_exec(struct cmdq_item *item)
 	    "pid", (json_int_t)getpid(),
 	    "uptime_s", daemon_uptime_s(),
 	    "draining", hr->registry->draining,
-	    "shutting_down", hr->shutting_down,
+	    "shutting_down", hr->registry->shutting_down,
 	    "in_flight", (json_int_t)registry_in_flight(hr->registry),
 	    "queue", cmd_status_queue(),
 	    "services", services,

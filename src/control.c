@@ -316,7 +316,7 @@ control_client_handle(struct control_client *c, const char *line,
 			    message);
 			goto out;
 		}
-		if (hr->shutting_down) {
+		if (hr->registry->shutting_down) {
 			control_client_error(c, req.id, HR_ERR_SHUTTING_DOWN,
 			    "hotreloadd is shutting down");
 			goto out;

@@ -364,7 +364,8 @@ dialogue_exec(struct hsp_task *task)
 	messages = dialogue_history(turn->key);
 	json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "user",
 	    "content", text));
-	if (llm_submit(messages, system, dialogue_done_cb, turn) == -1) {
+	if (llm_submit(task->registry, messages, system,
+	    dialogue_done_cb, turn) == -1) {
 		dialogue.failed++;
 		dialogue_turn_free(turn);
 		task_finish(task, "failure", NULL, LLM_ERR_UNAVAILABLE,
@@ -415,7 +416,8 @@ dialogue_free(void)
 
 /* The DialogueManager slot: it exists while an LLM service does. */
 static struct service_instance *
-dialogue_create(const struct config *config, char **cause)
+dialogue_create(__attribute__((unused)) struct registry *reg,
+    const struct config *config, char **cause)
 {
 	struct service_instance	*inst;
 

@@ -264,7 +264,8 @@ discovery_status(void)
  * of the connector, discovery_configure).
  */
 static struct service_instance *
-discovery_create(const struct config *config, char **cause)
+discovery_create(__attribute__((unused)) struct registry *reg,
+    const struct config *config, char **cause)
 {
 	if (discovery_init() == -1) {
 		*cause = strdup("out of memory");

@@ -97,11 +97,11 @@ dispatcher_free(void)
 	dispatcher_ai_id = NULL;
 }
 
-/* Is TOOL usable now? */
+/* Is TOOL usable now (with the services in REG)? */
 static bool
-dispatcher_available(const struct tool *tool)
+dispatcher_available(struct registry *reg, const struct tool *tool)
 {
-	return (tool->available == NULL || tool->available());
+	return (tool->available == NULL || tool->available(reg));
 }
 
 /* The capability id of TOOL for agent AI_ID. */
@@ -116,7 +116,8 @@ dispatcher_capability_id(const struct tool *tool, const char *ai_id)
  * when nothing matches.
  */
 const struct tool *
-dispatcher_find(json_t *payload, const char **code, char **why)
+dispatcher_find(struct registry *reg, json_t *payload, const char **code,
+    char **why)
 {
 	const char		*by_id, *by_name;
 	const struct tool	*tool;
@@ -130,7 +131,7 @@ dispatcher_find(json_t *payload, const char **code, char **why)
 	    "capability_name_filter"));
 	for (i = 0; i < DISPATCHER_TOOLS_COUNT; i++) {
 		tool = dispatcher_tools[i];
-		if (!dispatcher_available(tool))
+		if (!dispatcher_available(reg, tool))
 			continue;
 		if (by_id == NULL && by_name == NULL)
 			return (tool);
@@ -187,10 +188,11 @@ task_finish(struct hsp_task *task, const char *status, json_t *payload,
 
 /*
  * The CapabilityAdvertisement payloads of the available tools, for agent
- * AI_ID (a new connector advertises under its own id before the swap).
+ * AI_ID (a new connector advertises under its own id before the swap),
+ * "maintenance" when MAINTENANCE (draining alone), else "online".
  */
 json_t *
-dispatcher_adverts(const char *ai_id)
+dispatcher_adverts(struct registry *reg, const char *ai_id, bool maintenance)
 {
 	const struct tool	*tool;
 	json_t			*adverts = json_array();
@@ -199,7 +201,7 @@ dispatcher_adverts(const char *ai_id)
 
 	for (i = 0; i < DISPATCHER_TOOLS_COUNT; i++) {
 		tool = dispatcher_tools[i];
-		if (!dispatcher_available(tool) ||
+		if (!dispatcher_available(reg, tool) ||
 		    (id = dispatcher_capability_id(tool, ai_id)) == NULL)
 			continue;
 		json_array_append_new(adverts, json_pack("{s:s, s:s, s:s, "
@@ -209,10 +211,8 @@ dispatcher_adverts(const char *ai_id)
 		    "name", tool->name,
 		    "description", tool->description,
 		    "version", tool->version,
-		    /* A pool's capability stays online while one member
-		     * drains: the others serve it. */
-		    "availability_status", hr->registry->draining &&
-		    !router_pooled() ? "maintenance" : "online",
+		    "availability_status", maintenance ? "maintenance" :
+		    "online",
 		    "tags", "hotreloadd"));
 		free(id);
 	}
@@ -221,13 +221,13 @@ dispatcher_adverts(const char *ai_id)
 
 /* Status details of the tool_dispatcher slot. */
 json_t *
-dispatcher_status(void)
+dispatcher_status(struct registry *reg)
 {
 	json_t	*tools = json_array();
 	size_t	 i;
 
 	for (i = 0; i < DISPATCHER_TOOLS_COUNT; i++) {
-		if (dispatcher_available(dispatcher_tools[i]))
+		if (dispatcher_available(reg, dispatcher_tools[i]))
 			json_array_append_new(tools,
 			    json_string(dispatcher_tools[i]->name));
 	}
@@ -246,7 +246,8 @@ dispatcher_status(void)
  * rewired, not rebuilt, on a swap.
  */
 static struct service_instance *
-tool_dispatcher_create(const struct config *config, char **cause)
+tool_dispatcher_create(__attribute__((unused)) struct registry *reg,
+    const struct config *config, char **cause)
 {
 	return (service_passive_create(&tool_dispatcher_service_ops,
 	    config->hsp != NULL, cause));
@@ -254,9 +255,9 @@ tool_dispatcher_create(const struct config *config, char **cause)
 
 /* Its status: the tools and their counters. */
 static json_t *
-tool_dispatcher_status(__attribute__((unused)) struct service_instance *i)
+tool_dispatcher_status(struct service_instance *inst)
 {
-	return (dispatcher_status());
+	return (dispatcher_status(inst->slot->registry));
 }
 
 /* Started once with hsp; never rebuilt by a reload. */

@@ -34,6 +34,7 @@ struct control;
 struct metrics_http;
 struct registry;
 struct service_instance;
+struct service_slot;
 
 /* proto.c ------------------------------------------------------------- */
 
@@ -194,7 +195,8 @@ struct registry_drain;
  */
 struct service_ops {
 	const char	*name;
-	struct service_instance *(*create)(const struct config *, char **cause);
+	struct service_instance *(*create)(struct registry *,
+			     const struct config *, char **cause);
 	void		 (*start)(struct service_instance *,
 			     service_started_cb);
 	void		 (*retire)(struct service_instance *);
@@ -214,8 +216,8 @@ struct service_ops {
 			     service_drained_cb done, void *arg);
 	/* Optional: forget a DONE still pending (its command ended). */
 	void		 (*drain_cancel)(struct service_instance *);
-	/* Optional: the module's Prometheus lines (metrics.c asks each). */
-	void		 (*metrics)(FILE *);
+	/* Optional: the slot's Prometheus lines (metrics.c asks each). */
+	void		 (*metrics)(struct service_slot *, FILE *);
 	/* Optional: free what the module holds for the whole process. */
 	void		 (*exit)(void);
 };
@@ -267,6 +269,8 @@ struct registry {
 	struct event_base	*base;
 	struct service_slot	 slots[SERVICE_COUNT];
 	bool			 draining;
+	/* The daemon is shutting down: retire for good, fail what waits. */
+	bool			 shutting_down;
 	/* Work the dependants hold outside any instance. */
 	unsigned int		 in_flight_other;
 	/*
@@ -350,7 +354,6 @@ struct daemon {
 	struct control		*control;
 	struct metrics_http	*metrics_http;
 	struct timespec		 started;	/* CLOCK_MONOTONIC */
-	bool			 shutting_down;
 	uint64_t		 config_reloads_ok;
 	uint64_t		 config_reloads_failed;
 	int			 exit_code;

@@ -97,6 +97,7 @@ struct hsp_pub {
 
 struct hsp_conn {
 	struct service_instance	*inst;
+	struct registry		*registry;	/* base, draining, siblings */
 	struct config		*config;	/* a reference */
 	const struct config_hsp	*cfg;
 	enum hsp_state		 state;
@@ -208,8 +209,8 @@ void	 hsp_on_log(struct mosquitto *mosq, void *obj, int level,
 		    const char *text);
 void	 hsp_events_free(struct event **read_event,
 		    struct event **write_event, int *fd);
-bool	 hsp_events_follow(struct mosquitto *mosq, struct event **read_event,
-		    struct event **write_event, int *fd,
+bool	 hsp_events_follow(struct event_base *, struct mosquitto *mosq,
+		    struct event **read_event, struct event **write_event, int *fd,
 		    event_callback_fn read_cb, event_callback_fn write_cb,
 		    void *arg);
 void	 hsp_conn_unwatch(struct hsp_conn *c);

@@ -55,9 +55,9 @@ hsp_events_free(struct event **read_event, struct event **write_event,
  * is watched (reading on).
  */
 bool
-hsp_events_follow(struct mosquitto *mosq, struct event **read_event,
-    struct event **write_event, int *fd, event_callback_fn read_cb,
-    event_callback_fn write_cb, void *arg)
+hsp_events_follow(struct event_base *base, struct mosquitto *mosq,
+    struct event **read_event, struct event **write_event, int *fd,
+    event_callback_fn read_cb, event_callback_fn write_cb, void *arg)
 {
 	int	now = mosquitto_socket(mosq);
 	bool	fresh = false;
@@ -66,9 +66,9 @@ hsp_events_follow(struct mosquitto *mosq, struct event **read_event,
 		hsp_events_free(read_event, write_event, fd);
 		if (now == -1)
 			return (false);
-		*read_event = event_new(hr->base, now, EV_READ | EV_PERSIST,
+		*read_event = event_new(base, now, EV_READ | EV_PERSIST,
 		    read_cb, arg);
-		*write_event = event_new(hr->base, now, EV_WRITE, write_cb,
+		*write_event = event_new(base, now, EV_WRITE, write_cb,
 		    arg);
 		if (*read_event == NULL || *write_event == NULL) {
 			hsp_events_free(read_event, write_event, fd);
@@ -153,8 +153,8 @@ hsp_conn_update(struct hsp_conn *c)
 {
 	if (c->mosq == NULL)
 		return;
-	if (hsp_events_follow(c->mosq, &c->read_event, &c->write_event, &c->fd,
-	    hsp_conn_read_cb, hsp_conn_write_cb, c))
+	if (hsp_events_follow(c->registry->base, c->mosq, &c->read_event,
+	    &c->write_event, &c->fd, hsp_conn_read_cb, hsp_conn_write_cb, c))
 		c->reading = true;
 	else if (c->fd == -1)
 		c->reading = false;

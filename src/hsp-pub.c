@@ -82,7 +82,7 @@ hsp_pending_hand_over(struct hsp_conn *c)
 
 	if (count == 0)
 		return;
-	current = registry_slot(hr->registry, SERVICE_HSP)->current;
+	current = registry_slot(c->registry, SERVICE_HSP)->current;
 	if (current == NULL || current == c->inst || current->dead) {
 		log_warnx("hsp: generation %llu closed with %u unacknowledged "
 		    "publish(es) and no connector to hand them to",
@@ -217,9 +217,9 @@ void
 hsp_pub_update(struct hsp_conn *c)
 {
 	if (c->pub.mosq != NULL)
-		hsp_events_follow(c->pub.mosq, &c->pub.read_event,
-		    &c->pub.write_event, &c->pub.fd, hsp_pub_read_cb,
-		    hsp_pub_write_cb, c);
+		hsp_events_follow(c->registry->base, c->pub.mosq,
+		    &c->pub.read_event, &c->pub.write_event, &c->pub.fd,
+		    hsp_pub_read_cb, hsp_pub_write_cb, c);
 }
 
 /* CONNACK on the publishing connection. */

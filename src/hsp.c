@@ -183,7 +183,7 @@ hsp_conn_disconnect(struct hsp_conn *c)
 	 * shutdown it is kept, so work sent meanwhile waits for us.
 	 */
 	if (c->cfg->persistent && c->cfg->protocol == 5 &&
-	    !hr->shutting_down)
+	    !c->registry->shutting_down)
 		mosquitto_property_add_int32(&props,
 		    MQTT_PROP_SESSION_EXPIRY_INTERVAL, 0);
 	rc = mosquitto_disconnect_v5(c->mosq, 0, props);
@@ -388,7 +388,7 @@ hsp_on_connect(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 	 * it reconnects or a reload replaces its connector.
 	 */
 	c->subscribe_offset = c->cfg->share_group != NULL &&
-	    hr->registry->draining ? 1 : 0;
+	    c->registry->draining ? 1 : 0;
 	src = mosquitto_subscribe_multiple(c->mosq, &c->subscribe_mid,
 	    c->topics_count - c->subscribe_offset,
 	    c->topics + c->subscribe_offset, 1, 0, NULL);
@@ -585,7 +585,7 @@ hsp_on_disconnect(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 
 /* Build a connector from CONFIG; nothing touches the network yet. */
 static struct service_instance *
-hsp_create(const struct config *config, char **cause)
+hsp_create(struct registry *reg, const struct config *config, char **cause)
 {
 	struct hsp_conn		*c;
 	struct service_instance	*inst;
@@ -598,6 +598,7 @@ hsp_create(const struct config *config, char **cause)
 		*cause = strdup("out of memory");
 		return (NULL);
 	}
+	c->registry = reg;
 	c->config = config_ref((struct config *)config);
 	c->cfg = config->hsp;
 	c->fd = -1;
@@ -608,12 +609,12 @@ hsp_create(const struct config *config, char **cause)
 	TAILQ_INIT(&c->held);
 	if (hsp_conn_topics(c) == -1 || hsp_read_password(c, cause) == -1 ||
 	    hsp_check_tls_files(c, cause) == -1 ||
-	    (c->timer = evtimer_new(hr->base, hsp_conn_timer_cb, c)) == NULL ||
-	    (c->intake_timer = evtimer_new(hr->base, hsp_conn_intake_cb,
+	    (c->timer = evtimer_new(c->registry->base, hsp_conn_timer_cb, c)) == NULL ||
+	    (c->intake_timer = evtimer_new(c->registry->base, hsp_conn_intake_cb,
 	    c)) == NULL ||
-	    (c->pub.timer = evtimer_new(hr->base, hsp_pub_timer_cb,
+	    (c->pub.timer = evtimer_new(c->registry->base, hsp_pub_timer_cb,
 	    c)) == NULL || hsp_pub_new_mosq(c, cause) == -1 ||
-	    (c->misc_event = event_new(hr->base, -1, EV_PERSIST,
+	    (c->misc_event = event_new(c->registry->base, -1, EV_PERSIST,
 	    hsp_conn_misc_cb, c)) == NULL ||
 	    (inst = service_instance_create(&hsp_service_ops, c)) == NULL) {
 		if (*cause == NULL)
@@ -623,9 +624,9 @@ hsp_create(const struct config *config, char **cause)
 	}
 	c->inst = inst;
 	if (hsp_dns == NULL)
-		hsp_dns = evdns_base_new(hr->base,
+		hsp_dns = evdns_base_new(reg->base,
 		    EVDNS_BASE_INITIALIZE_NAMESERVERS);
-	if (router_ensure(config) == -1) {
+	if (router_ensure(reg, config) == -1) {
 		*cause = strdup("cannot set up the HSP router");
 		service_instance_unref(inst);
 		return (NULL);
@@ -690,7 +691,7 @@ hsp_retire(struct service_instance *inst)
 	}
 	c->pending_at_deadline = c->pending_pubacks;
 	hsp_conn_timer_start(c, c->cfg->retire_timeout_s);
-	if (c->cfg->persistent && hr->shutting_down) {
+	if (c->cfg->persistent && c->registry->shutting_down) {
 		hsp_conn_state(c, HSP_STATE_FLUSHING, "retired at shutdown: the session keeps its subscriptions");
 		hsp_conn_flush_check(c);
 		return;
@@ -827,11 +828,10 @@ hsp_is_connected(struct service_instance *inst)
 
 /* Connection metrics for the hsp slot. */
 void
-hsp_metrics(FILE *f)
+hsp_metrics(struct service_slot *slot, FILE *f)
 {
-	struct service_instance	*inst;
+	struct service_instance	*inst = slot->current;
 
-	inst = registry_slot(hr->registry, SERVICE_HSP)->current;
 	if (inst == NULL)
 		return;
 	fprintf(f, "# HELP hotreload_hsp_connected 1 when the current "

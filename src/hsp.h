@@ -80,7 +80,7 @@ struct tool {
 	const char	*name;
 	const char	*description;
 	const char	*version;
-	bool		(*available)(void);
+	bool		(*available)(struct registry *);
 	/* Do the work; calls task_finish() exactly once, now or later. */
 	void		(*exec)(struct hsp_task *);
 };
@@ -95,6 +95,7 @@ struct hsp_task {
 	/* Set by whoever made the task (the router): sends the result. */
 	hsp_task_done_fn	 done;
 	struct service_instance	*connector;	/* where it came from */
+	struct registry		*registry;	/* the services it may use */
 	const struct tool	*tool;
 	json_t			*request;	/* the whole envelope */
 	json_t			*parameters;	/* borrowed from request */
@@ -108,11 +109,12 @@ struct hsp_task {
 int		 dispatcher_init(const char *ai_id);
 int		 dispatcher_register(const struct tool *);
 void		 dispatcher_free(void);
-const struct tool *dispatcher_find(json_t *request_payload,
-		    const char **code, char **why);
+const struct tool *dispatcher_find(struct registry *,
+		    json_t *request_payload, const char **code, char **why);
 void		 dispatcher_run(struct hsp_task *);
-json_t		*dispatcher_adverts(const char *ai_id);
-json_t		*dispatcher_status(void);
+json_t		*dispatcher_adverts(struct registry *, const char *ai_id,
+		    bool maintenance);
+json_t		*dispatcher_status(struct registry *);
 void		 task_finish(struct hsp_task *, const char *status,
 		    json_t *payload, const char *error_code,
 		    const char *error_message);
@@ -134,8 +136,8 @@ json_t		*discovery_status(void);
 
 /* router.c ------------------------------------------------------------ */
 
-int		 router_init(const struct config *);
-int		 router_ensure(const struct config *);
+int		 router_init(struct registry *, const struct config *);
+int		 router_ensure(struct registry *, const struct config *);
 void		 router_free(void);
 int		 router_configure(const struct config *);
 bool		 router_pooled(void);
@@ -175,7 +177,7 @@ int		 hsp_publish(struct service_instance *, const char *topic,
 void		 hsp_publisher(struct service_instance *,
 		    struct router_publisher *);
 bool		 hsp_is_connected(struct service_instance *);
-void		 hsp_metrics(FILE *);
+void		 hsp_metrics(struct service_slot *, FILE *);
 void		 hsp_shutdown(void);
 
 #endif /* HOTRELOAD_HSP_H */

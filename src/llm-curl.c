@@ -20,6 +20,7 @@ struct llm_socket {
 	struct event	*event;
 };
 
+static struct event_base	*llm_base;	/* the daemon's loop */
 static CURLM		*llm_multi;
 static struct event	*llm_timer;
 static llm_curl_done_cb	 llm_curl_done;
@@ -96,7 +97,7 @@ llm_socket_cb(__attribute__((unused)) CURL *easy, curl_socket_t s, int what,
 		events |= EV_READ;
 	if (what & CURL_POLL_OUT)
 		events |= EV_WRITE;
-	ls->event = event_new(hr->base, s, events, llm_socket_event_cb, NULL);
+	ls->event = event_new(llm_base, s, events, llm_socket_event_cb, NULL);
 	if (ls->event == NULL)
 		return (-1);
 	event_add(ls->event, NULL);
@@ -125,14 +126,15 @@ llm_timer_cb(__attribute__((unused)) CURLM *multi, long timeout_ms,
  * each finished transfer (with its CURLOPT_PRIVATE).
  */
 int
-llm_curl_init(llm_curl_done_cb done)
+llm_curl_init(struct event_base *base, llm_curl_done_cb done)
 {
 	llm_curl_done = done;
 	if (llm_multi != NULL)
 		return (0);
+	llm_base = base;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    (llm_multi = curl_multi_init()) == NULL ||
-	    (llm_timer = evtimer_new(hr->base, llm_timer_event_cb,
+	    (llm_timer = evtimer_new(base, llm_timer_event_cb,
 	    NULL)) == NULL)
 		return (-1);
 	curl_multi_setopt(llm_multi, CURLMOPT_SOCKETFUNCTION, llm_socket_cb);

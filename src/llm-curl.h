@@ -7,10 +7,12 @@
 
 #include <curl/curl.h>
 
+struct event_base;
+
 /* A transfer has ended: PRIVATE is its CURLOPT_PRIVATE. */
 typedef void	(*llm_curl_done_cb)(void *private, CURLcode result);
 
-int		 llm_curl_init(llm_curl_done_cb);
+int		 llm_curl_init(struct event_base *, llm_curl_done_cb);
 int		 llm_curl_add(CURL *);
 void		 llm_curl_remove(CURL *);
 void		 llm_curl_shutdown(void);

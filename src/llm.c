@@ -101,6 +101,7 @@ TAILQ_HEAD(llm_requests, llm_request);
 /* One generation of the service. */
 struct llm_gen {
 	struct service_instance		*inst;
+	struct registry			*registry;
 	struct config			*config;
 	const struct config_llm		*cfg;
 	struct llm_backend		*backends;
@@ -615,7 +616,7 @@ llm_gen_free(struct llm_gen *gen)
 
 /* Build a generation from CONFIG: back ends, keys, URLs; no I/O yet. */
 static struct service_instance *
-llm_create(const struct config *config, char **cause)
+llm_create(struct registry *reg, const struct config *config, char **cause)
 {
 	const struct config_llm	*cfg = config->llm;
 	struct llm_gen		*gen;
@@ -626,7 +627,7 @@ llm_create(const struct config *config, char **cause)
 	*cause = NULL;
 	if (cfg == NULL)
 		return (NULL);
-	if (llm_curl_init(llm_transfer_done_cb) == -1) {
+	if (llm_curl_init(reg->base, llm_transfer_done_cb) == -1) {
 		*cause = strdup("cannot set up libcurl");
 		return (NULL);
 	}
@@ -634,12 +635,13 @@ llm_create(const struct config *config, char **cause)
 		goto nomem;
 	TAILQ_INIT(&gen->requests);
 	TAILQ_INIT(&gen->probes);
+	gen->registry = reg;
 	gen->config = config_ref((struct config *)config);
 	gen->cfg = cfg;
 	gen->backends_count = cfg->backends_count;
 	gen->backends = calloc(cfg->backends_count, sizeof *gen->backends);
 	gen->order = calloc(cfg->fallback_count, sizeof *gen->order);
-	gen->retire_timer = evtimer_new(hr->base, llm_retire_timeout_cb, gen);
+	gen->retire_timer = evtimer_new(reg->base, llm_retire_timeout_cb, gen);
 	if (gen->backends == NULL || gen->order == NULL ||
 	    gen->retire_timer == NULL)
 		goto nomem;
@@ -739,7 +741,7 @@ llm_retire_fail_all(struct llm_gen *gen)
 			req->waiting = false;
 		} else if (req->easy != NULL)
 			req->backend->in_flight--;
-		if (hr->shutting_down)
+		if (gen->registry->shutting_down)
 			llm_request_error(req, LLM_ERR_RETIRED, "hotreloadd "
 			    "shut down while this request was still running");
 		else
@@ -787,7 +789,7 @@ llm_retire(struct service_instance *inst)
 	 * At shutdown the drain has waited already; answer now, while the
 	 * HSP connector (retired after this slot) can still carry results.
 	 */
-	if (hr->shutting_down) {
+	if (gen->registry->shutting_down) {
 		llm_retire_fail_all(gen);
 		return;
 	}
@@ -897,10 +899,9 @@ const struct service_ops llm_service_ops = {
 
 /* Is there an LLM service to send requests to? */
 bool
-llm_available(void)
+llm_available(struct registry *reg)
 {
-	return (hr != NULL && hr->registry != NULL &&
-	    registry_slot(hr->registry, SERVICE_LLM)->current != NULL);
+	return (registry_slot(reg, SERVICE_LLM)->current != NULL);
 }
 
 /*
@@ -910,13 +911,14 @@ llm_available(void)
  * there is no LLM service at all (CB is not called then).
  */
 int
-llm_submit(json_t *messages, const char *system, llm_done_cb cb, void *arg)
+llm_submit(struct registry *reg, json_t *messages, const char *system,
+    llm_done_cb cb, void *arg)
 {
 	struct service_instance	*inst;
 	struct llm_request	*req;
 	struct llm_gen		*gen;
 
-	inst = registry_slot(hr->registry, SERVICE_LLM)->current;
+	inst = registry_slot(reg, SERVICE_LLM)->current;
 	if (inst == NULL || (req = calloc(1, sizeof *req)) == NULL)
 		return (-1);
 	gen = inst->data;
@@ -939,14 +941,13 @@ llm_submit(json_t *messages, const char *system, llm_done_cb cb, void *arg)
 
 /* Back-end metrics of the current generation. */
 void
-llm_metrics(FILE *f)
+llm_metrics(struct service_slot *slot, FILE *f)
 {
-	struct service_instance	*inst;
+	struct service_instance	*inst = slot->current;
 	struct llm_gen		*gen;
 	struct llm_backend	*b;
 	size_t			 i;
 
-	inst = registry_slot(hr->registry, SERVICE_LLM)->current;
 	if (inst == NULL)
 		return;
 	gen = inst->data;

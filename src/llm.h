@@ -98,10 +98,10 @@ typedef void	(*llm_done_cb)(const struct llm_result *, void *arg);
 extern const struct service_ops llm_service_ops;
 extern const struct service_ops dialogue_service_ops;
 
-int		 llm_submit(json_t *messages, const char *system,
-		    llm_done_cb, void *arg);
-bool		 llm_available(void);
-void		 llm_metrics(FILE *);
+int		 llm_submit(struct registry *, json_t *messages,
+		    const char *system, llm_done_cb, void *arg);
+bool		 llm_available(struct registry *);
+void		 llm_metrics(struct service_slot *, FILE *);
 void		 llm_shutdown(void);
 
 /* dialogue.c ---------------------------------------------------------- */

@@ -117,7 +117,7 @@ static void
 main_sighup_cb(__attribute__((unused)) evutil_socket_t sig,
     __attribute__((unused)) short events, __attribute__((unused)) void *arg)
 {
-	if (hr->shutting_down) {
+	if (hr->registry->shutting_down) {
 		log_info("SIGHUP ignored: shutting down");
 		return;
 	}
@@ -140,7 +140,7 @@ main_sigterm_cb(evutil_socket_t sig, __attribute__((unused)) short events,
 		return;
 	}
 	log_info("%s: shutting down", name);
-	hr->shutting_down = true;
+	hr->registry->shutting_down = true;
 	notify_stopping();
 	/* What waits in the queue would only delay the shutdown. */
 	cmdq_cancel_pending(hr->cmdq, HR_ERR_SHUTTING_DOWN,

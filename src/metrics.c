@@ -174,7 +174,7 @@ metrics_render(void)
 	for (i = 0; i < SERVICE_COUNT; i++) {
 		slot = registry_slot(hr->registry, i);
 		if (slot->ops != NULL && slot->ops->metrics != NULL)
-			slot->ops->metrics(f);
+			slot->ops->metrics(slot, f);
 	}
 
 	if (fclose(f) != 0) {

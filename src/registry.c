@@ -315,7 +315,7 @@ registry_reload(struct service_slot *slot, struct config *config,
 		*cause = strdup("a reload is already running");
 		return (NULL);
 	}
-	inst = slot->ops->create(config, &why);
+	inst = slot->ops->create(slot->registry, config, &why);
 	if (inst == NULL) {
 		if (why != NULL) {
 			*code = HR_ERR_RELOAD_FAILED;

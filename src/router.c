@@ -64,6 +64,7 @@ static struct {
 	unsigned int	 tasks_in_flight;
 	json_t		*recent_facts;
 	bool		 pooled;	/* hsp.share_group is set */
+	struct registry	*registry;	/* draining; the tools' services */
 	struct router_publisher publisher;	/* the current connector */
 } router;
 
@@ -73,8 +74,9 @@ static void	router_task_done(struct hsp_task *, const char *, json_t *,
 
 /* Set up the router for CONFIG (which has an hsp section). */
 int
-router_init(const struct config *config)
+router_init(struct registry *reg, const struct config *config)
 {
+	router.registry = reg;
 	if ((router.seen = json_object()) == NULL ||
 	    (router.recent_facts = json_array()) == NULL)
 		return (-1);
@@ -105,11 +107,11 @@ router_pooled(void)
 
 /* Set up the router the first time a connector is built. */
 int
-router_ensure(const struct config *config)
+router_ensure(struct registry *reg, const struct config *config)
 {
 	if (router.seen != NULL)
 		return (0);
-	return (router_init(config));
+	return (router_init(reg, config));
 }
 
 /* Forget everything (exit). */
@@ -339,6 +341,7 @@ router_task_request(struct service_instance *from, struct hsp_message *msg)
 		return;
 	task->done = router_task_done;
 	task->connector = from;
+	task->registry = router.registry;
 	service_instance_work_begin(from);
 	router.tasks_in_flight++;
 	clock_gettime(CLOCK_MONOTONIC, &task->started);
@@ -373,12 +376,13 @@ router_task_request(struct service_instance *from, struct hsp_message *msg)
 	 * A pool member leaves its share group to drain: what the broker
 	 * delivered before the UNSUBACK is served, not rejected.
 	 */
-	if (hr->registry->draining && !router.pooled) {
+	if (router.registry->draining && !router.pooled) {
 		task_finish(task, "rejected", NULL, "draining", "the agent is "
 		    "draining; send the request elsewhere or retry later");
 		return;
 	}
-	if ((task->tool = dispatcher_find(payload, &code, &why)) == NULL) {
+	if ((task->tool = dispatcher_find(router.registry, payload, &code,
+	    &why)) == NULL) {
 		task_finish(task, "failure", NULL, code, why);
 		free(why);
 		return;
@@ -605,10 +609,14 @@ router_handle(struct service_instance *from, const char *topic,
 void
 router_advertise(const struct router_publisher *via, const char *ai_id)
 {
-	json_t	*adverts = dispatcher_adverts(ai_id), *payload, *advert;
+	json_t	*adverts, *payload, *advert;
 	char	*topic;
 	size_t	 i;
 
+	/* A pool's capabilities stay online while one member drains: the
+	 * others serve them. */
+	adverts = dispatcher_adverts(router.registry, ai_id,
+	    router.registry->draining && !router.pooled);
 	topic = str_printf("hsp/capabilities/advertisements/%s", ai_id);
 	json_array_foreach(adverts, i, payload) {
 		advert = envelope_new(HSP_CAPABILITY_ADVERTISEMENT,

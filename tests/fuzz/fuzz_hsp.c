@@ -58,7 +58,8 @@ static const struct {
 static size_t			 fuzz_intake_index;
 #define FUZZ_HSP_FIRST_WINDOW	4
 
-static struct daemon		 fuzz_daemon;
+static struct event_base	*fuzz_base;
+static struct registry		*fuzz_registry;
 static struct config		*fuzz_configs[FUZZ_HSP_WINDOWS + 1];
 static struct service_instance	*fuzz_connector;
 static size_t			 fuzz_published;
@@ -151,7 +152,7 @@ struct fuzz_llm_turn {
 
 /* Is the LLM service there? */
 bool
-llm_available(void)
+llm_available(__attribute__((unused)) struct registry *reg)
 {
 	return (fuzz_llm_on);
 }
@@ -201,7 +202,8 @@ fuzz_llm_answer_cb(__attribute__((unused)) evutil_socket_t fd,
 
 /* Ask the stand-in LLM; checks the history the dialogue tool sends. */
 int
-llm_submit(json_t *messages, const char *system, llm_done_cb cb, void *arg)
+llm_submit(__attribute__((unused)) struct registry *reg, json_t *messages,
+    const char *system, llm_done_cb cb, void *arg)
 {
 	struct fuzz_llm_turn	*turn;
 	json_t			*message;
@@ -225,7 +227,7 @@ llm_submit(json_t *messages, const char *system, llm_done_cb cb, void *arg)
 	turn->cb = cb;
 	turn->arg = arg;
 	FUZZ_CHECK(turn->question != NULL);
-	FUZZ_CHECK(event_base_once(hr->base, -1, EV_TIMEOUT,
+	FUZZ_CHECK(event_base_once(fuzz_base, -1, EV_TIMEOUT,
 	    fuzz_llm_answer_cb, turn, NULL) == 0);
 	return (0);
 }
@@ -260,16 +262,15 @@ LLVMFuzzerInitialize(__attribute__((unused)) int *argc,
 	int	i;
 
 	fuzz_trace = getenv("FUZZ_HSP_TRACE") != NULL;
-	hr = &fuzz_daemon;
-	if ((hr->base = event_base_new()) == NULL ||
-	    (hr->registry = registry_create(hr->base)) == NULL)
+	if ((fuzz_base = event_base_new()) == NULL ||
+	    (fuzz_registry = registry_create(fuzz_base)) == NULL)
 		abort();
 	for (i = 1; i <= FUZZ_HSP_WINDOWS; i++)
 		fuzz_configs[i] = fuzz_hsp_config(i);
 	fuzz_connector = stubs_hsp_connector_create();
 	if (fuzz_connector == NULL)
 		abort();
-	hr->registry->slots[SERVICE_HSP].current = fuzz_connector;
+	fuzz_registry->slots[SERVICE_HSP].current = fuzz_connector;
 	return (0);
 }
 
@@ -314,7 +315,7 @@ fuzz_hsp_message(const uint8_t *payload, size_t length)
 	router_handle(fuzz_connector, fuzz_intake[fuzz_intake_index].topic,
 	    payload, length, fuzz_intake[fuzz_intake_index].retained);
 	/* Dialogue answers on a later loop turn; echo at once. */
-	event_base_loop(hr->base, EVLOOP_NONBLOCK);
+	event_base_loop(fuzz_base, EVLOOP_NONBLOCK);
 	FUZZ_CHECK(fuzz_connector->in_flight == 0);
 	/* Only a request on our request topic, not retained, runs. */
 	if (fuzz_intake_index != 0)
@@ -329,7 +330,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t		 start = 0, length;
 	json_t		*status;
 
-	if (router_init(fuzz_configs[FUZZ_HSP_FIRST_WINDOW]) == -1 ||
+	if (router_init(fuzz_registry, fuzz_configs[FUZZ_HSP_FIRST_WINDOW]) == -1 ||
 	    dispatcher_register(&dialogue_tool) == -1 ||
 	    discovery_init() == -1)
 		abort();
@@ -360,6 +361,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dispatcher_free();
 	dialogue_free();
 	fuzz_llm_on = false;
-	event_base_loop(hr->base, EVLOOP_NONBLOCK);
+	event_base_loop(fuzz_base, EVLOOP_NONBLOCK);
 	return (0);
 }

@@ -1,14 +1,11 @@
 /*
  * stubs-hsp.c -- a stand-in HSP connector for the tests that drive the
  * router (src/router.c) without a broker: an instance that owns nothing, a
- * publisher that is always connected, and the daemon pointer the modules
- * use, which main.c defines in the daemon.  See stubs-hsp.h.
+ * publisher that is always connected.  See stubs-hsp.h.
  */
 #include "hotreloadd.h"
 #include "hsp.h"
 #include "stubs-hsp.h"
-
-struct daemon	*hr;
 
 /* The stand-in connector is always connected. */
 static bool

@@ -33,7 +33,8 @@ struct fake {
 
 /* Build an instance (or fail like a bad configuration would). */
 static struct service_instance *
-fake_create(__attribute__((unused)) const struct config *config,
+fake_create(__attribute__((unused)) struct registry *reg,
+    __attribute__((unused)) const struct config *config,
     char **cause)
 {
 	static int	 serial;
@@ -153,7 +154,8 @@ static const struct service_ops drainer_ops;
 
 /* Build an instance of the service that takes part in drains. */
 static struct service_instance *
-drainer_create(__attribute__((unused)) const struct config *config,
+drainer_create(__attribute__((unused)) struct registry *reg,
+    __attribute__((unused)) const struct config *config,
     __attribute__((unused)) char **cause)
 {
 	return (service_instance_create(&drainer_ops, calloc(1,

@@ -15,7 +15,8 @@
 #include "llm.h"
 #include "../support/stubs-hsp.h"
 
-static struct daemon	 test_daemon;
+static struct event_base	*base;
+static struct registry	*reg;
 static json_t		*published;	/* [{topic, message}] */
 static struct config	*config;
 
@@ -31,14 +32,15 @@ test_publish(__attribute__((unused)) void *arg, const char *topic,
 
 /* No LLM service here: the default tool is echo. */
 bool
-llm_available(void)
+llm_available(__attribute__((unused)) struct registry *r)
 {
 	return (false);
 }
 
 /* Never reached while llm_available() is false. */
 int
-llm_submit(__attribute__((unused)) json_t *messages,
+llm_submit(__attribute__((unused)) struct registry *r,
+    __attribute__((unused)) json_t *messages,
     __attribute__((unused)) const char *system,
     __attribute__((unused)) llm_done_cb cb, __attribute__((unused)) void *arg)
 {
@@ -55,17 +57,15 @@ setup(void)
 	    "\"hsp\":{\"broker\":{\"port\":1883},\"dedup_window\":4}}";
 	struct config_problems	problems = { 0 };
 
-	memset(&test_daemon, 0, sizeof test_daemon);
-	hr = &test_daemon;
-	hr->base = event_base_new();
-	hr->registry = registry_create(hr->base);
+	base = event_base_new();
+	reg = registry_create(base);
 	config = config_load_buffer("t.conf", text, strlen(text), &problems);
 	config_problems_clear(&problems);
 	ck_assert_ptr_nonnull(config);
 	connector = stubs_hsp_connector_create();
-	hr->registry->slots[SERVICE_HSP].current = connector;
+	reg->slots[SERVICE_HSP].current = connector;
 	published = json_array();
-	ck_assert_int_eq(router_init(config), 0);
+	ck_assert_int_eq(router_init(reg, config), 0);
 	ck_assert_int_eq(dispatcher_register(&dialogue_tool), 0);
 	stubs_hsp_use_publisher(test_publish);
 	ck_assert_int_eq(discovery_init(), 0);
@@ -77,11 +77,11 @@ teardown(void)
 	router_free();
 	discovery_free();
 	dispatcher_free();
-	hr->registry->slots[SERVICE_HSP].current = NULL;
+	reg->slots[SERVICE_HSP].current = NULL;
 	service_instance_unref(connector);
-	event_base_loop(hr->base, EVLOOP_NONBLOCK);
-	registry_free(hr->registry);
-	event_base_free(hr->base);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	registry_free(reg);
+	event_base_free(base);
 	config_free(config);
 	json_decref(published);
 }
@@ -299,7 +299,7 @@ START_TEST(draining_rejects)
 {
 	json_t	*payload;
 
-	hr->registry->draining = true;
+	reg->draining = true;
 	feed(request("m-1", "c", false, NULL, NULL));
 	payload = json_object_get(sent(0), "payload");
 	ck_assert_str_eq(json_string_value(json_object_get(payload,
