@@ -132,8 +132,8 @@ tests/support/llmserver: $(B)/tests/support/llmserver.o \
 		$(B)/tests/support/tool.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-.PHONY: all clean distclean check check-build check-unit check-structure check-integration \
-	demo deps install uninstall configure dist FORCE
+.PHONY: all clean distclean check check-build check-unit check-integration \
+	check-structure demo deps install uninstall configure dist FORCE
 
 all: hotreloadd hotreloadctl $(SYSTEMD_FILES)
 
