@@ -293,90 +293,69 @@ run_details() {
 	    "$RUN_CMD" "$RC" "$OUT" "$ERR"
 }
 
-# The last run exited with EXPECTED.
+# One check: STATUS is the exit status of its condition (0: it held); on
+# failure the DETAIL lines are printed under DESC.  Every assert_* below
+# is a condition and a call of this.
+verdict() {
+	local status=$1 desc=$2
+	shift 2
+	CHECKS=$((CHECKS + 1))
+	if ((status == 0)); then
+		pass "$desc"
+	else
+		fail "$desc" "$@"
+	fi
+}
+
+# The last run's exit status (RC) is EXPECTED.
 assert_rc() {
-	local expected=$1 desc=$2
-	CHECKS=$((CHECKS + 1))
-	if [[ $RC == "$expected" ]]; then
-		pass "$desc"
-	else
-		fail "$desc" "expected exit status: $expected" "$(run_details)"
-	fi
+	[[ $RC == "$1" ]]
+	verdict $? "$2" "expected exit status: $1" "$(run_details)"
 }
 
-# ACTUAL equals EXPECTED.
+# ACTUAL equals EXPECTED:  assert_eq EXPECTED ACTUAL DESC
 assert_eq() {
-	local expected=$1 actual=$2 desc=$3
-	CHECKS=$((CHECKS + 1))
-	if [[ $actual == "$expected" ]]; then
-		pass "$desc"
-	else
-		fail "$desc" "expected: $expected" "actual:   $actual"
-	fi
+	[[ $2 == "$1" ]]
+	verdict $? "$3" "expected: $1" "actual:   $2"
 }
 
-# TEXT matches the extended regular expression RE.
+# TEXT matches the extended regular expression RE:  assert_match RE TEXT DESC
 assert_match() {
-	local re=$1 text=$2 desc=$3
-	CHECKS=$((CHECKS + 1))
-	if [[ $text =~ $re ]]; then
-		pass "$desc"
-	else
-		fail "$desc" "expected to match: $re" "actual: $text"
-	fi
+	[[ $2 =~ $1 ]]
+	verdict $? "$3" "expected to match: $1" "actual: $2"
 }
 
 # Some line of TEXT matches the extended regular expression RE as a whole.
 assert_line() {
-	local re=$1 text=$2 desc=$3
-	CHECKS=$((CHECKS + 1))
-	if printf '%s\n' "$text" | grep -qE -- "^($re)\$"; then
-		pass "$desc"
-	else
-		fail "$desc" "expected a line matching: ^($re)\$" "actual: $text"
-	fi
+	printf '%s\n' "$2" | grep -qE -- "^($1)\$"
+	verdict $? "$3" "expected a line matching: ^($1)\$" "actual: $2"
 }
 
-# TEXT contains the fixed string NEEDLE.
+# TEXT contains the fixed string NEEDLE:  assert_contains NEEDLE TEXT DESC
 assert_contains() {
-	local needle=$1 text=$2 desc=$3
-	CHECKS=$((CHECKS + 1))
-	if [[ $text == *"$needle"* ]]; then
-		pass "$desc"
-	else
-		fail "$desc" "expected to contain: $needle" "actual: $text"
-	fi
+	[[ $2 == *"$1"* ]]
+	verdict $? "$3" "expected to contain: $1" "actual: $2"
 }
 
 # TEXT does not contain the fixed string NEEDLE.
 assert_not_contains() {
-	local needle=$1 text=$2 desc=$3
-	CHECKS=$((CHECKS + 1))
-	if [[ $text != *"$needle"* ]]; then
-		pass "$desc"
-	else
-		fail "$desc" "expected not to contain: $needle" "actual: $text"
-	fi
+	[[ $2 != *"$1"* ]]
+	verdict $? "$3" "expected not to contain: $1" "actual: $2"
 }
 
 # Field PATH of the JSON in $4 (default: OUT) equals EXPECTED (jget form:
 # strings bare, the rest as compact JSON).
 assert_json() {
-	local path=$1 expected=$2 desc=$3 json=${4-$OUT}
-	local actual
+	local path=$1 expected=$2 json=${4-$OUT} actual
 	actual=$(jfield "$path" "$json")
-	CHECKS=$((CHECKS + 1))
-	if [[ $actual == "$expected" ]]; then
-		pass "$desc"
-	else
-		fail "$desc" "field $path: expected: $expected" \
-		    "field $path: actual:   $actual" "in: ${json:0:2000}"
-	fi
+	[[ $actual == "$expected" ]]
+	verdict $? "$3" "field $path: expected: $expected" \
+	    "field $path: actual:   $actual" "in: ${json:0:2000}"
 }
 
 # Check fields of the JSON document JSON with one parse: each PATH EXPECTED
 # pair that follows is one check, described as "DESC: PATH = EXPECTED".
-#   assert_fields "200 requests" "$LP" sent 200 answered 200
+#   assert_fields "status" "$OUT" services.hsp.state running draining false
 assert_fields() {
 	local desc=$1 json=$2 i
 	local -a paths=() wanted=() got=()
@@ -388,59 +367,44 @@ assert_fields() {
 	done
 	mapfile -t got < <(jfields "$json" "${paths[@]}")
 	for i in "${!paths[@]}"; do
-		CHECKS=$((CHECKS + 1))
-		if [[ ${got[i]-} == "${wanted[i]}" ]]; then
-			pass "$desc: ${paths[i]} = ${wanted[i]}"
-		else
-			fail "$desc: ${paths[i]} = ${wanted[i]}" \
-			    "actual: ${got[i]-<no output>}" "in: ${json:0:2000}"
-		fi
+		[[ ${got[i]-} == "${wanted[i]}" ]]
+		verdict $? "$desc: ${paths[i]} = ${wanted[i]}" \
+		    "actual: ${got[i]-<no output>}" "in: ${json:0:2000}"
 	done
 }
 
-# CMD... succeeds (run once, now).
+# CMD... succeeds (run once, now):  assert_true DESC CMD...
 assert_true() {
 	local desc=$1
 	shift
-	CHECKS=$((CHECKS + 1))
-	if "$@"; then
-		pass "$desc"
-	else
-		fail "$desc" "false: $*"
-	fi
+	"$@"
+	verdict $? "$desc" "false: $*"
 }
 
-# CMD... fails (run once, now).
+# CMD... fails (run once, now):  assert_false DESC CMD...
 assert_false() {
 	local desc=$1
 	shift
-	CHECKS=$((CHECKS + 1))
-	if ! "$@"; then
-		pass "$desc"
-	else
-		fail "$desc" "true: $*"
-	fi
+	! "$@"
+	verdict $? "$desc" "true: $*"
 }
 
 # ACTUAL is an integer and ACTUAL OP BOUND holds (OP: >=, <=, <, >); the
 # pass line shows ACTUAL, followed by UNIT if given (ms, kB).  Used
 # through assert_ge, assert_le, assert_lt and assert_gt.
 assert_compare() {
-	local op=$1 bound=$2 value=$3 desc=$4 unit=${5:+ $5} holds=0
-	CHECKS=$((CHECKS + 1))
+	local op=$1 bound=$2 value=$3 desc=$4 unit=${5:+ $5} holds=1
 	if [[ $value =~ ^-?[0-9]+$ ]]; then
 		case $op in
-		'>=') ((value >= bound)) && holds=1 ;;
-		'<=') ((value <= bound)) && holds=1 ;;
-		'<') ((value < bound)) && holds=1 ;;
-		'>') ((value > bound)) && holds=1 ;;
+		'>=') ((value >= bound)) ;;
+		'<=') ((value <= bound)) ;;
+		'<') ((value < bound)) ;;
+		'>') ((value > bound)) ;;
 		esac
+		holds=$?
 	fi
-	if ((holds)); then
-		pass "$desc ($value$unit)"
-	else
-		fail "$desc" "expected: $op $bound$unit" "actual:   $value$unit"
-	fi
+	verdict $holds "$desc ($value$unit)" "expected: $op $bound$unit" \
+	    "actual:   $value$unit"
 }
 
 # ACTUAL is an integer at least MIN:  assert_ge MIN ACTUAL DESC [UNIT]
@@ -465,36 +429,24 @@ assert_gt() {
 
 # Nothing exists at PATH (a socket that must be gone or never made).
 assert_absent() {
-	local path=$1 desc=$2
-	CHECKS=$((CHECKS + 1))
-	if [[ -e $path || -L $path ]]; then
-		fail "$desc" "$(ls -ld "$path" 2>&1)"
-	else
-		pass "$desc"
-	fi
+	[[ ! -e $1 && ! -L $1 ]]
+	verdict $? "$2" "$(ls -ld "$1" 2>&1)"
 }
 
-# CMD... succeeds within TIMEOUT seconds (polled).
+# CMD... succeeds within TIMEOUT seconds (polled):
+#   assert_eventually DESC TIMEOUT CMD...
 assert_eventually() {
 	local desc=$1 timeout=$2
 	shift 2
-	CHECKS=$((CHECKS + 1))
-	if wait_until "$timeout" "$@"; then
-		pass "$desc"
-	else
-		fail "$desc" "still false after $timeout s: $*"
-	fi
+	wait_until "$timeout" "$@"
+	verdict $? "$desc" "still false after $timeout s: $*"
 }
 
 # The log FILE (default: LOG) gets a line containing NEEDLE within 5 s.
 assert_log() {
-	local needle=$1 desc=$2 file=${3-$LOG}
-	CHECKS=$((CHECKS + 1))
-	if wait_until 5 grep -qF -- "$needle" "$file"; then
-		pass "$desc"
-	else
-		fail "$desc" "no line containing: $needle" "in log ${file##*/}"
-	fi
+	local file=${3-$LOG}
+	wait_until 5 grep -qF -- "$1" "$file"
+	verdict $? "$2" "no line containing: $1" "in log ${file##*/}"
 }
 
 # Write a configuration to FILE (default CONFIG) whose control section has
