@@ -256,6 +256,8 @@ struct service_slot {
 	struct service_instances	 retiring;
 	struct service_reload		*reload;	/* in progress */
 	struct config			*config;	/* current's config */
+	/* The one before the last swap (rollback goes back to it). */
+	struct config			*previous_config;
 	struct service_last_reload	 last_reload;
 	uint64_t			 reloads_ok;
 	uint64_t			 reloads_failed;
@@ -296,6 +298,13 @@ struct service_reload *registry_reload(struct service_slot *,
 		    struct config *, registry_reload_cb, void *arg,
 		    const char **code, char **cause);
 void		 registry_reload_cancel(struct service_reload *);
+struct service_reload *registry_prepare(struct service_slot *,
+		    struct config *, registry_reload_cb, void *arg,
+		    const char **code, char **cause);
+bool		 registry_reload_ready(struct service_reload *);
+json_t		*registry_commit(struct service_reload *);
+void		 registry_reload_abandon(struct service_reload *,
+		    const char *why);
 void		 registry_retire_all(struct registry *);
 struct service_instance *service_passive_create(const struct service_ops *,
 		    bool configured, char **cause);
@@ -382,5 +391,10 @@ int		 file_read(const char *, size_t, char **, size_t *, mode_t *,
 		    char **);
 int		 file_read_secret(const char *, size_t, char **, char **,
 		    char **);
+
+/* digest.c ------------------------------------------------------------ */
+
+int		 digest_sha256(const void *, size_t, char[DIGEST_HEX_SIZE]);
+int		 digest_path(const char *, char[DIGEST_HEX_SIZE], char **);
 
 #endif /* HOTRELOADD_H */

@@ -34,6 +34,8 @@ struct service_reload {
 	struct event			*done_event;
 	bool				 ok;
 	char				*cause;
+	bool				 hold;	/* ready: wait for commit */
+	bool				 ready;	/* held, ready to swap */
 };
 
 static const char *const registry_slot_names[SERVICE_COUNT] = {
@@ -110,6 +112,7 @@ registry_free(struct registry *reg)
 		}
 		free(slot->last_reload.error);
 		config_free(slot->config);
+		config_free(slot->previous_config);
 	}
 	/* Every instance is gone: the modules free what they share. */
 	for (i = 0; i < SERVICE_COUNT; i++) {
@@ -211,20 +214,25 @@ registry_retire(struct service_slot *slot, struct service_instance *inst)
 {
 	inst->retiring = true;
 	TAILQ_INSERT_TAIL(&slot->retiring, inst, entry);
-	log_info("%s: retiring generation %llu (%u in flight)", slot->name,
-	    (unsigned long long)inst->generation, inst->in_flight);
+	if (inst->generation == 0)
+		log_info("%s: retiring the new instance, never swapped in "
+		    "(%u in flight)", slot->name, inst->in_flight);
+	else
+		log_info("%s: retiring generation %llu (%u in flight)",
+		    slot->name, (unsigned long long)inst->generation,
+		    inst->in_flight);
 	inst->ops->retire(inst);
 }
 
-/* A started instance is ready or failed; finish the reload (later turn). */
-static void
-registry_reload_done_cb(__attribute__((unused)) evutil_socket_t fd,
-    __attribute__((unused)) short events, void *arg)
+/*
+ * Swap R's instance in and retire the old one; from here on new work goes
+ * to the new instance.  Returns the reload's result object.
+ */
+static json_t *
+registry_swap(struct service_reload *r)
 {
-	struct service_reload	*r = arg;
 	struct service_slot	*slot = r->slot;
 	struct service_instance	*inst = r->instance, *old;
-	json_t			*result;
 	long			 duration_ms;
 	json_int_t		 duration_us;
 	unsigned int		 previous_in_flight;
@@ -236,23 +244,13 @@ registry_reload_done_cb(__attribute__((unused)) evutil_socket_t fd,
 	duration_ms = (long)(duration_us / 1000);
 	slot->reload = NULL;
 	inst->reload = NULL;
-
-	if (!r->ok) {
-		registry_record(slot, false, duration_ms, r->cause);
-		inst->dead = true;
-		service_instance_unref(inst);
-		r->cb(r->arg, false, HR_ERR_RELOAD_FAILED, r->cause, NULL);
-		registry_reload_free(r);
-		return;
-	}
-
-	/* Swap: from here on new work goes to INST. */
 	old = slot->current;
 	previous_generation = slot->generation;
 	previous_in_flight = old != NULL ? old->in_flight : 0;
 	inst->generation = ++slot->generation;
 	slot->current = inst;
-	config_free(slot->config);
+	config_free(slot->previous_config);
+	slot->previous_config = slot->config;
 	slot->config = r->config;
 	r->config = NULL;
 	if (slot->registry->swapped != NULL)
@@ -262,18 +260,64 @@ registry_reload_done_cb(__attribute__((unused)) evutil_socket_t fd,
 	registry_record(slot, true, duration_ms, NULL);
 	log_info("%s: generation %llu is live (%ld ms)", slot->name,
 	    (unsigned long long)inst->generation, duration_ms);
-
-	result = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I}",
+	return (json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I}",
 	    "service", slot->name,
 	    "reloaded", 1,
 	    "generation", (json_int_t)inst->generation,
 	    "previous_generation", (json_int_t)previous_generation,
 	    "previous_in_flight", (json_int_t)previous_in_flight,
 	    "duration_ms", (json_int_t)duration_ms,
-	    "duration_us", duration_us);
+	    "duration_us", duration_us));
+}
+
+/* A started instance is ready or failed; finish the reload (later turn). */
+static void
+registry_reload_done_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	struct service_reload	*r = arg;
+	struct service_slot	*slot = r->slot;
+	struct service_instance	*inst = r->instance;
+	json_t			*result;
+
+	if (!r->ok) {
+		slot->reload = NULL;
+		inst->reload = NULL;
+		registry_record(slot, false,
+		    (long)(timespec_elapsed_s(&r->started) * 1e3), r->cause);
+		inst->dead = true;
+		service_instance_unref(inst);
+		r->cb(r->arg, false, HR_ERR_RELOAD_FAILED, r->cause, NULL);
+		registry_reload_free(r);
+		return;
+	}
+	if (r->hold) {
+		/* A part of a transaction: its owner commits or abandons. */
+		r->ready = true;
+		log_info("%s: generation %llu is ready; waiting for the rest "
+		    "of the reload", slot->name,
+		    (unsigned long long)slot->generation + 1);
+		r->cb(r->arg, true, NULL, NULL, NULL);
+		return;
+	}
+	result = registry_swap(r);
 	r->cb(r->arg, true, NULL, NULL, result);
 	json_decref(result);
 	registry_reload_free(r);
+}
+
+/*
+ * Swap in a held reload that is ready (registry_prepare); its callback is
+ * not called again.  Returns the result object, as registry_reload's
+ * callback gets it (to release).
+ */
+json_t *
+registry_commit(struct service_reload *r)
+{
+	json_t	*result = registry_swap(r);
+
+	registry_reload_free(r);
+	return (result);
 }
 
 /* The service's start callback: note the outcome, finish on a later turn. */
@@ -354,24 +398,68 @@ registry_reload(struct service_slot *slot, struct config *config,
 }
 
 /*
- * Abandon a reload before its swap (the command timed out): the new instance
- * is destroyed, the running one stays, and the callback is not called.
+ * As registry_reload, but a new instance that is ready is held, not
+ * swapped: CB is called with OK true and no result, and the owner then
+ * calls registry_commit() or registry_reload_abandon().  A reload of
+ * several services (a transaction) holds each until all are ready.
+ */
+struct service_reload *
+registry_prepare(struct service_slot *slot, struct config *config,
+    registry_reload_cb cb, void *arg, const char **code, char **cause)
+{
+	struct service_reload	*r;
+
+	r = registry_reload(slot, config, cb, arg, code, cause);
+	if (r != NULL)
+		r->hold = true;
+	return (r);
+}
+
+/* Is a held reload ready to commit? */
+bool
+registry_reload_ready(struct service_reload *r)
+{
+	return (r->ready);
+}
+
+/*
+ * Abandon a reload before its swap: the running instance stays and the
+ * callback is not called.  A new instance still starting is destroyed; one
+ * that is ready (held) has connected and may hold work, so it is retired as
+ * an old generation would be.  WHY, if not NULL, becomes the slot's last
+ * reload error (a check discards its instances without one).
  */
 void
-registry_reload_cancel(struct service_reload *r)
+registry_reload_abandon(struct service_reload *r, const char *why)
 {
 	struct service_slot	*slot = r->slot;
 	struct service_instance	*inst = r->instance;
 
 	slot->reload = NULL;
 	inst->reload = NULL;
-	inst->dead = true;
-	registry_record(slot, false,
-	    (long)(timespec_elapsed_s(&r->started) * 1e3), "cancelled");
-	log_warnx("%s: reload cancelled; generation %llu stays", slot->name,
-	    (unsigned long long)slot->generation);
-	service_instance_unref(inst);
+	if (why != NULL) {
+		registry_record(slot, false,
+		    (long)(timespec_elapsed_s(&r->started) * 1e3), why);
+		log_warnx("%s: reload abandoned (%s); generation %llu stays",
+		    slot->name, why, (unsigned long long)slot->generation);
+	}
+	if (r->ready)
+		registry_retire(slot, inst);
+	else {
+		inst->dead = true;
+		service_instance_unref(inst);
+	}
 	registry_reload_free(r);
+}
+
+/*
+ * Abandon a reload before its swap (the command timed out): the new instance
+ * is destroyed, the running one stays, and the callback is not called.
+ */
+void
+registry_reload_cancel(struct service_reload *r)
+{
+	registry_reload_abandon(r, "cancelled");
 }
 
 /* Retire every current instance (shutdown). */

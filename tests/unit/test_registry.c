@@ -383,6 +383,98 @@ START_TEST(failed_create_changes_nothing)
 }
 END_TEST
 
+/* Prepare the llm slot (held) and run the loop until it is ready. */
+static struct service_reload *
+prepare_llm(void)
+{
+	struct service_reload	*r;
+	const char		*code;
+	char			*cause = NULL;
+
+	r = registry_prepare(registry_slot(reg, SERVICE_LLM), config,
+	    record_cb, NULL, &code, &cause);
+	ck_assert_ptr_nonnull(r);
+	run_loop(0.05);
+	return (r);
+}
+
+/* A held reload is ready but not live until committed. */
+START_TEST(prepare_holds_until_commit)
+{
+	struct service_slot	*slot = registry_slot(reg, SERVICE_LLM);
+	struct service_instance	*old;
+	struct service_reload	*r;
+	json_t			*result;
+
+	reload_llm();
+	old = slot->current;
+	r = prepare_llm();
+	ck_assert_int_eq(callbacks, 2);
+	ck_assert(last_ok);
+	ck_assert_ptr_null(last_result);	/* ready, not swapped */
+	ck_assert(registry_reload_ready(r));
+	ck_assert_ptr_eq(slot->current, old);
+	ck_assert_uint_eq(slot->generation, 1);
+	result = registry_commit(r);
+	ck_assert_int_eq(json_integer_value(json_object_get(result,
+	    "generation")), 2);
+	ck_assert_ptr_ne(slot->current, old);
+	ck_assert_uint_eq(slot->generation, 2);
+	ck_assert_int_eq(callbacks, 2);		/* not called again */
+	ck_assert_ptr_eq(slot->previous_config, config);
+	json_decref(result);
+	run_loop(0.05);
+	ck_assert_int_eq(retire_calls, 1);	/* the old one */
+}
+END_TEST
+
+/*
+ * A ready instance that is abandoned (another part of the transaction
+ * failed, or a check) is retired, not swapped; without a reason the
+ * slot's last reload stays as it was.
+ */
+START_TEST(abandon_retires_a_ready_instance)
+{
+	struct service_slot	*slot = registry_slot(reg, SERVICE_LLM);
+	struct service_instance	*old;
+	struct service_reload	*r;
+
+	reload_llm();
+	old = slot->current;
+	r = prepare_llm();
+	registry_reload_abandon(r, NULL);
+	run_loop(0.05);
+	ck_assert_int_eq(retire_calls, 1);
+	ck_assert_int_eq(destroyed, 1);
+	ck_assert_ptr_eq(slot->current, old);
+	ck_assert_uint_eq(slot->generation, 1);
+	ck_assert(slot->last_reload.ok);
+	ck_assert_uint_eq(slot->reloads_failed, 0);
+	ck_assert_ptr_null(slot->reload);
+}
+END_TEST
+
+/* Abandoned while still starting: destroyed, the reason recorded. */
+START_TEST(abandon_while_starting_destroys)
+{
+	struct service_slot	*slot = registry_slot(reg, SERVICE_LLM);
+	struct service_reload	*r;
+	const char		*code;
+	char			*cause = NULL;
+
+	reload_llm();
+	r = registry_prepare(slot, config, record_cb, NULL, &code, &cause);
+	ck_assert_ptr_nonnull(r);
+	registry_reload_abandon(r, "hsp: connection refused");
+	run_loop(0.05);
+	ck_assert_int_eq(callbacks, 1);
+	ck_assert_int_eq(retire_calls, 0);
+	ck_assert_int_eq(destroyed, 1);
+	ck_assert_uint_eq(slot->generation, 1);
+	ck_assert_str_eq(slot->last_reload.error, "hsp: connection refused");
+}
+END_TEST
+
 START_TEST(cancel_destroys_the_new_instance)
 {
 	struct service_slot	*slot = registry_slot(reg, SERVICE_LLM);
@@ -542,6 +634,9 @@ registry_suite(void)
 	tcase_add_test(tc, failed_start_keeps_the_running_instance);
 	tcase_add_test(tc, failed_create_changes_nothing);
 	tcase_add_test(tc, cancel_destroys_the_new_instance);
+	tcase_add_test(tc, prepare_holds_until_commit);
+	tcase_add_test(tc, abandon_retires_a_ready_instance);
+	tcase_add_test(tc, abandon_while_starting_destroys);
 	tcase_add_test(tc, slot_without_service_is_not_configured);
 	tcase_add_test(tc, status_shows_generations_and_retiring);
 	tcase_add_test(tc, drain_without_a_part_to_wait_for);
