@@ -35,7 +35,7 @@ COMPLETIONDIR	?= $(DATAROOTDIR)/bash-completion/completions
 WITH_SYSTEMD	?= yes
 
 PKG_CONFIG	?= pkg-config
-PKGS		= libevent jansson libmosquitto libcurl
+PKGS		= libevent jansson libmosquitto libcurl libcrypto
 
 # systemd (sd_notify, socket activation, journal fields): used unless
 # WITH_SYSTEMD=no, when pkg-config finds libsystemd.  Without it the daemon's
@@ -98,7 +98,7 @@ UNIT_TESTS	= tests/unit/test_config tests/unit/test_proto \
 		  tests/unit/test_cmdq tests/unit/test_registry \
 		  tests/unit/test_router tests/unit/test_llm_provider \
 		  tests/unit/test_log tests/unit/test_hsp
-CONFIG_OBJS	= src/config.o src/config-diag.o src/config-rules.o \
+CONFIG_OBJS	= src/config.o src/config-diag.o src/config-rules.o src/digest.o \
 		  src/config-scan.o src/config-schema.o src/config-walk.o
 UNIT_test_config	= $(CONFIG_OBJS) src/util.o
 UNIT_test_log		= src/log.o src/util.o

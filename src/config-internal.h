@@ -177,6 +177,7 @@ enum config_store {
 #define CONFIG_REQUIRED		0x1	/* a missing key is an error */
 #define CONFIG_NULLABLE		0x2	/* null is allowed: no value */
 #define CONFIG_NULL_IS_DEFAULT	0x4	/* null takes the default, silently */
+#define CONFIG_CONTENT		0x8	/* a file whose content counts too */
 
 /* One name a choice accepts, and the value stored for it. */
 struct config_choice {

@@ -254,6 +254,11 @@ walk_string(struct config_load *ld, const struct config_row *row,
 	}
 	s = config_check_string(ld, path, value, row->flags, row->rule);
 	*field = config_xstrdup(s);
+	/* config_load() digests it: a reload sees a rewritten file. */
+	if (s != NULL && (row->flags & CONFIG_CONTENT) &&
+	    json_object_set_new(ld->config->files, path,
+	    json_pack("{s:s}", "path", s)) == -1)
+		abort();
 	if (s != NULL && row->check != NULL)
 		row->check(ld, object, path, target);
 }

@@ -77,6 +77,8 @@ strip_comment_lines(const char *text, size_t length)
 	return (copy);
 }
 
+static void	config_digest_files(struct config *);
+
 struct config *
 config_load(const char *path, struct config_problems *problems)
 {
@@ -87,8 +89,36 @@ config_load(const char *path, struct config_problems *problems)
 	if (read_file(path, &text, &length, problems) != 0)
 		return (NULL);
 	c = config_load_buffer(path, text, length, problems);
+	if (c != NULL && digest_sha256(text, length, c->sha256) == -1)
+		c->sha256[0] = '\0';
 	free(text);
+	if (c != NULL)
+		config_digest_files(c);
 	return (c);
+}
+
+/*
+ * Digest each file whose content counts (CONFIG_CONTENT rows).  One that
+ * cannot be read gets its error instead: the service that needs it says so
+ * when it is built, and its digest changes when it becomes readable.
+ */
+static void
+config_digest_files(struct config *c)
+{
+	const char	*key;
+	json_t		*entry;
+	char		 hex[DIGEST_HEX_SIZE], *cause;
+
+	json_object_foreach(c->files, key, entry) {
+		if (digest_path(json_string_value(json_object_get(entry,
+		    "path")), hex, &cause) == 0)
+			json_object_set_new(entry, "sha256", json_string(hex));
+		else {
+			json_object_set_new(entry, "error", json_string(
+			    cause != NULL ? cause : "out of memory"));
+			free(cause);
+		}
+	}
 }
 
 struct config *
@@ -127,6 +157,8 @@ config_load_buffer(const char *name, const char *text, size_t length,
 	c->references = 1;
 	c->path = config_xstrdup(name);
 	c->root = root;
+	if ((c->files = json_object()) == NULL)
+		abort();
 	ld.config = c;
 	config_check_document(&ld, root);
 
@@ -157,6 +189,7 @@ config_free(struct config *c)
 		return;
 	free(c->path);
 	json_decref(c->root);
+	json_decref(c->files);
 	config_schema_free(&config_schema, c);
 	free(c);
 }
@@ -172,6 +205,33 @@ config_problems_clear(struct config_problems *problems)
 		free(problems->list[i].text);
 	free(problems->list);
 	memset(problems, 0, sizeof *problems);
+}
+
+/*
+ * Does a file named in section NAME hold other content under NEW than
+ * under OLD (or has one become readable, or not)?
+ */
+bool
+config_files_changed(const struct config *old, const struct config *new,
+    const char *name)
+{
+	const struct config	*pair[2] = { old, new };
+	const char		*key;
+	json_t			*entry;
+	size_t			 length = strlen(name);
+	int			 i;
+
+	for (i = 0; i < 2; i++) {
+		json_object_foreach(pair[i]->files, key, entry) {
+			if (strncmp(key, name, length) != 0 ||
+			    (key[length] != '.' && key[length] != '['))
+				continue;
+			if (!json_equal(entry, json_object_get(
+			    pair[1 - i]->files, key)))
+				return (true);
+		}
+	}
+	return (false);
 }
 
 /* Two optional strings are the same (both NULL counts as the same). */
@@ -194,6 +254,9 @@ config_section_changed(const struct config *old, const struct config *new,
 	if (a == NULL && b == NULL)
 		return (false);
 	if (a == NULL || b == NULL || !json_equal(a, b))
+		return (true);
+	/* The same keys; the content of a file they name may differ. */
+	if (config_files_changed(old, new, name))
 		return (true);
 	/* The HSP connector subscribes to topics built from ai_id. */
 	if (strcmp(name, "hsp") == 0)

@@ -93,10 +93,21 @@ struct config_hsp {
 	size_t			 discovery_max_bytes;
 };
 
+/* A SHA-256 in hex, with its NUL. */
+#define DIGEST_HEX_SIZE	65
+
 struct config {
 	unsigned int		 references;
 	char			*path;		/* the file it was read from */
 	json_t			*root;		/* the parsed document */
+	/* SHA-256 of the file's bytes ("" when not read from a file). */
+	char			 sha256[DIGEST_HEX_SIZE];
+	/*
+	 * The files whose content counts (api_key_file, password_file, TLS
+	 * files), by key path: {"llm.backends[0].api_key_file": {"path":
+	 * P, "sha256": HEX} or {"path": P, "error": WHY}}.
+	 */
+	json_t			*files;
 
 	char			*ai_id;		/* NULL when absent */
 
@@ -162,5 +173,8 @@ void		 config_problems_clear(struct config_problems *);
  */
 bool		 config_section_changed(const struct config *old,
 		    const struct config *new, const char *name);
+/* Does a file named in SECTION hold other content (config_load digests)? */
+bool		 config_files_changed(const struct config *old,
+		    const struct config *new, const char *section);
 
 #endif /* HOTRELOAD_CONFIG_H */
