@@ -25,6 +25,13 @@
 static void	drain_option(struct ctl *, int, const char *);
 static json_t	*drain_args(struct ctl *);
 static int	drain_exit_status(struct ctl *, json_t *);
+static void	reload_option(struct ctl *, int, const char *);
+static json_t	*reload_args(struct ctl *);
+static int	reload_exit_status(struct ctl *, json_t *);
+static int	rollback_operand(struct ctl *, const char *);
+static json_t	*rollback_args(struct ctl *);
+static void	history_option(struct ctl *, int, const char *);
+static json_t	*history_args(struct ctl *);
 
 static const struct option ctl_options[] = {
 	{ "socket",	required_argument,	NULL,	's' },
@@ -42,6 +49,17 @@ static const struct option ctl_no_options[] = {
 static const struct option drain_options[] = {
 	{ "wait",	no_argument,		NULL,	'w' },
 	{ "timeout",	required_argument,	NULL,	't' },
+	{ NULL,		0,			NULL,	0 }
+};
+
+static const struct option reload_options[] = {
+	{ "dry-run",	no_argument,		NULL,	'n' },
+	{ "check",	no_argument,		NULL,	'c' },
+	{ NULL,		0,			NULL,	0 }
+};
+
+static const struct option history_options[] = {
+	{ "limit",	required_argument,	NULL,	'l' },
 	{ NULL,		0,			NULL,	0 }
 };
 
@@ -72,21 +90,59 @@ static const struct ctl_command ctl_commands[] = {
 	},
 	{
 		.name = HR_CMD_RELOAD_LLM,
+		.synopsis = "[--dry-run | --check]",
 		.help = "re-read the config, replace the LLM service",
 		.waiting = "reloading llm",
+		.options = reload_options,
+		.option = reload_option,
+		.args = reload_args,
 		.print = print_reload_service,
+		.exit_status = reload_exit_status,
 	},
 	{
 		.name = HR_CMD_RELOAD_HSP,
+		.synopsis = "[--dry-run | --check]",
 		.help = "re-read the config, replace the HSP connector",
 		.waiting = "reloading hsp",
+		.options = reload_options,
+		.option = reload_option,
+		.args = reload_args,
 		.print = print_reload_service,
+		.exit_status = reload_exit_status,
 	},
 	{
 		.name = HR_CMD_RELOAD,
-		.help = "re-read the config, replace what changed",
+		.synopsis = "[--dry-run | --check]",
+		.help = "re-read the config, replace what changed, all or "
+		    "nothing",
 		.waiting = "reloading",
+		.options = reload_options,
+		.option = reload_option,
+		.args = reload_args,
 		.print = print_reload,
+		.exit_status = reload_exit_status,
+	},
+	{
+		.name = HR_CMD_ROLLBACK,
+		.synopsis = "[--dry-run | --check] [llm|hsp]",
+		.help = "go back to the config before the last change",
+		.waiting = "rolling back",
+		.options = reload_options,
+		.option = reload_option,
+		.operand = rollback_operand,
+		.args = rollback_args,
+		.print = print_reload,
+		.exit_status = reload_exit_status,
+	},
+	{
+		.name = HR_CMD_HISTORY,
+		.synopsis = "[--limit N]",
+		.help = "the last state-changing commands, newest first",
+		.waiting = "waiting for hotreloadd",
+		.options = history_options,
+		.option = history_option,
+		.args = history_args,
+		.print = print_history,
 	},
 	{
 		.name = HR_CMD_VERSION,
@@ -222,7 +278,10 @@ ctl_help(void)
 		snprintf(synopsis, sizeof synopsis, "%s%s%s", cmd->name,
 		    cmd->synopsis != NULL ? " " : "",
 		    cmd->synopsis != NULL ? cmd->synopsis : "");
-		printf("  %-30s  %s", synopsis, cmd->help);
+		if (strlen(synopsis) > 30)
+			printf("  %s\n  %-30s  %s", synopsis, "", cmd->help);
+		else
+			printf("  %-30s  %s", synopsis, cmd->help);
 		if (cmd->alias != NULL)
 			printf(" (alias: %s)", cmd->alias);
 		putchar('\n');
@@ -236,6 +295,20 @@ ctl_help(void)
 	    "flight\n"
 	    "                       (default: its drain.timeout_s)\n"
 	    "\n", HR_EXIT_TIMEOUT);
+
+	printf("reload, reload-llm, reload-hsp and rollback options:\n"
+	    "  --dry-run            show what would change (keys, not "
+	    "values); apply\n"
+	    "                       nothing, contact nothing\n"
+	    "  --check              build and connect the new services, then "
+	    "discard\n"
+	    "                       them; exit %d if the reload would fail\n"
+	    "\n"
+	    "history options:\n"
+	    "  --limit N            at most N entries (default: all the daemon "
+	    "keeps,\n"
+	    "                       its control.history_size)\n"
+	    "\n", HR_EXIT_ERROR);
 
 	printf("exit status:\n"
 	    "  %-3d success\n"
@@ -307,10 +380,15 @@ ctl_parse_command(struct ctl *ctl, int argc, char **argv)
 			ctl_usage_hint();
 		cmd->option(ctl, ch, optarg);
 	}
-	if (optind < argc) {
-		ctl_usage_error("%s: unexpected argument \"%s\"", name,
-		    argv[optind]);
+	for (; optind < argc; optind++) {
+		if (cmd->operand == NULL || cmd->operand(ctl,
+		    argv[optind]) == -1)
+			ctl_usage_error("%s: unexpected argument \"%s\"", name,
+			    argv[optind]);
 	}
+	if (ctl->reload_dry_run && ctl->reload_check)
+		ctl_usage_error("%s: --dry-run and --check cannot go together",
+		    name);
 	argv[0] = name;
 }
 
@@ -437,6 +515,91 @@ drain_exit_status(struct ctl *ctl, json_t *result)
 	    "drained")))
 		return (HR_EXIT_TIMEOUT);
 	return (HR_EXIT_OK);
+}
+
+/* Options of the reload commands and rollback. */
+static void
+reload_option(struct ctl *ctl, int ch, __attribute__((unused)) const char *arg)
+{
+	if (ch == 'n')
+		ctl->reload_dry_run = 1;
+	else if (ch == 'c')
+		ctl->reload_check = 1;
+}
+
+/* Their arguments: "dry_run" or "check" when given. */
+static json_t *
+reload_args(struct ctl *ctl)
+{
+	json_t	*args = json_object();
+
+	if (args != NULL && ctl->reload_dry_run)
+		json_object_set_new(args, "dry_run", json_true());
+	if (args != NULL && ctl->reload_check)
+		json_object_set_new(args, "check", json_true());
+	return (args);
+}
+
+/* A check that found a part not ready exits 1, as the reload would. */
+static int
+reload_exit_status(__attribute__((unused)) struct ctl *ctl, json_t *result)
+{
+	if (json_is_false(json_object_get(result, "would_succeed")))
+		return (HR_EXIT_ERROR);
+	return (HR_EXIT_OK);
+}
+
+/* rollback's operand: the service, llm or hsp. */
+static int
+rollback_operand(struct ctl *ctl, const char *arg)
+{
+	if (ctl->rollback_service != NULL)
+		return (-1);
+	if (strcmp(arg, "llm") != 0 && strcmp(arg, "hsp") != 0)
+		ctl_usage_error("rollback: unknown service \"%s\": expected "
+		    "llm or hsp", arg);
+	ctl->rollback_service = arg;
+	return (0);
+}
+
+/* rollback's arguments: those of a reload, and "service" if given. */
+static json_t *
+rollback_args(struct ctl *ctl)
+{
+	json_t	*args = reload_args(ctl);
+
+	if (args != NULL && ctl->rollback_service != NULL)
+		json_object_set_new(args, "service",
+		    json_string(ctl->rollback_service));
+	return (args);
+}
+
+/* history --limit N. */
+static void
+history_option(struct ctl *ctl, int ch, const char *arg)
+{
+	char	*end;
+	long	 n;
+
+	if (ch != 'l')
+		return;
+	errno = 0;
+	n = strtol(arg, &end, 10);
+	if (end == arg || *end != '\0' || errno != 0 || n < 1 ||
+	    n > 1000000)
+		ctl_usage_error("history: invalid limit \"%s\": expected a "
+		    "positive integer", arg);
+	ctl->history_limit = n;
+}
+
+/* history's arguments: "limit" when given. */
+static json_t *
+history_args(struct ctl *ctl)
+{
+	if (ctl->history_limit > 0)
+		return (json_pack("{s:I}", "limit",
+		    (json_int_t)ctl->history_limit));
+	return (json_object());
 }
 
 /* How long to wait for the final reply, in seconds. */

@@ -42,6 +42,8 @@ struct ctl_command {
 	/* Options after the command name; NULL: none. */
 	const struct option	*options;
 	void			(*option)(struct ctl *, int, const char *);
+	/* Each operand after the options; NULL or -1: not taken. */
+	int			(*operand)(struct ctl *, const char *);
 
 	/* The request's "args"; NULL: an empty object. */
 	json_t			*(*args)(struct ctl *);
@@ -60,6 +62,11 @@ struct ctl {
 
 	int				 drain_wait;	/* drain --wait */
 	double				 drain_timeout;	/* drain --timeout; 0: unset */
+
+	int				 reload_dry_run; /* --dry-run */
+	int				 reload_check;	/* --check */
+	const char			*rollback_service; /* or NULL */
+	long				 history_limit;	/* 0: unset */
 
 	double				 wait;		/* seconds we allow */
 	double				 deadline;	/* on ctl_now()'s clock */
@@ -94,6 +101,7 @@ void	print_resume(struct ctl *, json_t *);
 void	print_reload_service(struct ctl *, json_t *);
 void	print_reload(struct ctl *, json_t *);
 void	print_version(struct ctl *, json_t *);
+void	print_history(struct ctl *, json_t *);
 void	print_metrics(struct ctl *, json_t *);
 
 #endif /* HOTRELOADCTL_H */

@@ -7,10 +7,13 @@
  * mistyped ones ("?" or "-"), so output does not break when the daemon
  * grows new fields.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "hotreloadctl.h"
+
+static bool	print_plan_result(json_t *);
 
 /* Width of the labels in the first lines of status. */
 #define PRINT_LABEL_WIDTH	12
@@ -311,6 +314,8 @@ print_reload_service(struct ctl *ctl, json_t *result)
 	json_int_t	 generation, previous, finishing;
 	double		 duration;
 
+	if (print_plan_result(result))
+		return;
 	service = print_string(result, "service", ctl->command->name);
 	generation = print_integer_value(result, "generation", 0);
 	previous = print_integer_value(result, "previous_generation", 0);
@@ -363,10 +368,17 @@ print_service_list(const char *label, json_t *array)
  * how long it took.
  */
 void
-print_reload(__attribute__((unused)) struct ctl *ctl, json_t *result)
+print_reload(struct ctl *ctl, json_t *result)
 {
 	json_t	*duration;
 
+	if (print_plan_result(result))
+		return;
+	/* rollback of one service answers as reload-llm does. */
+	if (json_object_get(result, "service") != NULL) {
+		print_reload_service(ctl, result);
+		return;
+	}
 	print_service_list("reloaded", json_object_get(result, "reloaded"));
 	print_service_list("unchanged", json_object_get(result, "unchanged"));
 	/* Only when there are some: older daemons do not send the list. */
@@ -375,6 +387,126 @@ print_reload(__attribute__((unused)) struct ctl *ctl, json_t *result)
 		    json_object_get(result, "not_configured"));
 	if (json_is_number((duration = json_object_get(result, "duration_ms"))))
 		printf("duration: %.0f ms\n", json_number_value(duration));
+}
+
+/* A JSON value on one line, for a setting's old and new value. */
+static void
+print_value(json_t *value)
+{
+	char	*text;
+
+	if (value == NULL || json_is_null(value)) {
+		fputs("(default)", stdout);
+		return;
+	}
+	if ((text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT)) ==
+	    NULL)
+		return;
+	fputs(text, stdout);
+	free(text);
+}
+
+/*
+ * The plan of a --dry-run or --check, one line per change: settings with
+ * their old and new values, then each service's action, the keys that
+ * changed (never their values) and, after a check, whether it was ready.
+ */
+static void
+print_plan(json_t *plan)
+{
+	json_t		*change, *services, *service, *changed, *key;
+	const char	*name, *action, *error;
+	size_t		 i, j;
+
+	json_array_foreach(json_object_get(plan, "settings"), i, change) {
+		printf("setting  %s: ", print_string(change, "key", "?"));
+		print_value(json_object_get(change, "from"));
+		fputs(" -> ", stdout);
+		print_value(json_object_get(change, "to"));
+		putchar('\n');
+	}
+	services = json_object_get(plan, "services");
+	json_object_foreach(services, name, service) {
+		action = print_string(service, "action", "?");
+		changed = json_object_get(service, "changed");
+		printf("%-8s %s", name, action);
+		if (json_array_size(changed) > 0) {
+			fputs(":", stdout);
+			json_array_foreach(changed, j, key)
+				printf(" %s", json_string_value(key));
+		}
+		if (json_is_true(json_object_get(service, "ready")))
+			fputs(" (ready)", stdout);
+		if ((error = print_string(service, "error", NULL)) != NULL)
+			printf(" (failed: %s)", error);
+		if ((error = print_string(service, "note", NULL)) != NULL)
+			printf(" (%s)", error);
+		putchar('\n');
+	}
+	if ((error = print_string(plan, "settings_error", NULL)) != NULL)
+		printf("settings: failed: %s\n", error);
+}
+
+/*
+ * A reload's result when it was a --dry-run or a --check: the plan and the
+ * verdict.  Returns false for any other result.
+ */
+static bool
+print_plan_result(json_t *result)
+{
+	if (json_is_true(json_object_get(result, "dry_run"))) {
+		print_plan(json_object_get(result, "plan"));
+		printf("dry run: nothing was changed\n");
+		return (true);
+	}
+	if (!json_is_true(json_object_get(result, "check")))
+		return (false);
+	print_plan(json_object_get(result, "plan"));
+	if (json_is_true(json_object_get(result, "would_succeed")))
+		printf("check: the reload would succeed; nothing was "
+		    "changed\n");
+	else
+		printf("check: the reload would fail; nothing was changed\n");
+	return (true);
+}
+
+/*
+ * history: one line per command, newest first: when, what, from whom,
+ * how it ended and how long it took.
+ */
+void
+print_history(__attribute__((unused)) struct ctl *ctl, json_t *result)
+{
+	json_t		*entry, *origin, *error, *sha;
+	char		 from[64], seq[32];
+	size_t		 i;
+
+	json_array_foreach(json_object_get(result, "entries"), i, entry) {
+		origin = json_object_get(entry, "origin");
+		if (json_is_string(origin))
+			snprintf(from, sizeof from, "%s",
+			    json_string_value(origin));
+		else
+			snprintf(from, sizeof from, "uid %" JSON_INTEGER_FORMAT
+			    " pid %" JSON_INTEGER_FORMAT,
+			    print_integer_value(origin, "uid", -1),
+			    print_integer_value(origin, "pid", -1));
+		printf("%5s  %s  %-11s %-18s %-6s %6.0f ms",
+		    print_integer(entry, "seq", "?", seq, sizeof seq),
+		    print_string(entry, "at", "?"),
+		    print_string(entry, "command", "?"), from,
+		    json_is_true(json_object_get(entry, "ok")) ? "ok" :
+		    "failed",
+		    json_number_value(json_object_get(entry, "duration_ms")));
+		if (json_is_string((sha = json_object_get(entry,
+		    "config_sha256"))))
+			printf("  sha256:%.12s", json_string_value(sha));
+		error = json_object_get(entry, "error");
+		if (json_is_object(error))
+			printf("  %s: %s", print_string(error, "code", "?"),
+			    print_string(error, "message", ""));
+		putchar('\n');
+	}
 }
 
 /* version: the daemon's, not ours (that is -V). */

@@ -1,23 +1,31 @@
 /*
- * cmd-reload.c -- "reload", "reload-llm" and "reload-hsp".
+ * cmd-reload.c -- "reload", "reload-llm" and "reload-hsp": a reload is a
+ * transaction (DESIGN.md 7.1).
  *
  * All three re-read the configuration file and validate all of it first: a
  * file with any error fails the command with the cause and changes nothing.
- * "reload-llm" and "reload-hsp" then replace one service through
- * registry_reload() (build, start, swap, retire).  "reload" applies the
- * daemon-wide settings (control limits, socket mode, queue, drain, metrics
- * listener) and replaces, one after the other, the services whose section
- * changed.  SIGHUP and systemctl reload queue "reload" too, so there is one
- * reload path.
+ * Then the plan (cmd-reload-plan.c) says what changes.  With --dry-run the
+ * reply is the plan and nothing else happens.  Otherwise every service to
+ * replace is built and started at once, held when ready
+ * (registry_prepare), and a new metrics listener is opened; "reload-llm"
+ * and "reload-hsp" do this for their service, "reload" for every service
+ * whose section (or a file it names) changed.
  *
- * The commands hold the queue (the reload lock) until the last swap is done
- * or failed.  On a command timeout the reload under way is cancelled: its
- * new instance is destroyed and the running one stays.
+ * When every part is ready the daemon-wide settings are applied and every
+ * swap happens, in one loop turn; the old instances then retire.  If any
+ * part fails, or the command times out, every new instance is discarded and
+ * the staged listener closed: the daemon runs exactly as before, and the
+ * reply is reload_failed naming the part.  With --check the parts are built
+ * and connected the same way and then discarded; the reply is the plan with
+ * each part's readiness.
  *
- * systemd hears RELOADING=1 when any of them starts and READY=1 when it
- * ends, with the failure in STATUS= (notify.c); under journald each service
- * reload and each "reload" also leaves a journal entry with structured
- * fields.
+ * The commands hold the queue (the reload lock) until they end.  SIGHUP and
+ * systemctl reload queue "reload" too, so there is one reload path; rollback
+ * (cmd-rollback.c) goes through it with a configuration it kept.
+ *
+ * systemd hears RELOADING=1 when an applying reload starts and READY=1 when
+ * it ends, with the failure in STATUS= (notify.c); under journald each
+ * service reload and each "reload" also leaves a journal entry.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -26,35 +34,54 @@
 #include <string.h>
 
 #include "hotreloadd.h"
+#include "cmd-reload.h"
 #include "log.h"
 #include "notify.h"
 
-/* Services a reload replaces, in the order "reload" does them. */
-static const enum service_id cmd_reload_order[] = {
+/* Services a reload replaces, in the order their swaps happen. */
+const enum service_id reload_order[RELOAD_ORDER_COUNT] = {
 	SERVICE_LLM, SERVICE_HSP, SERVICE_TOOL_DISPATCHER,
 	SERVICE_DIALOGUE_MANAGER, SERVICE_SERVICE_DISCOVERY
 };
-#define CMD_RELOAD_ORDER_COUNT \
-	(sizeof cmd_reload_order / sizeof cmd_reload_order[0])
 
 /* How many problems of a bad file the error message quotes. */
 #define CMD_RELOAD_QUOTED_PROBLEMS	3
 
+/* One service of the transaction. */
+struct reload_part {
+	struct reload_state	*s;
+	enum service_id		 id;
+	struct service_reload	*reload;	/* NULL once ended */
+	bool			 ready;
+	char			*error;
+};
+
 /* A reload in progress. */
-struct cmd_reload_state {
+struct reload_state {
 	struct cmdq_item	*item;
 	struct config		*config;	/* the new one */
-	bool			 whole;		/* "reload", not one service */
-	enum service_id		 planned[CMD_RELOAD_ORDER_COUNT];
-	size_t			 planned_count;
-	size_t			 next;
-	struct service_reload	*reload;	/* the one under way */
-	json_t			*reloaded;
+	bool			 whole;		/* daemon settings too */
+	enum reload_mode	 mode;
+	const char		*source;	/* "file", "rollback" */
+	json_t			*plan;
+	struct reload_part	 parts[SERVICE_COUNT];
+	size_t			 parts_count;
+	size_t			 waiting;	/* parts not ended yet */
+	bool			 failed;	/* a part failed */
+	bool			 metrics_changed;
+	struct metrics_http	*metrics;	/* staged listener */
 	struct timespec		 started;
 	char			*failure;	/* the first error replied */
 };
 
-static void	cmd_reload_next(struct cmd_reload_state *);
+static void	reload_finish(struct reload_state *);
+
+/* Is this a reload that changes something (not a check, not a plan)? */
+static bool
+reload_applies(struct reload_state *s)
+{
+	return (s->mode == RELOAD_APPLY);
+}
 
 /*
  * The reload has ended, one way or another: tell systemd, and the journal
@@ -62,12 +89,14 @@ static void	cmd_reload_next(struct cmd_reload_state *);
  * ending passes: success, error, timeout.
  */
 static void
-cmd_reload_end(struct cmd_reload_state *s)
+reload_end(struct reload_state *s)
 {
 	struct cmdq_item	*item = s->item;
 	const char		*failure = NULL;
 	char			*message;
 
+	if (!reload_applies(s))
+		return;
 	if (item->failed)
 		failure = s->failure != NULL ? s->failure : "the reload failed";
 	if (s->whole) {
@@ -84,25 +113,46 @@ cmd_reload_end(struct cmd_reload_state *s)
 	notify_reload_end(failure);
 }
 
-/* Free the state (item data destructor); cancels a reload still running. */
+/* Discard every part still held or starting; WHY goes to their slots. */
 static void
-cmd_reload_state_free(void *arg)
+reload_abandon_all(struct reload_state *s, const char *why)
 {
-	struct cmd_reload_state	*s = arg;
+	struct reload_part	*p;
+	size_t			 i;
 
-	if (s->reload != NULL)
-		registry_reload_cancel(s->reload);
-	cmd_reload_end(s);
+	for (i = 0; i < s->parts_count; i++) {
+		p = &s->parts[i];
+		if (p->reload == NULL)
+			continue;
+		registry_reload_abandon(p->reload, why);
+		p->reload = NULL;
+	}
+	if (s->metrics_changed && s->metrics != NULL) {
+		metrics_http_free(s->metrics);
+		s->metrics = NULL;
+	}
+}
+
+/* Free the state (item data destructor); abandons what is still held. */
+static void
+reload_state_free(void *arg)
+{
+	struct reload_state	*s = arg;
+	size_t			 i;
+
+	reload_abandon_all(s, "cancelled");
+	reload_end(s);
 	config_free(s->config);
-	json_decref(s->reloaded);
+	json_decref(s->plan);
+	for (i = 0; i < s->parts_count; i++)
+		free(s->parts[i].error);
 	free(s->failure);
 	free(s);
 }
 
 /* Reply with an error, and keep the first one for systemd's STATUS=. */
 static void __attribute__((format(printf, 3, 4)))
-cmd_reload_fail(struct cmd_reload_state *s, const char *code,
-    const char *fmt, ...)
+reload_fail(struct reload_state *s, const char *code, const char *fmt, ...)
 {
 	va_list	 ap;
 	char	*message;
@@ -116,11 +166,13 @@ cmd_reload_fail(struct cmd_reload_state *s, const char *code,
 		s->failure = message;
 	else
 		free(message);
+	if (s->whole && reload_applies(s))
+		hr->config_reloads_failed++;
 }
 
 /* The journal entry of one service's reload, ended with OK or CAUSE. */
 static void
-cmd_reload_journal(struct service_slot *slot, bool ok, const char *cause)
+reload_journal(struct service_slot *slot, bool ok, const char *cause)
 {
 	uint64_t	 generation;
 	char		*message;
@@ -139,7 +191,7 @@ cmd_reload_journal(struct service_slot *slot, bool ok, const char *cause)
  * errors reply reload_failed quoting the first few and return NULL.
  */
 static struct config *
-cmd_reload_load(struct cmd_reload_state *s)
+reload_load_file(struct reload_state *s)
 {
 	struct config_problems	 problems = { 0 };
 	struct config		*config;
@@ -167,7 +219,7 @@ cmd_reload_load(struct cmd_reload_state *s)
 			free(message);
 			message = next;
 		}
-		cmd_reload_fail(s, HR_ERR_RELOAD_FAILED, "%s; nothing was "
+		reload_fail(s, HR_ERR_RELOAD_FAILED, "%s; nothing was "
 		    "changed", message != NULL ? message : "invalid "
 		    "configuration");
 	}
@@ -176,91 +228,9 @@ cmd_reload_load(struct cmd_reload_state *s)
 	return (config);
 }
 
-/* One service's reload has ended. */
-static void
-cmd_reload_done_cb(void *arg, bool ok, const char *code, const char *cause,
-    json_t *result)
-{
-	struct cmd_reload_state	*s = arg;
-	struct cmdq_item	*item = s->item;
-	struct service_slot	*slot = registry_slot(hr->registry,
-				    s->planned[s->next]);
-	const char		*name = slot->name;
-
-	s->reload = NULL;
-	cmd_reload_journal(slot, ok, cause);
-	if (!ok) {
-		if (s->whole && json_array_size(s->reloaded) > 0)
-			cmd_reload_fail(s, code, "%s: %s (services already "
-			    "replaced stay replaced; %s keeps its old "
-			    "instance)", name, cause, name);
-		else
-			cmd_reload_fail(s, code, "%s: %s; generation "
-			    "unchanged", name, cause);
-		cmdq_item_done(item);
-		return;
-	}
-	if (!s->whole) {
-		cmdq_item_ok(item, json_incref(result));
-		cmdq_item_done(item);
-		return;
-	}
-	json_array_append_new(s->reloaded, json_string(name));
-	s->next++;
-	cmd_reload_next(s);
-}
-
-/* Start the next service's reload, or reply when all are done. */
-static void
-cmd_reload_next(struct cmd_reload_state *s)
-{
-	struct cmdq_item	*item = s->item;
-	struct service_slot	*slot;
-	json_t			*unchanged, *not_configured;
-	const char		*code;
-	char			*cause;
-	size_t			 i, j;
-
-	if (s->next < s->planned_count) {
-		slot = registry_slot(hr->registry, s->planned[s->next]);
-		s->reload = registry_reload(slot, s->config,
-		    cmd_reload_done_cb, s, &code, &cause);
-		if (s->reload == NULL) {
-			cmd_reload_journal(slot, false, cause != NULL ? cause :
-			    "cannot reload");
-			cmd_reload_fail(s, code, "%s: %s", slot->name,
-			    cause != NULL ? cause : "cannot reload");
-			free(cause);
-			cmdq_item_done(item);
-		}
-		return;
-	}
-
-	unchanged = json_array();
-	not_configured = json_array();
-	for (i = 0; i < CMD_RELOAD_ORDER_COUNT; i++) {
-		slot = registry_slot(hr->registry, cmd_reload_order[i]);
-		for (j = 0; j < s->planned_count; j++) {
-			if (s->planned[j] == slot->id)
-				break;
-		}
-		if (j < s->planned_count)
-			continue;
-		json_array_append_new(slot->current != NULL ? unchanged :
-		    not_configured, json_string(slot->name));
-	}
-	cmdq_item_ok(item, json_pack("{s:O, s:o, s:o, s:I}",
-	    "reloaded", s->reloaded,
-	    "unchanged", unchanged,
-	    "not_configured", not_configured,
-	    "duration_ms", (json_int_t)(timespec_elapsed_s(&s->started) *
-	    1e3)));
-	cmdq_item_done(item);
-}
-
-/* Does SLOT need a new instance under CONFIG? */
-static bool
-cmd_reload_slot_changed(struct service_slot *slot, struct config *config)
+/* Does SLOT need a new instance under CONFIG ("reload")? */
+bool
+reload_slot_changed(struct service_slot *slot, struct config *config)
 {
 	if (slot->ops == NULL)
 		return (false);
@@ -268,11 +238,8 @@ cmd_reload_slot_changed(struct service_slot *slot, struct config *config)
 	 * A running service whose section is gone keeps running: taking a
 	 * service away is for a restart, and must not block the others.
 	 */
-	if (slot->current != NULL && !slot->ops->configured(config)) {
-		log_warnx("%s: its section is gone from %s; it keeps running "
-		    "until hotreloadd restarts", slot->name, config->path);
+	if (slot->current != NULL && !slot->ops->configured(config))
 		return (false);
-	}
 	if (slot->ops->changed == NULL)
 		return (config_section_changed(slot->current != NULL ?
 		    slot->config : NULL, config, slot->name));
@@ -280,52 +247,283 @@ cmd_reload_slot_changed(struct service_slot *slot, struct config *config)
 	    NULL, config));
 }
 
+/* Say which running services lost their section (they keep running). */
+static void
+reload_log_gone(struct reload_state *s)
+{
+	struct service_slot	*slot;
+	size_t			 i;
+
+	for (i = 0; i < RELOAD_ORDER_COUNT; i++) {
+		slot = registry_slot(hr->registry, reload_order[i]);
+		if (slot->current != NULL && slot->ops != NULL &&
+		    !slot->ops->configured(s->config))
+			log_warnx("%s: its section is gone from %s; it keeps "
+			    "running until hotreloadd restarts", slot->name,
+			    s->config->path);
+	}
+}
+
 /*
- * Apply the daemon-wide settings of CONFIG, which becomes the daemon's
- * configuration.  A new metrics listener is opened before anything changes,
- * so a failure leaves everything as it was.
+ * Open a new metrics listener if metrics.listen changes; nothing is
+ * swapped yet.  Returns -1 with *CAUSE when it cannot be opened.
  */
 static int
-cmd_reload_apply_daemon(struct config *config, char **cause)
+reload_stage_metrics(struct reload_state *s, char **cause)
 {
-	struct metrics_http	*metrics = hr->metrics_http;
-	const char		*old_listen = hr->config->metrics.listen;
-	const char		*new_listen = config->metrics.listen;
-	bool			 metrics_changed;
+	const char	*old_listen = hr->config->metrics.listen;
+	const char	*new_listen = s->config->metrics.listen;
 
-	metrics_changed = (old_listen == NULL) != (new_listen == NULL) ||
+	s->metrics_changed = (old_listen == NULL) != (new_listen == NULL) ||
 	    (old_listen != NULL && strcmp(old_listen, new_listen) != 0);
-	if (metrics_changed) {
-		metrics = NULL;
-		if (new_listen != NULL) {
-			metrics = metrics_http_create(hr->base, config,
-			    cause);
-			if (metrics == NULL)
-				return (-1);
-		}
-	}
-	if (control_apply_config(hr->control, config, cause) == -1) {
-		if (metrics_changed)
-			metrics_http_free(metrics);
+	if (!s->metrics_changed || new_listen == NULL)
+		return (0);
+	s->metrics = metrics_http_create(hr->base, s->config, cause);
+	return (s->metrics == NULL ? -1 : 0);
+}
+
+/*
+ * Apply the daemon-wide settings of the new configuration, which becomes
+ * the daemon's.  Only the control socket's mode can fail here, before
+ * anything changed.
+ */
+static int
+reload_apply_settings(struct reload_state *s, char **cause)
+{
+	struct config	*config = s->config;
+
+	if (control_apply_config(hr->control, config, cause) == -1)
 		return (-1);
-	}
-	if (metrics_changed) {
+	if (strcmp(config->control.socket, hr->config->control.socket) != 0)
+		log_warnx("control.socket changed to %s: it takes effect when "
+		    "hotreloadd restarts", config->control.socket);
+	if (s->metrics_changed) {
 		metrics_http_free(hr->metrics_http);
-		hr->metrics_http = metrics;
-	} else if (metrics != NULL)
-		metrics_http_apply_config(metrics, config);
+		hr->metrics_http = s->metrics;
+		s->metrics = NULL;
+	} else if (hr->metrics_http != NULL)
+		metrics_http_apply_config(hr->metrics_http, config);
 	cmdq_set_limits(hr->cmdq, (size_t)config->control.queue_depth,
 	    config->control.command_timeout_s);
-	config_free(hr->config);
-	hr->config = config_ref(config);
 	return (0);
 }
 
-/* Common start of the three commands: state, and the new configuration. */
-static struct cmd_reload_state *
-cmd_reload_begin(struct cmdq_item *item, bool whole)
+/* The services of the plan that take no part: "keep" and the like. */
+static void
+reload_sort_names(struct reload_state *s, json_t *reloaded,
+    json_t *unchanged, json_t *not_configured)
 {
-	struct cmd_reload_state	*s;
+	struct service_slot	*slot;
+	const char		*action;
+	size_t			 i;
+
+	for (i = 0; i < RELOAD_ORDER_COUNT; i++) {
+		slot = registry_slot(hr->registry, reload_order[i]);
+		action = json_string_value(json_object_get(json_object_get(
+		    json_object_get(s->plan, "services"), slot->name),
+		    "action"));
+		if (action == NULL)
+			continue;
+		if (strcmp(action, "replace") == 0 ||
+		    strcmp(action, "start") == 0)
+			json_array_append_new(reloaded, json_string(slot->name));
+		else if (strcmp(action, "keep") == 0)
+			json_array_append_new(unchanged,
+			    json_string(slot->name));
+		else
+			json_array_append_new(not_configured,
+			    json_string(slot->name));
+	}
+}
+
+/* Every part is ready: swap them all, in this loop turn. */
+static void
+reload_commit(struct reload_state *s)
+{
+	struct cmdq_item	*item = s->item;
+	struct service_slot	*slot;
+	struct reload_part	*p;
+	struct config		*previous;
+	json_t			*result = NULL, *reloaded, *unchanged;
+	json_t			*not_configured;
+	char			*cause = NULL;
+	size_t			 i;
+	bool			 changed;
+
+	if (s->whole && reload_apply_settings(s, &cause) == -1) {
+		reload_abandon_all(s, NULL);
+		reload_fail(s, HR_ERR_RELOAD_FAILED, "control: %s; nothing was "
+		    "changed", cause != NULL ? cause : "cannot apply");
+		free(cause);
+		return;
+	}
+	for (i = 0; i < s->parts_count; i++) {
+		p = &s->parts[i];
+		slot = registry_slot(hr->registry, p->id);
+		json_decref(result);
+		result = registry_commit(p->reload);
+		p->reload = NULL;
+		reload_journal(slot, true, NULL);
+	}
+	/* What runs now came from S's source (a rollback: from memory). */
+	if (s->whole || strcmp(s->source, "rollback") == 0) {
+		free(hr->config_source);
+		hr->config_source = strdup(s->source);
+	}
+	if (s->whole) {
+		changed = s->parts_count > 0 || json_array_size(
+		    json_object_get(s->plan, "settings")) > 0;
+		previous = hr->config;
+		hr->config = config_ref(s->config);
+		if (changed) {
+			config_free(hr->previous_config);
+			hr->previous_config = previous;
+		} else
+			config_free(previous);
+		hr->config_reloads_ok++;
+		reloaded = json_array();
+		unchanged = json_array();
+		not_configured = json_array();
+		reload_sort_names(s, reloaded, unchanged, not_configured);
+		json_decref(result);
+		result = json_pack("{s:o, s:o, s:o, s:I}",
+		    "reloaded", reloaded,
+		    "unchanged", unchanged,
+		    "not_configured", not_configured,
+		    "duration_ms", (json_int_t)(timespec_elapsed_s(
+		    &s->started) * 1e3));
+	}
+	cmdq_item_ok(item, result);
+}
+
+/* Reply to a check: the plan, with each part's readiness. */
+static void
+reload_check_reply(struct reload_state *s)
+{
+	struct service_slot	*slot;
+	struct reload_part	*p;
+	json_t			*service;
+	size_t			 i;
+
+	for (i = 0; i < s->parts_count; i++) {
+		p = &s->parts[i];
+		slot = registry_slot(hr->registry, p->id);
+		service = json_object_get(json_object_get(s->plan, "services"),
+		    slot->name);
+		if (p->ready)
+			json_object_set_new(service, "ready", json_true());
+		else
+			json_object_set_new(service, "error",
+			    json_string(p->error != NULL ? p->error :
+			    "not ready"));
+	}
+	reload_abandon_all(s, NULL);
+	cmdq_item_ok(s->item, json_pack("{s:b, s:b, s:O, s:I}",
+	    "check", 1,
+	    "would_succeed", !s->failed,
+	    "plan", s->plan,
+	    "duration_ms", (json_int_t)(timespec_elapsed_s(&s->started) *
+	    1e3)));
+}
+
+/* Every part has ended: reply, and end the command. */
+static void
+reload_finish(struct reload_state *s)
+{
+	if (s->mode == RELOAD_CHECK)
+		reload_check_reply(s);
+	else if (!s->failed)
+		reload_commit(s);
+	cmdq_item_done(s->item);
+}
+
+/* The first failure of an applying reload: discard the rest, reply. */
+static void
+reload_part_failed(struct reload_state *s, struct reload_part *p)
+{
+	struct service_slot	*slot = registry_slot(hr->registry, p->id);
+	const char		*name = slot->name;
+
+	reload_journal(slot, false, p->error);
+	if (s->mode == RELOAD_CHECK)
+		return;
+	reload_abandon_all(s, NULL);
+	if (s->whole) {
+		log_warnx("reload: %s failed (%s); the other new instances "
+		    "are discarded", name, p->error);
+		reload_fail(s, HR_ERR_RELOAD_FAILED, "%s: %s; nothing was "
+		    "changed", name, p->error);
+	} else
+		reload_fail(s, HR_ERR_RELOAD_FAILED, "%s: %s; generation "
+		    "unchanged", name, p->error);
+	cmdq_item_done(s->item);
+}
+
+/* One part has ended (ready or failed). */
+static void
+reload_part_cb(void *arg, bool ok, __attribute__((unused)) const char *code,
+    const char *cause, __attribute__((unused)) json_t *result)
+{
+	struct reload_part	*p = arg;
+	struct reload_state	*s = p->s;
+
+	s->waiting--;
+	if (ok)
+		p->ready = true;
+	else {
+		p->reload = NULL;	/* destroyed by the registry */
+		p->error = strdup(cause != NULL ? cause : "start failed");
+		if (!s->failed) {
+			s->failed = true;
+			reload_part_failed(s, p);
+			if (s->mode != RELOAD_CHECK)
+				return;
+		}
+	}
+	if (s->waiting == 0)
+		reload_finish(s);
+}
+
+/* Start every part; returns false when one could not even begin. */
+static bool
+reload_start_parts(struct reload_state *s)
+{
+	struct reload_part	*p;
+	const char		*code;
+	char			*cause;
+	size_t			 i;
+
+	s->waiting = s->parts_count;
+	for (i = 0; i < s->parts_count; i++) {
+		p = &s->parts[i];
+		p->reload = registry_prepare(registry_slot(hr->registry, p->id),
+		    s->config, reload_part_cb, p, &code, &cause);
+		if (p->reload != NULL)
+			continue;
+		s->waiting--;
+		p->error = cause != NULL ? cause : strdup("cannot reload");
+		s->failed = true;
+		if (s->mode != RELOAD_CHECK) {
+			/* The slots still waiting are not started. */
+			s->parts_count = i + 1;
+			reload_part_failed(s, p);
+			return (false);
+		}
+		reload_journal(registry_slot(hr->registry, p->id), false,
+		    p->error);
+	}
+	return (true);
+}
+
+/*
+ * Begin a reload for ITEM (WHOLE: of the daemon-wide settings too) in the
+ * mode its arguments ask for; SOURCE says where its configuration comes
+ * from ("file", "rollback").  NULL (with a reply) when out of memory.
+ */
+struct reload_state *
+reload_begin(struct cmdq_item *item, bool whole, const char *source)
+{
+	struct reload_state	*s;
 
 	if ((s = calloc(1, sizeof *s)) == NULL) {
 		cmdq_item_error(item, HR_ERR_INTERNAL, "out of memory");
@@ -333,58 +531,156 @@ cmd_reload_begin(struct cmdq_item *item, bool whole)
 	}
 	s->item = item;
 	s->whole = whole;
-	s->reloaded = json_array();
+	s->mode = reload_mode_of(item->args);
+	s->source = source;
 	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	item->data = s;
-	item->data_free = cmd_reload_state_free;
-	/* cmd_reload_state_free() sends the end. */
-	notify_reload_begin();
-	if ((s->config = cmd_reload_load(s)) == NULL)
-		return (NULL);
+	item->data_free = reload_state_free;
+	if (reload_applies(s))
+		notify_reload_begin();	/* reload_state_free() ends it */
 	return (s);
 }
 
-/* "reload": settings, then every service whose configuration changed. */
-static enum cmd_retval
-cmd_reload_exec(struct cmdq_item *item)
+/*
+ * Run the reload S of the services in IDS (COUNT) to CONFIG, which it
+ * takes.  Replies and ends the item (CMD_RETURN_NORMAL: ended now).
+ */
+enum cmd_retval
+reload_run(struct reload_state *s, struct config *config,
+    const enum service_id *ids, size_t count)
 {
-	struct cmd_reload_state	*s;
-	struct service_slot	*slot;
+	struct cmdq_item	*item = s->item;
+	enum service_id		 parts[SERVICE_COUNT];
+	enum reload_mode	 mode = s->mode;
+	bool			 whole = s->whole;
 	char			*cause = NULL;
 	size_t			 i;
 
-	if ((s = cmd_reload_begin(item, true)) == NULL) {
-		hr->config_reloads_failed++;
+	s->config = config;
+	snprintf(item->config_sha256, sizeof item->config_sha256, "%s",
+	    config->sha256);
+	s->plan = reload_plan(config, ids, count, whole, parts,
+	    &s->parts_count);
+	if (!whole && s->parts_count == 0) {
+		reload_fail(s, HR_ERR_NOT_CONFIGURED, "%s: not configured in "
+		    "%s", registry_slot(hr->registry, ids[0])->name,
+		    config->path);
 		return (CMD_RETURN_NORMAL);
 	}
-	if (cmd_reload_apply_daemon(s->config, &cause) == -1) {
-		hr->config_reloads_failed++;
-		cmd_reload_fail(s, HR_ERR_RELOAD_FAILED, "%s; nothing was "
-		    "changed", cause != NULL ? cause : "cannot apply");
+	if (mode == RELOAD_DRY_RUN) {
+		cmdq_item_ok(item, json_pack("{s:b, s:O}", "dry_run", 1,
+		    "plan", s->plan));
+		return (CMD_RETURN_NORMAL);
+	}
+	for (i = 0; i < s->parts_count; i++) {
+		s->parts[i].s = s;
+		s->parts[i].id = parts[i];
+	}
+	if (mode == RELOAD_APPLY)
+		reload_log_gone(s);
+	if (whole && reload_stage_metrics(s, &cause) == -1) {
+		if (mode == RELOAD_CHECK)
+			json_object_set_new(s->plan, "settings_error",
+			    json_string(cause != NULL ? cause : "metrics"));
+		else {
+			reload_fail(s, HR_ERR_RELOAD_FAILED, "metrics: %s; "
+			    "nothing was changed", cause != NULL ? cause :
+			    "cannot listen");
+			free(cause);
+			return (CMD_RETURN_NORMAL);
+		}
+		s->failed = true;
 		free(cause);
-		return (CMD_RETURN_NORMAL);
 	}
-	hr->config_reloads_ok++;
-	for (i = 0; i < CMD_RELOAD_ORDER_COUNT; i++) {
-		slot = registry_slot(hr->registry, cmd_reload_order[i]);
-		if (cmd_reload_slot_changed(slot, s->config))
-			s->planned[s->planned_count++] = slot->id;
-	}
-	cmd_reload_next(s);
+	/* From here the item ends through cmdq_item_done(), now or later. */
+	if (reload_start_parts(s) && s->waiting == 0)
+		reload_finish(s);
 	return (CMD_RETURN_WAIT);
+}
+
+/* Timed out: abandon every part, keep the old instances. */
+void
+reload_cancel(struct cmdq_item *item)
+{
+	struct reload_state	*s = item->data;
+	struct reload_part	*p;
+	size_t			 i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->parts_count; i++) {
+		p = &s->parts[i];
+		if (p->reload != NULL && reload_applies(s))
+			reload_journal(registry_slot(hr->registry, p->id),
+			    false, "cancelled: the command timed out");
+	}
+	reload_abandon_all(s, reload_applies(s) ? "cancelled" : NULL);
+	if (s->failure == NULL && reload_applies(s))
+		s->failure = str_printf("%s did not finish within %d s "
+		    "(control.command_timeout_s) and was cancelled",
+		    item->cmd->name, item->queue->timeout_s);
+}
+
+/* The mode an item's arguments ask for. */
+enum reload_mode
+reload_mode_of(json_t *args)
+{
+	if (json_is_true(json_object_get(args, "dry_run")))
+		return (RELOAD_DRY_RUN);
+	if (json_is_true(json_object_get(args, "check")))
+		return (RELOAD_CHECK);
+	return (RELOAD_APPLY);
+}
+
+/* The arguments of the reload commands: dry_run or check, booleans. */
+int
+reload_check_args(json_t *args, char **cause)
+{
+	static const char *const allowed[] = { "dry_run", "check", NULL };
+	json_t			*dry_run, *check;
+
+	if (cmd_check_arg_names(args, allowed, cause) == -1)
+		return (-1);
+	dry_run = json_object_get(args, "dry_run");
+	check = json_object_get(args, "check");
+	if ((dry_run != NULL && !json_is_boolean(dry_run)) ||
+	    (check != NULL && !json_is_boolean(check))) {
+		*cause = strdup("dry_run and check are booleans");
+		return (-1);
+	}
+	if (json_is_true(dry_run) && json_is_true(check)) {
+		*cause = strdup("dry_run and check cannot go together");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Re-read the file and reload IDS (COUNT; WHOLE: "reload") from it. */
+static enum cmd_retval
+cmd_reload_file(struct cmdq_item *item, const enum service_id *ids,
+    size_t count, bool whole)
+{
+	struct reload_state	*s;
+	struct config		*config;
+
+	if ((s = reload_begin(item, whole, "file")) == NULL ||
+	    (config = reload_load_file(s)) == NULL)
+		return (CMD_RETURN_NORMAL);
+	return (reload_run(s, config, ids, count));
+}
+
+/* "reload": the settings and every service whose configuration changed. */
+static enum cmd_retval
+cmd_reload_exec(struct cmdq_item *item)
+{
+	return (cmd_reload_file(item, reload_order, RELOAD_ORDER_COUNT, true));
 }
 
 /* "reload-llm" and "reload-hsp": replace one service. */
 static enum cmd_retval
 cmd_reload_one(struct cmdq_item *item, enum service_id id)
 {
-	struct cmd_reload_state	*s;
-
-	if ((s = cmd_reload_begin(item, false)) == NULL)
-		return (CMD_RETURN_NORMAL);
-	s->planned[s->planned_count++] = id;
-	cmd_reload_next(s);
-	return (CMD_RETURN_WAIT);
+	return (cmd_reload_file(item, &id, 1, false));
 }
 
 /* "reload-llm". */
@@ -401,45 +697,26 @@ cmd_reload_hsp_exec(struct cmdq_item *item)
 	return (cmd_reload_one(item, SERVICE_HSP));
 }
 
-/* Timed out: abandon the service reload under way, keep the old one. */
-static void
-cmd_reload_cancel(struct cmdq_item *item)
-{
-	struct cmd_reload_state	*s = item->data;
-
-	if (s != NULL && s->reload != NULL) {
-		cmd_reload_journal(registry_slot(hr->registry,
-		    s->planned[s->next]), false, "cancelled: the command timed "
-		    "out");
-		registry_reload_cancel(s->reload);
-		s->reload = NULL;
-	}
-	if (s != NULL && s->failure == NULL)
-		s->failure = str_printf("%s did not finish within %d s "
-		    "(control.command_timeout_s) and was cancelled",
-		    item->cmd->name, item->queue->timeout_s);
-}
-
 const struct cmd_entry cmd_reload_entry = {
 	.name = HR_CMD_RELOAD,
 	.flags = CMD_STATE_CHANGING,
-	.check = cmd_check_no_args,
+	.check = reload_check_args,
 	.exec = cmd_reload_exec,
-	.cancel = cmd_reload_cancel,
+	.cancel = reload_cancel,
 };
 
 const struct cmd_entry cmd_reload_llm_entry = {
 	.name = HR_CMD_RELOAD_LLM,
 	.flags = CMD_STATE_CHANGING,
-	.check = cmd_check_no_args,
+	.check = reload_check_args,
 	.exec = cmd_reload_llm_exec,
-	.cancel = cmd_reload_cancel,
+	.cancel = reload_cancel,
 };
 
 const struct cmd_entry cmd_reload_hsp_entry = {
 	.name = HR_CMD_RELOAD_HSP,
 	.flags = CMD_STATE_CHANGING,
-	.check = cmd_check_no_args,
+	.check = reload_check_args,
 	.exec = cmd_reload_hsp_exec,
-	.cancel = cmd_reload_cancel,
+	.cancel = reload_cancel,
 };

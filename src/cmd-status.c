@@ -70,6 +70,51 @@ cmd_status_limits(void)
 	return (limits);
 }
 
+/* A SHA-256 in hex, or null when there is none. */
+static json_t *
+cmd_status_sha(const char *hex)
+{
+	return (hex != NULL && *hex != '\0' ? json_string(hex) : json_null());
+}
+
+/*
+ * Where the running configuration came from: the file's path, "file" or
+ * "rollback", the digest of what runs and of the file as it is now (they
+ * differ after a rollback, or when the file was edited and not yet
+ * reloaded), and the digest each service was built from.
+ */
+static json_t *
+cmd_status_config(void)
+{
+	json_t			*config, *services;
+	struct service_slot	*slot;
+	char			 hex[DIGEST_HEX_SIZE], *cause = NULL;
+	int			 i;
+
+	services = json_object();
+	for (i = 0; i < SERVICE_COUNT; i++) {
+		slot = registry_slot(hr->registry, i);
+		if (slot->current != NULL && slot->config != NULL &&
+		    config_section_changed(NULL, slot->config, slot->name))
+			json_object_set_new(services, slot->name,
+			    cmd_status_sha(slot->config->sha256));
+	}
+	config = json_pack("{s:s, s:s, s:o, s:o}",
+	    "path", hr->config_path,
+	    "source", hr->config_source,
+	    "running_sha256", cmd_status_sha(hr->config->sha256),
+	    "services", services);
+	if (digest_path(hr->config_path, hex, &cause) == 0)
+		json_object_set_new(config, "file_sha256", json_string(hex));
+	else {
+		json_object_set_new(config, "file_sha256", json_null());
+		json_object_set_new(config, "file_error", json_string(
+		    cause != NULL ? cause : "out of memory"));
+		free(cause);
+	}
+	return (config);
+}
+
 /* Reply with the status object of DESIGN.md section 5. */
 static enum cmd_retval
 cmd_status_exec(struct cmdq_item *item)
@@ -85,7 +130,7 @@ cmd_status_exec(struct cmdq_item *item)
 		    registry_slot_status(slot));
 	}
 	cmdq_item_ok(item, json_pack("{s:s, s:I, s:f, s:b, s:b, s:I, s:o, "
-	    "s:o, s:o, s:o, s:s}",
+	    "s:o, s:o, s:o, s:o}",
 	    "version", HOTRELOAD_VERSION,
 	    "pid", (json_int_t)getpid(),
 	    "uptime_s", daemon_uptime_s(),
@@ -96,7 +141,7 @@ cmd_status_exec(struct cmdq_item *item)
 	    "services", services,
 	    "clients", control_clients_status(hr->control),
 	    "limits", cmd_status_limits(),
-	    "config", hr->config_path));
+	    "config", cmd_status_config()));
 	return (CMD_RETURN_NORMAL);
 }
 

@@ -25,6 +25,8 @@ extern const struct cmd_entry cmd_reload_llm_entry;
 extern const struct cmd_entry cmd_reload_hsp_entry;
 extern const struct cmd_entry cmd_version_entry;
 extern const struct cmd_entry cmd_metrics_entry;
+extern const struct cmd_entry cmd_history_entry;
+extern const struct cmd_entry cmd_rollback_entry;
 
 /* The commands a client may send. */
 const struct cmd_entry *const cmd_table[] = {
@@ -36,6 +38,8 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_reload_hsp_entry,
 	&cmd_version_entry,
 	&cmd_metrics_entry,
+	&cmd_history_entry,
+	&cmd_rollback_entry,
 	NULL
 };
 

@@ -57,6 +57,7 @@ cmdq_item_free(struct cmdq_item *item)
 		item->data_free(item->data);
 	json_decref(item->id);
 	json_decref(item->args);
+	json_decref(item->error);
 	free(item->origin);
 	free(item);
 }
@@ -160,6 +161,7 @@ cmdq_run_now(struct cmdq *q, struct cmdq_item *item)
 	item->state = CMDQ_ITEM_UNLOCKED;
 	TAILQ_INSERT_TAIL(&q->unlocked, item, entry);
 	clock_gettime(CLOCK_MONOTONIC, &item->started_at);
+	clock_gettime(CLOCK_REALTIME, &item->started_wall);
 	if (item->cmd->exec(item) == CMD_RETURN_NORMAL)
 		cmdq_item_finish(item);
 }
@@ -180,6 +182,7 @@ cmdq_next_cb(__attribute__((unused)) evutil_socket_t fd,
 	q->running = item;
 	item->state = CMDQ_ITEM_RUNNING;
 	clock_gettime(CLOCK_MONOTONIC, &item->started_at);
+	clock_gettime(CLOCK_REALTIME, &item->started_wall);
 	log_debug("running %s from %s after %.3f s in the queue",
 	    item->cmd->name, item->origin,
 	    timespec_elapsed_s(&item->queued_at) -
@@ -226,6 +229,10 @@ cmdq_item_finish(struct cmdq_item *item)
 	if (!item->replied)
 		cmdq_item_error(item, HR_ERR_INTERNAL, "%s ended without a "
 		    "result", item->cmd->name);
+	if (q->finished != NULL && (item->cmd->flags & CMD_STATE_CHANGING) &&
+	    (item->state == CMDQ_ITEM_RUNNING ||
+	    item->state == CMDQ_ITEM_UNLOCKED))
+		q->finished(item);
 	if (item->state == CMDQ_ITEM_RUNNING)
 		q->running = NULL;
 	else if (item->state == CMDQ_ITEM_UNLOCKED)
@@ -347,6 +354,8 @@ cmdq_item_error(struct cmdq_item *item, const char *code, const char *fmt, ...)
 		log_warnx("%s from %s: failed: %s: %s%s", item->cmd->name,
 		    item->origin, code, message != NULL ? message : "",
 		    item->reply_cb == NULL ? " (client gone)" : "");
+	item->error = json_pack("{s:s, s:s}", "code", code, "message",
+	    message != NULL ? message : "");
 	cmdq_item_send(item, proto_reply_error(item->id, code, message), true);
 	free(message);
 }

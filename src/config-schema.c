@@ -287,6 +287,8 @@ static const struct config_row control_rows[] = {
 	    .check = check_reserved_admin_clients },
 	{ INTEGER("max_clients_per_uid", struct config,
 	    control.max_clients_per_uid, 1, 4096, 16) },
+	{ INTEGER("history_size", struct config, control.history_size,
+	    1, 4096, 64) },
 };
 static const struct config_section control_section = {
 	"control", ROWS(control_rows), finish_control

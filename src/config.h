@@ -128,6 +128,7 @@ struct config {
 		size_t		 max_reply_bytes_queued;
 		int		 reserved_admin_clients;	/* of max_clients */
 		int		 max_clients_per_uid;	/* non-admin uids */
+		int		 history_size;	/* commands "history" keeps */
 	} control;
 
 	struct {

@@ -76,8 +76,10 @@ digest_add_file(EVP_MD_CTX *ctx, const char *name, const char *path,
 			*cause = strdup("out of memory");
 		return (-1);
 	}
-	rc = EVP_DigestUpdate(ctx, name, strlen(name) + 1) == 1 &&
-	    EVP_DigestUpdate(ctx, data, length) == 1 ? 0 : -1;
+	/* A file alone is its bytes, as sha256sum has it. */
+	rc = (*name == '\0' || EVP_DigestUpdate(ctx, name,
+	    strlen(name) + 1) == 1) && EVP_DigestUpdate(ctx, data,
+	    length) == 1 ? 0 : -1;
 	free(data);
 	if (rc == -1)
 		*cause = strdup("cannot compute SHA-256");

@@ -118,10 +118,14 @@ struct cmdq_item {
 
 	struct timespec			 queued_at;
 	struct timespec			 started_at;
+	struct timespec			 started_wall;	/* CLOCK_REALTIME */
+	json_t				*error;		/* {code, message} */
 	struct event			*timeout_event;
 
 	void				*data;		/* the command's own */
 	void				(*data_free)(void *);
+	/* SHA-256 of the configuration file it read, if any (history). */
+	char				 config_sha256[DIGEST_HEX_SIZE];
 
 	TAILQ_ENTRY(cmdq_item)		 entry;
 };
@@ -138,6 +142,8 @@ struct cmdq {
 	struct event		*next_event;	/* runs the next item */
 	uint64_t		 completed;
 	uint64_t		 rejected_full;
+	/* Told of each state-changing item that ran, as it ends. */
+	void			(*finished)(struct cmdq_item *);
 };
 
 struct cmdq	*cmdq_create(struct event_base *, size_t depth, int timeout_s);
@@ -159,6 +165,12 @@ void		 cmdq_item_error(struct cmdq_item *, const char *code,
 void		 cmdq_item_done(struct cmdq_item *);
 void		 cmdq_item_unlock(struct cmdq_item *);
 double		 cmdq_item_running_s(struct cmdq_item *);
+
+/* cmd-history.c: the last control.history_size state-changing commands. */
+void		 history_record(struct cmdq_item *);
+void		 history_add(const char *command, json_t *origin, bool ok,
+		    json_t *error, double duration_s, const char *sha256);
+void		 history_free(void);
 
 const struct cmd_entry *cmd_find(const char *name);
 int		 cmd_check_arg_names(json_t *args, const char *const *allowed,
@@ -358,6 +370,10 @@ struct daemon {
 	struct event_base	*base;
 	char			*config_path;
 	struct config		*config;
+	/* Where config came from: "file" or "rollback". */
+	char			*config_source;
+	/* The configuration before the last reload that changed something. */
+	struct config		*previous_config;
 	struct registry		*registry;
 	struct cmdq		*cmdq;
 	struct control		*control;

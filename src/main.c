@@ -31,6 +31,7 @@ static struct event	*main_signal_events[3];
 static int		 main_term_signals;
 /* Services whose first start has not reported yet; READY=1 waits for them. */
 static unsigned int	 main_starting;
+static json_t		*main_start_error;	/* {code, message} */
 
 #ifdef HAVE_SYSTEMD
 #define MAIN_SYSTEMD_HELP \
@@ -177,18 +178,37 @@ main_print_problems(struct config_problems *problems, bool plain)
 	return (problems->errors > 0);
 }
 
+/*
+ * The start-up is over: tell systemd, and begin the history with it (ok
+ * unless a service could not start: the first such error).
+ */
+static void
+main_started(void)
+{
+	notify_ready();
+	history_add("startup", json_string("startup"), main_start_error == NULL,
+	    main_start_error, daemon_uptime_s(), hr->config->sha256);
+	main_start_error = NULL;
+}
+
 /* The first start of a configured service has ended. */
 static void
-main_service_started_cb(void *arg, bool ok, __attribute__((unused)) const char *code,
-    const char *cause, __attribute__((unused)) json_t *result)
+main_service_started_cb(void *arg, bool ok,
+    __attribute__((unused)) const char *code, const char *cause,
+    __attribute__((unused)) json_t *result)
 {
 	struct service_slot	*slot = arg;
 
-	if (!ok)
+	if (!ok) {
 		log_warnx("%s: could not start: %s", slot->name, cause);
+		if (main_start_error == NULL)
+			main_start_error = json_pack("{s:s, s:s++}", "code",
+			    HR_ERR_RELOAD_FAILED, "message", slot->name, ": ",
+			    cause);
+	}
 	/* Up or failed, the start-up is over once every service has said. */
 	if (main_starting > 0 && --main_starting == 0)
-		notify_ready();
+		main_started();
 }
 
 /*
@@ -320,7 +340,8 @@ main(int argc, char **argv)
 	memset(&daemon, 0, sizeof daemon);
 	hr = &daemon;
 	clock_gettime(CLOCK_MONOTONIC, &hr->started);
-	if ((hr->config_path = strdup(path)) == NULL)
+	if ((hr->config_path = strdup(path)) == NULL ||
+	    (hr->config_source = strdup("file")) == NULL)
 		fatal("strdup");
 
 	hr->config = config_load(path, &problems);
@@ -328,6 +349,7 @@ main(int argc, char **argv)
 		main_print_problems(&problems, true);
 		config_problems_clear(&problems);
 		free(hr->config_path);
+		free(hr->config_source);
 		if (hr->config == NULL)
 			return (1);
 		printf("%s: configuration OK\n", path);
@@ -350,6 +372,7 @@ main(int argc, char **argv)
 	    (size_t)hr->config->control.queue_depth,
 	    hr->config->control.command_timeout_s)) == NULL)
 		fatalx("out of memory");
+	hr->cmdq->finished = history_record;
 	/* The dialogue tool is the LLM side's; the dispatcher takes it. */
 	if (dispatcher_register(&dialogue_tool) == -1)
 		fatalx("the tool table is full");
@@ -396,7 +419,7 @@ main(int argc, char **argv)
 	log_info("hotreloadd %s started (pid %ld, config %s)",
 	    HOTRELOAD_VERSION, (long)getpid(), path);
 	if (main_starting == 0)
-		notify_ready();
+		main_started();
 
 	if (event_base_dispatch(hr->base) == -1)
 		log_warnx("event loop failed");
@@ -406,12 +429,15 @@ main(int argc, char **argv)
 	control_free(hr->control, true);
 	metrics_http_free(hr->metrics_http);
 	cmdq_free(hr->cmdq);
+	history_free();
 	/* Frees every instance, then each module's shared state (ops exit). */
 	registry_free(hr->registry);
 	mosquitto_lib_cleanup();
 	for (i = 0; i < sizeof signals / sizeof signals[0]; i++)
 		event_free(main_signal_events[i]);
 	config_free(hr->config);
+	config_free(hr->previous_config);
+	free(hr->config_source);
 	free(hr->config_path);
 	event_base_free(hr->base);
 	log_info("exiting with status %d", code);

@@ -249,8 +249,14 @@ registry_swap(struct service_reload *r)
 	previous_in_flight = old != NULL ? old->in_flight : 0;
 	inst->generation = ++slot->generation;
 	slot->current = inst;
-	config_free(slot->previous_config);
-	slot->previous_config = slot->config;
+	/* Rollback goes back to before the last change, not the last swap. */
+	if (slot->config != NULL && slot->ops->changed != NULL &&
+	    !slot->ops->changed(slot->config, r->config))
+		config_free(slot->config);
+	else {
+		config_free(slot->previous_config);
+		slot->previous_config = slot->config;
+	}
 	slot->config = r->config;
 	r->config = NULL;
 	if (slot->registry->swapped != NULL)

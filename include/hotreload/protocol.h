@@ -47,6 +47,8 @@
 #define HR_CMD_RELOAD_HSP		"reload-hsp"
 #define HR_CMD_VERSION			"version"
 #define HR_CMD_METRICS			"metrics"
+#define HR_CMD_HISTORY			"history"
+#define HR_CMD_ROLLBACK			"rollback"
 
 /* Error codes of a failed request. */
 #define HR_ERR_BAD_REQUEST		"bad_request"
@@ -60,6 +62,7 @@
 #define HR_ERR_SHUTTING_DOWN		"shutting_down"
 #define HR_ERR_TOO_MANY_CLIENTS		"too_many_clients"
 #define HR_ERR_INTERNAL			"internal"
+#define HR_ERR_NOTHING_TO_ROLLBACK	"nothing_to_rollback"
 
 /* Exit status of hotreloadctl (sysexits.h values where one fits). */
 #define HR_EXIT_OK			0

@@ -89,16 +89,69 @@ fuzz_cmd_usable_drain(json_t *args)
 	return (true);
 }
 
+/*
+ * The reloads: "dry_run" and "check" are booleans (reload_mode_of() tests
+ * json_is_true), not both true; rollback also takes "service", llm or hsp
+ * (registry_find_slot() must find it).
+ */
+static bool
+fuzz_cmd_usable_reload_args(json_t *args, bool rollback)
+{
+	const char	*key;
+	json_t		*value;
+
+	json_object_foreach(args, key, value) {
+		if (strcmp(key, "dry_run") == 0 || strcmp(key, "check") == 0) {
+			if (!json_is_boolean(value))
+				return (false);
+		} else if (rollback && strcmp(key, "service") == 0) {
+			if (!json_is_string(value) ||
+			    (strcmp(json_string_value(value), "llm") != 0 &&
+			    strcmp(json_string_value(value), "hsp") != 0))
+				return (false);
+		} else
+			return (false);
+	}
+	return (!(json_is_true(json_object_get(args, "dry_run")) &&
+	    json_is_true(json_object_get(args, "check"))));
+}
+
+static bool
+fuzz_cmd_usable_reload(json_t *args)
+{
+	return (fuzz_cmd_usable_reload_args(args, false));
+}
+
+static bool
+fuzz_cmd_usable_rollback(json_t *args)
+{
+	return (fuzz_cmd_usable_reload_args(args, true));
+}
+
+/* history: "limit" an integer of 1 or more (a count of entries). */
+static bool
+fuzz_cmd_usable_history(json_t *args)
+{
+	json_t	*limit = json_object_get(args, "limit");
+
+	if (json_object_size(args) != (limit != NULL ? 1 : 0))
+		return (false);
+	return (limit == NULL || (json_is_integer(limit) &&
+	    json_integer_value(limit) >= 1));
+}
+
 /* Every command of the table; a new one must be added here. */
 static const struct fuzz_cmd_expect fuzz_cmd_expected[] = {
 	{ HR_CMD_STATUS, fuzz_cmd_usable_none },
 	{ HR_CMD_DRAIN, fuzz_cmd_usable_drain },
 	{ HR_CMD_RESUME, fuzz_cmd_usable_none },
-	{ HR_CMD_RELOAD, fuzz_cmd_usable_none },
-	{ HR_CMD_RELOAD_LLM, fuzz_cmd_usable_none },
-	{ HR_CMD_RELOAD_HSP, fuzz_cmd_usable_none },
+	{ HR_CMD_RELOAD, fuzz_cmd_usable_reload },
+	{ HR_CMD_RELOAD_LLM, fuzz_cmd_usable_reload },
+	{ HR_CMD_RELOAD_HSP, fuzz_cmd_usable_reload },
 	{ HR_CMD_VERSION, fuzz_cmd_usable_none },
 	{ HR_CMD_METRICS, fuzz_cmd_usable_none },
+	{ HR_CMD_HISTORY, fuzz_cmd_usable_history },
+	{ HR_CMD_ROLLBACK, fuzz_cmd_usable_rollback },
 };
 #define FUZZ_CMD_EXPECTED_COUNT \
 	(sizeof fuzz_cmd_expected / sizeof fuzz_cmd_expected[0])
@@ -513,7 +566,7 @@ registry_in_flight(__attribute__((unused)) struct registry *registry)
 }
 
 struct service_reload *
-registry_reload(__attribute__((unused)) struct service_slot *slot,
+registry_prepare(__attribute__((unused)) struct service_slot *slot,
     __attribute__((unused)) struct config *config,
     __attribute__((unused)) registry_reload_cb cb,
     __attribute__((unused)) void *arg,
@@ -523,8 +576,30 @@ registry_reload(__attribute__((unused)) struct service_slot *slot,
 	fuzz_cmd_unreachable(__func__);
 }
 
+json_t *
+registry_commit(__attribute__((unused)) struct service_reload *reload)
+{
+	fuzz_cmd_unreachable(__func__);
+}
+
 void
-registry_reload_cancel(__attribute__((unused)) struct service_reload *reload)
+registry_reload_abandon(__attribute__((unused)) struct service_reload *r,
+    __attribute__((unused)) const char *why)
+{
+	fuzz_cmd_unreachable(__func__);
+}
+
+struct service_slot *
+registry_find_slot(__attribute__((unused)) struct registry *registry,
+    __attribute__((unused)) const char *name)
+{
+	fuzz_cmd_unreachable(__func__);
+}
+
+int
+digest_path(__attribute__((unused)) const char *path,
+    __attribute__((unused)) char hex[DIGEST_HEX_SIZE],
+    __attribute__((unused)) char **cause)
 {
 	fuzz_cmd_unreachable(__func__);
 }
