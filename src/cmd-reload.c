@@ -437,7 +437,10 @@ reload_finish(struct reload_state *s)
 	cmdq_item_done(s->item);
 }
 
-/* The first failure of an applying reload: discard the rest, reply. */
+/*
+ * The first failure of an applying reload: discard the rest, reply, end
+ * the item (S is freed).  A check's failures go into its reply instead.
+ */
 static void
 reload_part_failed(struct reload_state *s, struct reload_part *p)
 {
@@ -445,8 +448,6 @@ reload_part_failed(struct reload_state *s, struct reload_part *p)
 	const char		*name = slot->name;
 
 	reload_journal(slot, false, p->error);
-	if (s->mode == RELOAD_CHECK)
-		return;
 	reload_abandon_all(s, NULL);
 	if (s->whole) {
 		log_warnx("reload: %s failed (%s); the other new instances "
@@ -473,12 +474,13 @@ reload_part_cb(void *arg, bool ok, __attribute__((unused)) const char *code,
 	else {
 		p->reload = NULL;	/* destroyed by the registry */
 		p->error = strdup(cause != NULL ? cause : "start failed");
-		if (!s->failed) {
+		/* A check waits for every part, to report each. */
+		if (!s->failed && s->mode != RELOAD_CHECK) {
 			s->failed = true;
-			reload_part_failed(s, p);
-			if (s->mode != RELOAD_CHECK)
-				return;
+			reload_part_failed(s, p);	/* ends the item */
+			return;
 		}
+		s->failed = true;
 	}
 	if (s->waiting == 0)
 		reload_finish(s);
@@ -509,8 +511,6 @@ reload_start_parts(struct reload_state *s)
 			reload_part_failed(s, p);
 			return (false);
 		}
-		reload_journal(registry_slot(hr->registry, p->id), false,
-		    p->error);
 	}
 	return (true);
 }

@@ -21,6 +21,8 @@
 #include <jansson.h>
 
 struct service_instance;
+struct service_slot;
+struct registry;
 struct config;
 
 /* hsp-envelope.c ------------------------------------------------------ */

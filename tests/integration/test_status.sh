@@ -32,7 +32,10 @@ assert_json queue.pending 0 "status: nothing pending"
 assert_json queue.running null "status: nothing running"
 assert_json queue.depth 16 "status: queue depth from the config"
 assert_json limits.queue_depth 16 "status: limits.queue_depth from the config"
-assert_json config "$CONFIG" "status: names the configuration file"
+SHA=$(sha256sum "$CONFIG" | cut -d' ' -f1)
+assert_fields "status: the configuration" "$OUT" \
+    config.path "$CONFIG" config.source file \
+    config.running_sha256 "$SHA" config.file_sha256 "$SHA" config.services '{}'
 for service in "${services[@]}"; do
 	assert_json "services.$service.initialized" false \
 	    "status: $service not initialized"
