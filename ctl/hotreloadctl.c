@@ -113,8 +113,7 @@ static const struct ctl_command ctl_commands[] = {
 	{
 		.name = HR_CMD_RELOAD,
 		.synopsis = "[--dry-run | --check]",
-		.help = "re-read the config, replace what changed, all or "
-		    "nothing",
+		.help = "re-read the config, apply all changes or none",
 		.waiting = "reloading",
 		.options = reload_options,
 		.option = reload_option,
@@ -137,7 +136,7 @@ static const struct ctl_command ctl_commands[] = {
 	{
 		.name = HR_CMD_HISTORY,
 		.synopsis = "[--limit N]",
-		.help = "the last state-changing commands, newest first",
+		.help = "recent state-changing commands, newest first",
 		.waiting = "waiting for hotreloadd",
 		.options = history_options,
 		.option = history_option,
@@ -297,9 +296,10 @@ ctl_help(void)
 	    "\n", HR_EXIT_TIMEOUT);
 
 	printf("reload, reload-llm, reload-hsp and rollback options:\n"
-	    "  --dry-run            show what would change (keys, not "
-	    "values); apply\n"
-	    "                       nothing, contact nothing\n"
+	    "  --dry-run            show what would change (settings with "
+	    "their values,\n"
+	    "                       services by key only); apply nothing, "
+	    "contact nothing\n"
 	    "  --check              build and connect the new services, then "
 	    "discard\n"
 	    "                       them; exit %d if the reload would fail\n"
@@ -312,9 +312,9 @@ ctl_help(void)
 
 	printf("exit status:\n"
 	    "  %-3d success\n"
-	    "  %-3d the daemon answered with an error (for a reload: the old "
-	    "service\n"
-	    "      is still running)\n"
+	    "  %-3d the daemon answered with an error (a failed reload "
+	    "changed nothing),\n"
+	    "      or --check found that the reload would fail\n"
 	    "  %-3d usage error\n"
 	    "  %-3d cannot reach the daemon, or it closed the connection\n"
 	    "  %-3d timed out (the daemon's \"%s\" error, drain --wait not "

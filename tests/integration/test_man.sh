@@ -85,25 +85,62 @@ assert_eq "$(option_pairs "$help")" \
     "$(option_pairs "$(section "$page" OPTIONS)")" \
     "hotreloadctl: --help and OPTIONS list the same options"
 
-# Commands: the first word of each line under "commands:" (and the alias),
-# against the tags of COMMANDS ("resume, undrain" counts as two).
-help_commands=$(printf '%s\n' "$help" |
-    awk '/^commands:/ { on = 1; next } /^$/ { on = 0 } on' |
-    sed -e 's/^ *\([a-z-]*\).*(alias: \([a-z-]*\)).*/\1\n\2/;t' \
-        -e 's/^ *\([a-z-]*\).*/\1/' | sort -u)
+# The lines under "commands:" that begin a command (two spaces, then its
+# name): a synopsis too long for its column has its text on the next line,
+# indented further.  The alias of resume is on its line.
+help_command_lines=$(printf '%s\n' "$help" |
+    awk '/^commands:/ { on = 1; next } /^$/ { on = 0 } on' | grep '^  [a-z]')
+
+# Commands: the first word of each such line (and the alias), against the
+# tags of COMMANDS ("resume, undrain" counts as two).
+help_commands=$(printf '%s\n' "$help_command_lines" |
+    sed -e 's/^  \([a-z-]*\).*(alias: \([a-z-]*\)).*/\1\n\2/;t' \
+        -e 's/^  \([a-z-]*\).*/\1/' | sort -u)
 man_commands=$(section "$page" COMMANDS |
     sed -n 's/^       \([a-z][a-z-]*\(, [a-z][a-z-]*\)*\)\( .*\)\{0,1\}$/\1/p' |
     tr -d ',' | tr ' ' '\n' | sort -u)
 assert_eq "$help_commands" "$man_commands" \
     "hotreloadctl: --help and COMMANDS list the same commands"
 
-help_drain=$(printf '%s\n' "$help" |
-    awk '/^drain options:/ { on = 1; next } /^$/ { on = 0 } on' |
-    sed -n 's/^  \(--[a-z]*\).*/\1/p' | sort)
-man_drain=$(section "$page" SYNOPSIS | sed -n 's/^[[:space:]]*drain //p' |
-    grep -o -- '--[a-z]*' | sort)
-assert_eq "$help_drain" "$man_drain" \
-    "hotreloadctl: --help and the man page give drain the same options"
+# What the synopsis $1 of command $2 takes: its options and the services
+# it names (rollback's llm|hsp), one a line, sorted.
+synopsis_takes() {
+	printf '%s\n' "$1" | sed "s/^[[:space:]]*$2//" |
+	    grep -o -e '--[a-z-]*' -e '\<llm\>' -e '\<hsp\>' | sort
+}
+
+# Each command's synopsis, "NAME: what it takes", in --help (the text
+# before the gap that starts the description) and in SYNOPSIS ("resume |
+# undrain" under resume; col -b may indent with tabs).
+man_synopsis=$(section "$page" SYNOPSIS)
+help_takes=
+man_takes=
+while IFS= read -r line; do
+	line=${line#  }
+	name=${line%% *}
+	synopsis=$(printf '%s\n' "$line" | sed 's/  .*//')
+	help_takes+="$name: $(synopsis_takes "$synopsis" "$name" | tr '\n' ' ')"$'\n'
+	synopsis=$(printf '%s\n' "$man_synopsis" |
+	    grep -E "^[[:space:]]+$name([[:space:]]|\$)" | head -n 1)
+	man_takes+="$name: $(synopsis_takes "$synopsis" "$name" | tr '\n' ' ')"$'\n'
+done <<<"$help_command_lines"
+assert_eq "$help_takes" "$man_takes" \
+    "hotreloadctl: --help and SYNOPSIS give each command the same options"
+
+# Each "... options:" block of --help lists what the synopsis of every
+# command its heading names takes ("reload, reload-llm, reload-hsp and
+# rollback options:").
+while IFS= read -r heading; do
+	block=$(printf '%s\n' "$help" |
+	    awk -v h="$heading" '$0 == h { on = 1; next } /^$/ { on = 0 } on' |
+	    sed -n 's/^  \(--[a-z-]*\).*/\1/p' | sort | tr '\n' ' ')
+	for name in $(printf '%s\n' "${heading% options:}" | tr -d ',' |
+	    sed 's/ and / /'); do
+		assert_eq "$name: $block" "$(grep "^$name: " <<<"$help_takes" |
+		    sed -E 's/ (llm|hsp)\>//g')" \
+		    "hotreloadctl: --help's \"$heading\" are those of $name's synopsis"
+	done
+done < <(printf '%s\n' "$help" | grep -E '^[a-z].* options:$')
 
 help_exits=$(printf '%s\n' "$help" |
     awk '/^exit status:/ { on = 1; next } /^$/ { on = 0 } on' |
