@@ -79,7 +79,7 @@ completions() {
 	    sh "$D/usr/share/bash-completion/completions/hotreloadctl" "$@" |
 	    LC_ALL=C sort | tr '\n' ' '
 }
-assert_eq "drain metrics reload reload-hsp reload-llm resume status undrain version " \
+assert_eq "drain history metrics reload reload-hsp reload-llm resume rollback status undrain version " \
     "$(completions hotreloadctl '')" "completion: the commands"
 assert_eq "reload reload-hsp reload-llm resume " "$(completions hotreloadctl -j re)" \
     "completion: commands after a global option"
@@ -90,6 +90,18 @@ assert_eq "--timeout --wait " "$(completions hotreloadctl -s x drain --)" \
     "completion: the options of drain"
 assert_eq "" "$(completions hotreloadctl status --)" \
     "completion: status takes no options"
+assert_eq "--check --dry-run " "$(completions hotreloadctl reload-llm --)" \
+    "completion: the options of a reload command"
+assert_eq "" "$(completions hotreloadctl reload --check --)" \
+    "completion: --check and --dry-run do not go together"
+assert_eq "--check --dry-run hsp llm " "$(completions hotreloadctl rollback '')" \
+    "completion: rollback's options and services"
+assert_eq "hsp llm " "$(completions hotreloadctl rollback --dry-run '')" \
+    "completion: rollback's service after its option"
+assert_eq "" "$(completions hotreloadctl rollback llm '')" \
+    "completion: nothing after rollback's service"
+assert_eq "--limit " "$(completions hotreloadctl history --)" \
+    "completion: the option of history"
 mkdir -p "$T/sockets" && : >"$T/sockets/one.sock"
 assert_eq "$T/sockets/one.sock " "$(completions hotreloadctl -s "$T/sockets/o")" \
     "completion: -s completes file names"
