@@ -108,14 +108,15 @@ UNIT_test_cmdq		= src/cmdq.o src/proto.o src/log.o src/util.o
 UNIT_test_registry	= src/registry.o src/util.o src/log.o \
 			  $(CONFIG_OBJS)
 UNIT_test_llm_provider	= src/llm-provider.o src/util.o
-UNIT_test_router	= src/router.o src/hsp-envelope.o src/dispatcher.o \
-			  src/dialogue.o \
+UNIT_test_router	= src/router.o src/dedup.o src/hsp-envelope.o \
+			  src/dispatcher.o src/dialogue.o \
 			  src/discovery.o src/registry.o $(CONFIG_OBJS) \
 			  src/util.o src/log.o tests/support/stubs-hsp.o
 UNIT_test_hsp		= src/hsp.o src/hsp-connect.o src/hsp-intake.o \
 			  src/hsp-loop.o src/hsp-pub.o src/hsp-envelope.o \
-			  src/router.o src/dispatcher.o src/discovery.o \
-			  src/registry.o $(CONFIG_OBJS) src/util.o src/log.o
+			  src/router.o src/dedup.o src/dispatcher.o \
+			  src/discovery.o src/registry.o $(CONFIG_OBJS) \
+			  src/util.o src/log.o
 
 # systemd units and snippets: templates in systemd/, with @SBINDIR@ and the
 # other paths substituted into $(B)/systemd/ for the paths of this build.
