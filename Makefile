@@ -97,24 +97,26 @@ CTL_OBJS	= $(CTL_SRCS:%.c=$(B)/%.o)
 UNIT_TESTS	= tests/unit/test_config tests/unit/test_proto \
 		  tests/unit/test_cmdq tests/unit/test_registry \
 		  tests/unit/test_router tests/unit/test_llm_provider \
-		  tests/unit/test_log tests/unit/test_hsp
+		  tests/unit/test_log tests/unit/test_hsp tests/unit/test_dedup
 CONFIG_OBJS	= src/config.o src/config-diag.o src/config-rules.o src/digest.o \
 		  src/config-scan.o src/config-schema.o src/config-walk.o
 UNIT_test_config	= $(CONFIG_OBJS) src/util.o
 UNIT_test_log		= src/log.o src/util.o
+UNIT_test_dedup		= src/dedup.o
 UNIT_test_proto		= src/proto.o src/util.o
 UNIT_test_cmdq		= src/cmdq.o src/proto.o src/log.o src/util.o
 UNIT_test_registry	= src/registry.o src/util.o src/log.o \
 			  $(CONFIG_OBJS)
 UNIT_test_llm_provider	= src/llm-provider.o src/util.o
-UNIT_test_router	= src/router.o src/hsp-envelope.o src/dispatcher.o \
-			  src/dialogue.o \
+UNIT_test_router	= src/router.o src/dedup.o src/hsp-envelope.o \
+			  src/dispatcher.o src/dialogue.o \
 			  src/discovery.o src/registry.o $(CONFIG_OBJS) \
 			  src/util.o src/log.o tests/support/stubs-hsp.o
 UNIT_test_hsp		= src/hsp.o src/hsp-connect.o src/hsp-intake.o \
 			  src/hsp-loop.o src/hsp-pub.o src/hsp-envelope.o \
-			  src/router.o src/dispatcher.o src/discovery.o \
-			  src/registry.o $(CONFIG_OBJS) src/util.o src/log.o
+			  src/router.o src/dedup.o src/dispatcher.o \
+			  src/discovery.o src/registry.o $(CONFIG_OBJS) \
+			  src/util.o src/log.o
 
 # systemd units and snippets: templates in systemd/, with @SBINDIR@ and the
 # other paths substituted into $(B)/systemd/ for the paths of this build.

@@ -29,9 +29,10 @@ FUZZ_CFLAGS	= -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -Isrc $(DEFS) \
 # What each harness links besides itself.
 FUZZ_SRCS_proto		= src/proto.c src/util.c
 FUZZ_SRCS_config	= $(CONFIG_OBJS:.o=.c) src/util.c
-FUZZ_SRCS_hsp		= src/router.c src/hsp-envelope.c src/dispatcher.c \
-			  src/dialogue.c src/discovery.c src/registry.c \
-			  $(CONFIG_OBJS:.o=.c) src/util.c tests/support/stubs-hsp.c
+FUZZ_SRCS_hsp		= src/router.c src/dedup.c src/hsp-envelope.c \
+			  src/dispatcher.c src/dialogue.c src/discovery.c \
+			  src/registry.c $(CONFIG_OBJS:.o=.c) src/util.c \
+			  tests/support/stubs-hsp.c
 # Every command file of the table; cmd-shutdown.c is not in the table.
 FUZZ_SRCS_cmd		= src/cmd.c $(filter-out src/cmd-shutdown.c, \
 			  $(wildcard src/cmd-*.c)) src/proto.c src/util.c

@@ -5,7 +5,7 @@
  * watched by libevent events (CURLMOPT_SOCKETFUNCTION) and its timeouts by
  * one libevent timer (CURLMOPT_TIMERFUNCTION); finished transfers are
  * collected with curl_multi_info_read() and handed to the callback the
- * LLM service gave llm_curl_init().
+ * LLM service gave llm_curl_init().  curl is set up at the first transfer.
  */
 #include <stdlib.h>
 
@@ -122,24 +122,51 @@ llm_timer_cb(__attribute__((unused)) CURLM *multi, long timeout_ms,
 }
 
 /*
- * Set up curl the first time an LLM generation is built; DONE is told of
- * each finished transfer (with its CURLOPT_PRIVATE).
+ * Get ready for transfers the first time an LLM generation is built; DONE
+ * is told of each finished transfer (with its CURLOPT_PRIVATE).  curl
+ * itself is set up at the first transfer (llm_curl_easy).
  */
 int
 llm_curl_init(struct event_base *base, llm_curl_done_cb done)
 {
 	llm_curl_done = done;
+	llm_base = base;
+	if (llm_timer == NULL && (llm_timer = evtimer_new(base,
+	    llm_timer_event_cb, NULL)) == NULL)
+		return (-1);
+	return (0);
+}
+
+/*
+ * Set up curl the first time a transfer needs it, not when the service is
+ * built: curl_global_init() initialises OpenSSL (its configuration and
+ * providers, some 2 MiB resident), which a daemon whose back ends get no
+ * request yet does not need.  After a failure the next transfer tries
+ * again.
+ */
+static int
+llm_curl_start(void)
+{
 	if (llm_multi != NULL)
 		return (0);
-	llm_base = base;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-	    (llm_multi = curl_multi_init()) == NULL ||
-	    (llm_timer = evtimer_new(base, llm_timer_event_cb,
-	    NULL)) == NULL)
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return (-1);
+	if ((llm_multi = curl_multi_init()) == NULL) {
+		curl_global_cleanup();
+		return (-1);
+	}
 	curl_multi_setopt(llm_multi, CURLMOPT_SOCKETFUNCTION, llm_socket_cb);
 	curl_multi_setopt(llm_multi, CURLMOPT_TIMERFUNCTION, llm_timer_cb);
 	return (0);
+}
+
+/* A new transfer, curl set up first; NULL when it cannot be had. */
+CURL *
+llm_curl_easy(void)
+{
+	if (llm_curl_start() == -1)
+		return (NULL);
+	return (curl_easy_init());
 }
 
 /* Run the transfer EASY (its CURLOPT_PRIVATE comes back to DONE). */

@@ -13,6 +13,7 @@ struct event_base;
 typedef void	(*llm_curl_done_cb)(void *private, CURLcode result);
 
 int		 llm_curl_init(struct event_base *, llm_curl_done_cb);
+CURL		*llm_curl_easy(void);
 int		 llm_curl_add(CURL *);
 void		 llm_curl_remove(CURL *);
 void		 llm_curl_shutdown(void);

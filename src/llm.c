@@ -302,7 +302,7 @@ llm_request_transfer(struct llm_request *req, struct llm_backend *b)
 		    b->cfg->timeout_s : LLM_PROBE_TIMEOUT_S) : b->cfg->timeout_s;
 
 	req->backend = b;
-	if ((req->easy = curl_easy_init()) == NULL)
+	if ((req->easy = llm_curl_easy()) == NULL)
 		return (-1);
 	req->headers = llm_provider_headers(b->provider, b->key, !req->probe);
 	curl_easy_setopt(req->easy, CURLOPT_URL, req->probe ? b->models_url :

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dedup.h"
 #include "hotreloadd.h"
 #include "hsp.h"
 #include "log.h"
@@ -36,14 +37,8 @@
 static struct {
 	char		*ai_id;
 
-	/* De-duplication: a set of ids and a ring giving their age. */
-	json_t		*seen;
-	char		**ring;
-	size_t		 window;
-	size_t		 next;
-	size_t		 count;
-	size_t		 bytes;		/* of the ids held */
-	size_t		 max_bytes;
+	struct dedup	*dedup;		/* the last request ids */
+	size_t		 max_bytes;	/* hsp.dedup_window_bytes */
 	size_t		 max_message_bytes;
 	char		*request_topic;	/* hsp/requests/<ai_id> */
 
@@ -68,34 +63,29 @@ static struct {
 	struct router_publisher publisher;	/* the current connector */
 } router;
 
-static void	router_evict(size_t);
 static void	router_task_done(struct hsp_task *, const char *, json_t *,
 		    const char *, const char *);
+
+/*
+ * The ids the dedup window of CONFIG holds: hsp.dedup_window, or fewer when
+ * they would take more than hsp.dedup_window_bytes.
+ */
+static size_t
+router_dedup_window(const struct config *config)
+{
+	return (dedup_window_fit(config->hsp->dedup_window,
+	    config->hsp->dedup_window_bytes));
+}
 
 /* Set up the router for CONFIG (which has an hsp section). */
 int
 router_init(struct registry *reg, const struct config *config)
 {
 	router.registry = reg;
-	if ((router.seen = json_object()) == NULL ||
-	    (router.recent_facts = json_array()) == NULL)
+	if ((router.dedup = dedup_create(router_dedup_window(config))) ==
+	    NULL || (router.recent_facts = json_array()) == NULL)
 		return (-1);
 	return (router_configure(config));
-}
-
-/* Free the dedup ring. */
-static void
-router_ring_free(void)
-{
-	size_t	i;
-
-	if (router.ring == NULL)
-		return;
-	for (i = 0; i < router.window; i++)
-		free(router.ring[i]);
-	free(router.ring);
-	router.ring = NULL;
-	router.bytes = 0;
 }
 
 /* Is this daemon a member of a pool (a share group)? */
@@ -109,7 +99,7 @@ router_pooled(void)
 int
 router_ensure(struct registry *reg, const struct config *config)
 {
-	if (router.seen != NULL)
+	if (router.dedup != NULL)
 		return (0);
 	return (router_init(reg, config));
 }
@@ -118,8 +108,7 @@ router_ensure(struct registry *reg, const struct config *config)
 void
 router_free(void)
 {
-	router_ring_free();
-	json_decref(router.seen);
+	dedup_free(router.dedup);
 	json_decref(router.recent_facts);
 	free(router.ai_id);
 	free(router.request_topic);
@@ -129,13 +118,13 @@ router_free(void)
 /*
  * Apply a (new) configuration: the agent id and the dedup window.  A new
  * window keeps the most recent ids that fit, so a reload does not reopen
- * the door to duplicates.
+ * the door to duplicates.  Its entries have a fixed size, so
+ * hsp.dedup_window_bytes caps how many there may be.
  */
 int
 router_configure(const struct config *config)
 {
-	char	**ring, *ai_id, *request_topic;
-	size_t	  window = config->hsp->dedup_window, keep, i, from;
+	char	*ai_id, *request_topic;
 
 	if ((ai_id = strdup(config->ai_id)) == NULL)
 		return (-1);
@@ -152,82 +141,7 @@ router_configure(const struct config *config)
 	router.max_bytes = config->hsp->dedup_window_bytes;
 	if (dispatcher_init(ai_id) == -1)
 		return (-1);
-	if (window == router.window) {
-		router_evict(0);
-		return (0);
-	}
-
-	if ((ring = calloc(window, sizeof *ring)) == NULL)
-		return (-1);
-	keep = router.count < window ? router.count : window;
-	for (i = 0; i < router.count; i++) {
-		/* Oldest first: ids beyond KEEP from the end are dropped. */
-		from = (router.next + router.window - router.count + i) %
-		    router.window;
-		if (i < router.count - keep) {
-			json_object_del(router.seen, router.ring[from]);
-			router.bytes -= strlen(router.ring[from]);
-			continue;
-		}
-		ring[i - (router.count - keep)] = router.ring[from];
-		router.ring[from] = NULL;
-	}
-	i = router.bytes;
-	router_ring_free();
-	router.bytes = i;
-	router.ring = ring;
-	router.window = window;
-	router.count = keep;
-	router.next = keep % window;
-	router_evict(0);
-	return (0);
-}
-
-/*
- * Forget the oldest ids until NEED more bytes fit under
- * hsp.dedup_window_bytes (or nothing is left).
- */
-static void
-router_evict(size_t need)
-{
-	size_t	oldest;
-
-	while (router.count > 0 && router.bytes + need > router.max_bytes) {
-		oldest = (router.next + router.window - router.count) %
-		    router.window;
-		json_object_del(router.seen, router.ring[oldest]);
-		router.bytes -= strlen(router.ring[oldest]);
-		free(router.ring[oldest]);
-		router.ring[oldest] = NULL;
-		router.count--;
-	}
-}
-
-/* Has ID been seen?  If not, remember it (evicting the oldest). */
-static bool
-router_seen(const char *id)
-{
-	char	*copy;
-	size_t	 length = strlen(id);
-
-	if (json_object_get(router.seen, id) != NULL)
-		return (true);
-	if (length > router.max_bytes)
-		return (false);		/* cannot be kept: not remembered */
-	if ((copy = strdup(id)) == NULL)
-		return (false);
-	router_evict(length);
-	if (router.count == router.window) {
-		json_object_del(router.seen, router.ring[router.next]);
-		router.bytes -= strlen(router.ring[router.next]);
-		free(router.ring[router.next]);
-	} else
-		router.count++;
-	router.ring[router.next] = copy;
-	router.bytes += length;
-	router.next = (router.next + 1) % router.window;
-	json_object_set_new(router.seen, id, json_true());
-	return (false);
+	return (dedup_resize(router.dedup, router_dedup_window(config)));
 }
 
 /* Tasks started and not yet answered (the back-pressure of hsp.c). */
@@ -587,7 +501,7 @@ router_handle(struct service_instance *from, const char *topic,
 		return;
 	}
 	/* Only requests enter the window: nothing else can push one out. */
-	if (router_seen(msg.message_id)) {
+	if (dedup_seen_or_insert(router.dedup, msg.message_id)) {
 		router.duplicates++;
 		/* Our ACK may have been lost: the sender retries with the
 		 * same id.  Acknowledge again, do not process again. */
@@ -671,9 +585,9 @@ router_status(void)
 	    "adverts_sent", (json_int_t)router.adverts_sent,
 	    "publish_failed", (json_int_t)router.publish_failed,
 	    "tasks_in_flight", (json_int_t)router.tasks_in_flight,
-	    "dedup", "window", (json_int_t)router.window,
-		"held", (json_int_t)router.count,
-		"bytes", (json_int_t)router.bytes,
+	    "dedup", "window", (json_int_t)dedup_window(router.dedup),
+		"held", (json_int_t)dedup_count(router.dedup),
+		"bytes", (json_int_t)dedup_bytes(router.dedup),
 		"max_bytes", (json_int_t)router.max_bytes,
 	    "recent_facts", router.recent_facts));
 }
