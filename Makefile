@@ -35,7 +35,7 @@ COMPLETIONDIR	?= $(DATAROOTDIR)/bash-completion/completions
 WITH_SYSTEMD	?= yes
 
 PKG_CONFIG	?= pkg-config
-PKGS		= libevent jansson libmosquitto libcurl libcrypto
+PKGS		= libevent jansson libmosquitto libcurl nettle
 
 # systemd (sd_notify, socket activation, journal fields): used unless
 # WITH_SYSTEMD=no, when pkg-config finds libsystemd.  Without it the daemon's

@@ -4,8 +4,9 @@
  * A reload replaces a service when the content of a file its section names
  * changed (a rotated api_key_file, password_file, TLS certificate), not
  * only its JSON (DESIGN.md 7.1): the configuration keeps a digest of each
- * such file, taken when it is loaded.  The hashing is OpenSSL's (libcrypto,
- * which libcurl and libmosquitto load anyway).
+ * such file, taken when it is loaded.  The hashing is nettle's, which
+ * libcurl's GnuTLS loads anyway; OpenSSL's would initialise itself and cost
+ * 2 MiB of resident memory for a few hashes (bench/RESULTS.md).
  *
  * A directory (tls.ca_path) is digested as the sorted names of its entries
  * with each regular file's content, so adding, removing or rewriting a
@@ -19,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 
 #include "hotreloadd.h"
 
@@ -27,42 +28,41 @@
 #define DIGEST_MAX_FILE_BYTES		(1024 * 1024)
 #define DIGEST_MAX_DIRECTORY_ENTRIES	4096
 
-/* MD (32 bytes) as 64 lowercase hex digits and a NUL in HEX. */
+/* MD (SHA256_DIGEST_SIZE bytes) as 64 hex digits and a NUL in HEX. */
 static void
 digest_hex(const unsigned char *md, char hex[DIGEST_HEX_SIZE])
 {
 	static const char	digits[] = "0123456789abcdef";
 	size_t			i;
 
-	for (i = 0; i < 32; i++) {
+	for (i = 0; i < SHA256_DIGEST_SIZE; i++) {
 		hex[2 * i] = digits[md[i] >> 4];
 		hex[2 * i + 1] = digits[md[i] & 0xf];
 	}
 	hex[64] = '\0';
 }
 
-/* The SHA-256 of DATA (LENGTH bytes), in hex.  Returns 0 or -1. */
+/* The SHA-256 of DATA (LENGTH bytes), in hex.  Returns 0. */
 int
 digest_sha256(const void *data, size_t length, char hex[DIGEST_HEX_SIZE])
 {
-	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	md_length;
+	struct sha256_ctx	ctx;
+	unsigned char		md[SHA256_DIGEST_SIZE];
 
-	if (EVP_Digest(data, length, md, &md_length, EVP_sha256(), NULL) != 1 ||
-	    md_length != 32)
-		return (-1);
+	sha256_init(&ctx);
+	sha256_update(&ctx, length, data);
+	sha256_digest(&ctx, sizeof md, md);
 	digest_hex(md, hex);
 	return (0);
 }
 
 /* Add the regular file PATH (named NAME) to CTX. */
 static int
-digest_add_file(EVP_MD_CTX *ctx, const char *name, const char *path,
+digest_add_file(struct sha256_ctx *ctx, const char *name, const char *path,
     char **cause)
 {
 	char	*data, *why;
 	size_t	 length;
-	int	 rc;
 
 	if (file_read(path, DIGEST_MAX_FILE_BYTES, &data, &length, NULL,
 	    &why) == -1) {
@@ -77,18 +77,16 @@ digest_add_file(EVP_MD_CTX *ctx, const char *name, const char *path,
 		return (-1);
 	}
 	/* A file alone is its bytes, as sha256sum has it. */
-	rc = (*name == '\0' || EVP_DigestUpdate(ctx, name,
-	    strlen(name) + 1) == 1) && EVP_DigestUpdate(ctx, data,
-	    length) == 1 ? 0 : -1;
+	if (*name != '\0')
+		sha256_update(ctx, strlen(name) + 1, (const uint8_t *)name);
+	sha256_update(ctx, length, (const uint8_t *)data);
 	free(data);
-	if (rc == -1)
-		*cause = strdup("cannot compute SHA-256");
-	return (rc);
+	return (0);
 }
 
 /* Add the entries of directory PATH to CTX, by name. */
 static int
-digest_add_directory(EVP_MD_CTX *ctx, const char *path, char **cause)
+digest_add_directory(struct sha256_ctx *ctx, const char *path, char **cause)
 {
 	struct dirent	**entries;
 	struct stat	  sb;
@@ -114,9 +112,9 @@ digest_add_directory(EVP_MD_CTX *ctx, const char *path, char **cause)
 			else if (stat(child, &sb) == 0 && S_ISREG(sb.st_mode))
 				rc = digest_add_file(ctx, entries[i]->d_name,
 				    child, cause);
-			else if (EVP_DigestUpdate(ctx, entries[i]->d_name,
-			    strlen(entries[i]->d_name) + 1) != 1)
-				rc = -1;
+			else
+				sha256_update(ctx, strlen(entries[i]->d_name) +
+				    1, (const uint8_t *)entries[i]->d_name);
 			free(child);
 		}
 		free(entries[i]);
@@ -134,34 +132,24 @@ digest_add_directory(EVP_MD_CTX *ctx, const char *path, char **cause)
 int
 digest_path(const char *path, char hex[DIGEST_HEX_SIZE], char **cause)
 {
-	unsigned char	 md[EVP_MAX_MD_SIZE];
-	unsigned int	 md_length = 0;
-	EVP_MD_CTX	*ctx;
-	struct stat	 sb;
-	int		 rc;
+	struct sha256_ctx	 ctx;
+	unsigned char		 md[SHA256_DIGEST_SIZE];
+	struct stat		 sb;
+	int			 rc;
 
 	*cause = NULL;
 	if (stat(path, &sb) == -1) {
 		*cause = str_printf("cannot open: %s", strerror(errno));
 		return (-1);
 	}
-	if ((ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(ctx);
-		*cause = strdup("cannot compute SHA-256");
-		return (-1);
-	}
+	sha256_init(&ctx);
 	if (S_ISDIR(sb.st_mode))
-		rc = digest_add_directory(ctx, path, cause);
+		rc = digest_add_directory(&ctx, path, cause);
 	else
-		rc = digest_add_file(ctx, "", path, cause);
-	if (rc == 0 && (EVP_DigestFinal_ex(ctx, md, &md_length) != 1 ||
-	    md_length != 32)) {
-		*cause = strdup("cannot compute SHA-256");
-		rc = -1;
-	}
-	EVP_MD_CTX_free(ctx);
-	if (rc == 0)
+		rc = digest_add_file(&ctx, "", path, cause);
+	if (rc == 0) {
+		sha256_digest(&ctx, sizeof md, md);
 		digest_hex(md, hex);
+	}
 	return (rc);
 }
