@@ -11,7 +11,8 @@
 # a reload-hsp), the others serve everything.  A quick pass with MQTT 3.1.1.
 # A daemon without a share group still rejects while draining.  And the
 # script's own paths: -n, a failing reload (the member is resumed), a dead
-# target caught by the preflight, an ssh: target.
+# target caught by the preflight, a member whose reload --check fails
+# (caught before any member is drained), an ssh: target.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hsp.sh"
 
@@ -193,9 +194,17 @@ assert_rc 0 "rolling-reload through the pool exits 0"
 assert_line "rolling-reload: all 3 targets done \(drain, reload-hsp, reload-llm, resume, check\) in .*" \
     "$OUT" "rolling-reload: the summary says all 3 done"
 for i in "${MEMBERS[@]}"; do
+	for cmd in reload-hsp reload-llm; do
+		assert_line "\[$i/3\] [^ ]*m$i\.sock: $cmd --check: ok, the reload would succeed \(.*" \
+		    "$OUT" "rolling-reload: $cmd --check on member $i before the first drain"
+	done
 	assert_line "\[$i/3\] [^ ]*m$i\.sock: status check: ok, not draining, hsp connected, in share group pool \(.*" \
 	    "$OUT" "rolling-reload: member $i passed the status check"
 done
+last_check=$(grep -n -e ' --check: ' <<<"$OUT" | tail -n 1 | cut -d: -f1)
+first_drain=$(grep -n -e ': drain --wait' <<<"$OUT" | head -n 1 | cut -d: -f1)
+assert_gt "${last_check:-0}" "${first_drain:-0}" \
+    "rolling-reload: every check came before the first drain"
 CHECKS=$((CHECKS + 1))
 if process_running "$PEER_PID"; then
 	pass "the rolling reload ended while the stream still ran"
@@ -400,6 +409,7 @@ run "$ROLLING" -n "$T/m0.sock"
 assert_rc 0 "-n exits 0"
 assert_contains "$HOTRELOADCTL -s $T/m0.sock drain --wait" "$OUT" "-n prints the drain"
 assert_contains "$HOTRELOADCTL -s $T/m0.sock reload" "$OUT" "-n prints the default reload"
+assert_contains "$HOTRELOADCTL -s $T/m0.sock -j reload --check" "$OUT" "-n prints the check"
 assert_eq true "$(mfield 0 draining)" "-n did not resume the daemon"
 
 # Over "ssh": a stand-in ssh runs the remote command line with sh -c.
@@ -416,13 +426,45 @@ run env ROLLING_RELOAD_SSH="$T/fakessh" "$ROLLING" --timeout 5 "ssh:ops@solo:$T/
 assert_rc 0 "ssh: rolling reload through a stand-in ssh exits 0"
 assert_line "\[1/1\] ssh:ops@solo:$T/m0.sock: status check: ok, not draining, hsp connected \(no share group\) \(.*" \
     "$OUT" "ssh: the status check passed"
-assert_eq 5 "$(grep -cx 'ops@solo' "$T/fakessh.hosts")" \
-    "ssh: every step went to host ops@solo (preflight, drain, reload, resume, check)"
+assert_eq 6 "$(grep -cx 'ops@solo' "$T/fakessh.hosts")" \
+    "ssh: every step went to host ops@solo (preflight, reload --check, drain, reload, resume, check)"
+
+# A member whose reload would fail (its file moves the broker to a port
+# where nothing listens) is found by reload --check before any member is
+# drained, also those before it in the list; the others are checked too.
+cp "$T/m0.conf" "$T/m0.conf.good"
+sed "s/\"port\": $BROKER_PORT/\"port\": $(closed_port)/" "$T/m0.conf.good" >"$T/m0.conf"
+gens_m0=$(mfields 0 services.hsp.generation | tr '\n' ' ')
+gens_m1=$(mfields 1 services.hsp.generation services.llm.generation | tr '\n' ' ')
+run "$ROLLING" "$T/m1.sock" "$T/m0.sock"
+assert_rc 1 "failing check: rolling-reload exits 1"
+assert_line "\[1/2\] $T/m1\.sock: reload --check: ok, the reload would succeed \(.*" \
+    "$OUT" "failing check: member 1 passed its check"
+assert_line "\[2/2\] $T/m0\.sock: reload --check: FAILED: the reload would fail: hsp: .*(refused|not connected).*" \
+    "$OUT" "failing check: the line names the target, the part and why"
+assert_contains "FAILED: the check failed on $T/m0.sock (reload); no target was touched" \
+    "$ERR" "failing check: the message on stderr says no target was touched"
+assert_not_contains ": drain --wait" "$OUT" "failing check: no member was drained"
+assert_eq "$gens_m1" "$(mfields 1 services.hsp.generation services.llm.generation | tr '\n' ' ')" \
+    "failing check: member 1 untouched (generations)"
+assert_fields "failing check: member 1 still serving" "$(mctl 1 -j status)" \
+    draining false services.hsp.in_group true
+assert_eq "$gens_m0" "$(mfields 0 services.hsp.generation | tr '\n' ' ')" \
+    "failing check: the solo daemon untouched (generation)"
+run "$ROLLING" --no-check -n "$T/m1.sock" "$T/m0.sock"
+assert_not_contains "--check" "$OUT" "--no-check: no check is run"
+cp "$T/m0.conf.good" "$T/m0.conf"
 
 # A reload that fails: the member is resumed, the next one not touched.
+# The check finds a broken file first; --no-check gets to the reload.
 printf '{ "control": ' >"$T/m0.conf"
 c_m1=$(mfield 1 services.hsp.generation)
 run "$ROLLING" "$T/m0.sock" "$T/m1.sock"
+assert_rc 1 "broken file: rolling-reload exits 1"
+assert_line "\[1/2\] $T/m0\.sock: reload --check: FAILED: the daemon answered with an error \(exit 1\): reload_failed: .*" \
+    "$OUT" "broken file: reload --check says why"
+assert_not_contains ": drain --wait" "$OUT" "broken file: no member was drained"
+run "$ROLLING" --no-check "$T/m0.sock" "$T/m1.sock"
 assert_rc 1 "failing reload: rolling-reload exits 1"
 assert_line "\[1/2\] $T/m0\.sock: reload: FAILED: the daemon answered with an error \(exit 1\).*" \
     "$OUT" "failing reload: the step line names target, step and why"
