@@ -32,6 +32,8 @@ static int	rollback_operand(struct ctl *, const char *);
 static json_t	*rollback_args(struct ctl *);
 static void	history_option(struct ctl *, int, const char *);
 static json_t	*history_args(struct ctl *);
+static void	agents_option(struct ctl *, int, const char *);
+static json_t	*agents_args(struct ctl *);
 
 static const struct option ctl_options[] = {
 	{ "socket",	required_argument,	NULL,	's' },
@@ -55,6 +57,11 @@ static const struct option drain_options[] = {
 static const struct option reload_options[] = {
 	{ "dry-run",	no_argument,		NULL,	'n' },
 	{ "check",	no_argument,		NULL,	'c' },
+	{ NULL,		0,			NULL,	0 }
+};
+
+static const struct option agents_options[] = {
+	{ "capability",	required_argument,	NULL,	'c' },
 	{ NULL,		0,			NULL,	0 }
 };
 
@@ -132,6 +139,16 @@ static const struct ctl_command ctl_commands[] = {
 		.args = rollback_args,
 		.print = print_reload,
 		.exit_status = reload_exit_status,
+	},
+	{
+		.name = HR_CMD_AGENTS,
+		.synopsis = "[--capability NAME]",
+		.help = "the other agents discovery knows, their capabilities",
+		.waiting = "waiting for hotreloadd",
+		.options = agents_options,
+		.option = agents_option,
+		.args = agents_args,
+		.print = print_agents,
 	},
 	{
 		.name = HR_CMD_HISTORY,
@@ -303,6 +320,11 @@ ctl_help(void)
 	    "  --check              build and connect the new services, then "
 	    "discard\n"
 	    "                       them; exit %d if the reload would fail\n"
+	    "\n"
+	    "agents options:\n"
+	    "  --capability NAME    only the agents offering a capability of "
+	    "that name\n"
+	    "                       (or id)\n"
 	    "\n"
 	    "history options:\n"
 	    "  --limit N            at most N entries (default: all the daemon "
@@ -599,6 +621,27 @@ history_args(struct ctl *ctl)
 	if (ctl->history_limit > 0)
 		return (json_pack("{s:I}", "limit",
 		    (json_int_t)ctl->history_limit));
+	return (json_object());
+}
+
+/* agents --capability NAME. */
+static void
+agents_option(struct ctl *ctl, int ch, const char *arg)
+{
+	if (ch != 'c')
+		return;
+	if (*arg == '\0')
+		ctl_usage_error("agents: --capability needs a name");
+	ctl->agents_capability = arg;
+}
+
+/* agents' arguments: "capability" when given. */
+static json_t *
+agents_args(struct ctl *ctl)
+{
+	if (ctl->agents_capability != NULL)
+		return (json_pack("{s:s}", "capability",
+		    ctl->agents_capability));
 	return (json_object());
 }
 

@@ -67,6 +67,7 @@ struct ctl {
 	int				 reload_check;	/* --check */
 	const char			*rollback_service; /* or NULL */
 	long				 history_limit;	/* 0: unset */
+	const char			*agents_capability; /* or NULL */
 
 	double				 wait;		/* seconds we allow */
 	double				 deadline;	/* on ctl_now()'s clock */
@@ -102,6 +103,7 @@ void	print_reload_service(struct ctl *, json_t *);
 void	print_reload(struct ctl *, json_t *);
 void	print_version(struct ctl *, json_t *);
 void	print_history(struct ctl *, json_t *);
+void	print_agents(struct ctl *, json_t *);
 void	print_metrics(struct ctl *, json_t *);
 
 #endif /* HOTRELOADCTL_H */

@@ -477,8 +477,9 @@ print_plan_result(json_t *result)
 void
 print_history(__attribute__((unused)) struct ctl *ctl, json_t *result)
 {
-	json_t		*entry, *origin, *error, *sha;
-	char		 from[64], seq[32];
+	json_t		*entry, *origin, *error, *sha, *args;
+	char		 from[64], seq[32], what[64];
+	const char	*service;
 	size_t		 i;
 
 	json_array_foreach(json_object_get(result, "entries"), i, entry) {
@@ -491,10 +492,19 @@ print_history(__attribute__((unused)) struct ctl *ctl, json_t *result)
 			    " pid %" JSON_INTEGER_FORMAT,
 			    print_integer_value(origin, "uid", -1),
 			    print_integer_value(origin, "pid", -1));
-		printf("%5s  %s  %-11s %-18s %-6s %6.0f ms",
+		/* The command as it was typed: "reload --check". */
+		args = json_object_get(entry, "args");
+		service = print_string(args, "service", NULL);
+		snprintf(what, sizeof what, "%s%s%s%s%s",
+		    print_string(entry, "command", "?"),
+		    json_is_true(json_object_get(args, "dry_run")) ?
+		    " --dry-run" : "",
+		    json_is_true(json_object_get(args, "check")) ?
+		    " --check" : "", service != NULL ? " " : "",
+		    service != NULL ? service : "");
+		printf("%5s  %s  %-20s %-18s %-6s %6.0f ms",
 		    print_integer(entry, "seq", "?", seq, sizeof seq),
-		    print_string(entry, "at", "?"),
-		    print_string(entry, "command", "?"), from,
+		    print_string(entry, "at", "?"), what, from,
 		    json_is_true(json_object_get(entry, "ok")) ? "ok" :
 		    "failed",
 		    json_number_value(json_object_get(entry, "duration_ms")));
@@ -506,6 +516,41 @@ print_history(__attribute__((unused)) struct ctl *ctl, json_t *result)
 			printf("  %s: %s", print_string(error, "code", "?"),
 			    print_string(error, "message", ""));
 		putchar('\n');
+	}
+}
+
+/*
+ * agents: one line per capability, grouped by agent, with the age of the
+ * agent's latest advert; "(none)" when discovery knows nobody.
+ */
+void
+print_agents(__attribute__((unused)) struct ctl *ctl, json_t *result)
+{
+	json_t		*agents, *agent, *capability;
+	char		 age[32];
+	size_t		 i, j;
+
+	agents = json_object_get(result, "agents");
+	if (json_array_size(agents) == 0) {
+		printf("no agents known\n");
+		return;
+	}
+	printf("%-28s %-9s %-36s %-16s %-8s %s\n", "AGENT", "ADVERT",
+	    "CAPABILITY", "NAME", "VERSION", "AVAILABILITY");
+	json_array_foreach(agents, i, agent) {
+		snprintf(age, sizeof age, "%.0f s ago", json_number_value(
+		    json_object_get(agent, "last_advert_s")));
+		json_array_foreach(json_object_get(agent, "capabilities"), j,
+		    capability) {
+			printf("%-28s %-9s %-36s %-16s %-8s %s\n",
+			    j == 0 ? print_string(agent, "ai_id", "?") : "",
+			    j == 0 ? age : "",
+			    print_string(capability, "capability_id", "?"),
+			    print_string(capability, "name", "-"),
+			    print_string(capability, "version", "-"),
+			    print_string(capability, "availability_status",
+			    "?"));
+		}
 	}
 }
 

@@ -3,7 +3,8 @@
  *
  * Every state-changing command that ran (not one refused before it
  * started) leaves an entry as it ends, and the daemon's start leaves one
- * ("startup"): seq, at (when it started, UTC), command, origin (a client's
+ * ("startup"): seq, at (when it started, UTC), command, args (as the
+ * command got them: dry_run, check, service, wait...), origin (a client's
  * {"uid", "pid"}, or "SIGHUP", "SIGTERM", "startup"), ok, error ({code,
  * message} or null), duration_ms, config_sha256 (of the configuration file
  * it read, or null) and generations (every service's, after it).  The last
@@ -50,7 +51,7 @@ history_time(const struct timespec *ts)
 
 /* Append one entry (ORIGIN and ERROR are taken), dropping the oldest. */
 static void
-history_append(const char *command, const struct timespec *at,
+history_append(const char *command, json_t *args, const struct timespec *at,
     json_t *origin, bool ok, json_t *error, double duration_s,
     const char *sha256)
 {
@@ -63,10 +64,11 @@ history_append(const char *command, const struct timespec *at,
 		return;
 	}
 	json_array_append_new(history_entries, json_pack("{s:I, s:o, s:s, "
-	    "s:o, s:b, s:o, s:I, s:s?, s:o}",
+	    "s:O, s:o, s:b, s:o, s:I, s:s?, s:o}",
 	    "seq", ++history_seq,
 	    "at", history_time(at),
 	    "command", command,
+	    "args", args,
 	    "origin", origin,
 	    "ok", ok,
 	    "error", error != NULL ? error : json_null(),
@@ -82,11 +84,15 @@ void
 history_add(const char *command, json_t *origin, bool ok, json_t *error,
     double duration_s, const char *sha256)
 {
-	struct timespec	now;
+	struct timespec	 now;
+	json_t		*args;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	now.tv_sec -= (time_t)duration_s;
-	history_append(command, &now, origin, ok, error, duration_s, sha256);
+	args = json_object();
+	history_append(command, args, &now, origin, ok, error, duration_s,
+	    sha256);
+	json_decref(args);
 }
 
 /* ITEM (state-changing, it ran) is ending: keep what it did. */
@@ -101,7 +107,7 @@ history_record(struct cmdq_item *item)
 	else
 		origin = json_pack("{s:I, s:I}", "uid", (json_int_t)item->uid,
 		    "pid", (json_int_t)item->pid);
-	history_append(item->cmd->name, &item->started_wall, origin,
+	history_append(item->cmd->name, item->args, &item->started_wall, origin,
 	    !item->failed, json_incref(item->error),
 	    cmdq_item_running_s(item), item->config_sha256);
 }

@@ -85,6 +85,9 @@ cmd_shutdown_poll_cb(__attribute__((unused)) evutil_socket_t fd,
 			    "(drain.timeout_s); retiring anyway", n, limit);
 		if (!s->left)
 			registry_drain_cancel(hr->registry);
+		/* Peers hear "offline" (retained) before the connector goes;
+		 * it delivers it as it retires. */
+		router_advertise_offline();
 		registry_retire_all(hr->registry);
 		s->retired = true;
 		clock_gettime(CLOCK_MONOTONIC, &s->phase_started);

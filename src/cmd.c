@@ -27,6 +27,7 @@ extern const struct cmd_entry cmd_version_entry;
 extern const struct cmd_entry cmd_metrics_entry;
 extern const struct cmd_entry cmd_history_entry;
 extern const struct cmd_entry cmd_rollback_entry;
+extern const struct cmd_entry cmd_agents_entry;
 
 /* The commands a client may send. */
 const struct cmd_entry *const cmd_table[] = {
@@ -40,6 +41,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_metrics_entry,
 	&cmd_history_entry,
 	&cmd_rollback_entry,
+	&cmd_agents_entry,
 	NULL
 };
 

@@ -648,6 +648,9 @@ static const struct config_row hsp_rows[] = {
 	    65536, 4294967296LL, 16777216) },
 	{ INTEGER("discovery_max_bytes", struct config_hsp,
 	    discovery_max_bytes, 65536, 4294967296LL, 16777216) },
+	/* Below the 600 s receivers keep an advert (DISCOVERY_MAX_AGE_S). */
+	{ INTEGER("advert_interval_s", struct config_hsp, advert_interval_s,
+	    1, 599, 300) },
 };
 static const struct config_section hsp_section = {
 	"hsp", ROWS(hsp_rows), finish_hsp

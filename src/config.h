@@ -91,6 +91,7 @@ struct config_hsp {
 	int			 max_tasks_in_flight;	/* beyond: stop reading */
 	size_t			 dedup_window_bytes;
 	size_t			 discovery_max_bytes;
+	int			 advert_interval_s;	/* re-advertise */
 };
 
 /* A SHA-256 in hex, with its NUL. */

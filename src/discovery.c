@@ -25,17 +25,18 @@
 
 /*
  * The bytes of an entry besides its strings: the keys and punctuation of
- * {"capability_id":"","ai_id":"","name":"","availability_status":"",
- * "advertised_by":"","seen":0000000.000000}.
+ * {"capability_id":"","ai_id":"","name":"","version":"",
+ * "availability_status":"","advertised_by":"","seen":0000000.000000}.
  */
-#define DISCOVERY_ENTRY_OVERHEAD	112
+#define DISCOVERY_ENTRY_OVERHEAD	124
 
 /* One capability: the latest advert of its id. */
 struct discovery_entry {
 	char				*id;	/* capability_id; the key */
 	char				*ai_id;	/* who sent it */
 	char				*name;
-	char				*status;
+	char				*version;
+	char				*status;	/* "online" if not said */
 	char				*advertised_by;
 	double				 seen;	/* monotonic s */
 	size_t				 bytes;
@@ -80,6 +81,7 @@ discovery_entry_bytes(const struct discovery_entry *e)
 {
 	return (DISCOVERY_ENTRY_OVERHEAD + strlen(e->id) + strlen(e->ai_id) +
 	    (e->name != NULL ? strlen(e->name) : 0) +
+	    (e->version != NULL ? strlen(e->version) : 0) +
 	    (e->status != NULL ? strlen(e->status) : 0) +
 	    (e->advertised_by != NULL ? strlen(e->advertised_by) : 0));
 }
@@ -93,6 +95,7 @@ discovery_entry_free(struct discovery_entry *e)
 	free(e->id);
 	free(e->ai_id);
 	free(e->name);
+	free(e->version);
 	free(e->status);
 	free(e->advertised_by);
 	free(e);
@@ -202,8 +205,10 @@ discovery_advert(const char *sender, json_t *payload)
 	if ((e = calloc(1, sizeof *e)) == NULL ||
 	    (e->id = strdup(id)) == NULL || (e->ai_id = strdup(sender)) ==
 	    NULL || !discovery_copy(payload, "name", &e->name) ||
+	    !discovery_copy(payload, "version", &e->version) ||
 	    !discovery_copy(payload, "availability_status", &e->status) ||
-	    !discovery_copy(payload, "ai_id", &e->advertised_by)) {
+	    !discovery_copy(payload, "ai_id", &e->advertised_by) ||
+	    (e->status == NULL && (e->status = strdup("online")) == NULL)) {
 		discovery_entry_free(e);
 		return;
 	}
@@ -228,6 +233,86 @@ discovery_advert(const char *sender, json_t *payload)
 	TAILQ_INSERT_TAIL(&discovery.entries, e, entry);
 	discovery.count++;
 	discovery.bytes += e->bytes;
+}
+
+/* qsort: two C strings by strcmp. */
+static int
+discovery_compare_strings(const void *a, const void *b)
+{
+	return (strcmp(*(const char *const *)a, *(const char *const *)b));
+}
+
+/* The agents that have a capability named (or with the id) NAME. */
+static json_t *
+discovery_agents_with(const char *name)
+{
+	struct discovery_entry	*e;
+	json_t			*with = json_object();
+
+	TAILQ_FOREACH(e, &discovery.entries, entry) {
+		if (strcmp(e->id, name) == 0 ||
+		    (e->name != NULL && strcmp(e->name, name) == 0))
+			json_object_set_new(with, e->ai_id, json_true());
+	}
+	return (with);
+}
+
+/*
+ * What discovery knows, by agent: {"agents": [{"ai_id", "last_advert_s"
+ * (seconds since its latest advert), "capabilities": [{"capability_id",
+ * "name", "version", "availability_status", "age_s"}]}]}, agents by id.
+ * With CAPABILITY, only the agents that have one of that name or id.
+ */
+json_t *
+discovery_agents(const char *capability)
+{
+	struct discovery_entry	*e;
+	json_t			*by_agent = json_object(), *agent;
+	json_t			*agents = json_array(), *with;
+	const char		*ai_id, **ids;
+	double			 now = discovery_now(), age;
+	size_t			 n = 0, i;
+
+	if (discovery.initialized) {
+		discovery_expire(now);
+		with = capability != NULL ? discovery_agents_with(capability) :
+		    NULL;
+		TAILQ_FOREACH(e, &discovery.entries, entry) {
+			if (with != NULL &&
+			    json_object_get(with, e->ai_id) == NULL)
+				continue;
+			age = now - e->seen;
+			if ((agent = json_object_get(by_agent, e->ai_id)) ==
+			    NULL) {
+				agent = json_pack("{s:s, s:f, s:[]}", "ai_id",
+				    e->ai_id, "last_advert_s", age,
+				    "capabilities");
+				json_object_set_new(by_agent, e->ai_id, agent);
+			}
+			/* Oldest first: the last one is the latest. */
+			json_object_set_new(agent, "last_advert_s",
+			    json_real(age));
+			json_array_append_new(json_object_get(agent,
+			    "capabilities"), json_pack("{s:s, s:s?, s:s?, s:s, "
+			    "s:f}", "capability_id", e->id, "name", e->name,
+			    "version", e->version, "availability_status",
+			    e->status, "age_s", age));
+		}
+		json_decref(with);
+	}
+	/* json_object keeps no order: sort the agents by id. */
+	if ((ids = calloc(json_object_size(by_agent) + 1, sizeof *ids)) !=
+	    NULL) {
+		json_object_foreach(by_agent, ai_id, agent)
+			ids[n++] = ai_id;
+		qsort(ids, n, sizeof *ids, discovery_compare_strings);
+		for (i = 0; i < n; i++)
+			json_array_append(agents, json_object_get(by_agent,
+			    ids[i]));
+		free(ids);
+	}
+	json_decref(by_agent);
+	return (json_pack("{s:o}", "agents", agents));
 }
 
 /* Status details of the service_discovery slot. */

@@ -187,12 +187,14 @@ task_finish(struct hsp_task *task, const char *status, json_t *payload,
 }
 
 /*
- * The CapabilityAdvertisement payloads of the available tools, for agent
- * AI_ID (a new connector advertises under its own id before the swap),
- * "maintenance" when MAINTENANCE (draining alone), else "online".
+ * The CapabilityAdvertisement payloads of the tools for agent AI_ID (a new
+ * connector advertises under its own id before the swap) with availability
+ * STATUS ("online", "maintenance", "offline"): those available now, or
+ * with ALL every tool (to say that all are offline).
  */
 json_t *
-dispatcher_adverts(struct registry *reg, const char *ai_id, bool maintenance)
+dispatcher_adverts(struct registry *reg, const char *ai_id,
+    const char *status, bool all)
 {
 	const struct tool	*tool;
 	json_t			*adverts = json_array();
@@ -201,7 +203,7 @@ dispatcher_adverts(struct registry *reg, const char *ai_id, bool maintenance)
 
 	for (i = 0; i < DISPATCHER_TOOLS_COUNT; i++) {
 		tool = dispatcher_tools[i];
-		if (!dispatcher_available(reg, tool) ||
+		if ((!all && !dispatcher_available(reg, tool)) ||
 		    (id = dispatcher_capability_id(tool, ai_id)) == NULL)
 			continue;
 		json_array_append_new(adverts, json_pack("{s:s, s:s, s:s, "
@@ -211,8 +213,7 @@ dispatcher_adverts(struct registry *reg, const char *ai_id, bool maintenance)
 		    "name", tool->name,
 		    "description", tool->description,
 		    "version", tool->version,
-		    "availability_status", maintenance ? "maintenance" :
-		    "online",
+		    "availability_status", status,
 		    "tags", "hotreloadd"));
 		free(id);
 	}

@@ -51,6 +51,7 @@ struct hsp_pending {
 	char			*topic;
 	char			*payload;
 	size_t			 length;
+	bool			 retain;	/* an advert: not handed over */
 	TAILQ_ENTRY(hsp_pending) bucket;	/* by mid */
 	TAILQ_ENTRY(hsp_pending) order;		/* oldest first */
 };
@@ -241,7 +242,8 @@ void	 hsp_pub_drop(struct hsp_conn *c);
 void	 hsp_pub_unwatch(struct hsp_conn *c);
 void	 hsp_pub_update(struct hsp_conn *c);
 void	 hsp_pub_timer_cb(evutil_socket_t fd, short events, void *arg);
+void	 hsp_set_will(struct hsp_conn *, struct mosquitto *, size_t index);
 int	 hsp_publish_text(struct hsp_conn *c, const char *topic, char *text,
-		    size_t length);
+		    size_t length, const struct hsp_publish_options *);
 
 #endif /* HOTRELOAD_HSP_CONN_H */

@@ -141,6 +141,32 @@ hsp_check_tls_files(struct hsp_conn *c, char **cause)
 	return (0);
 }
 
+/*
+ * The MQTT will of MOSQ, connection INDEX of C (0: receiving, 1:
+ * publishing): the offline advert of one tool, retained, so that peers
+ * learn the agent is gone when the broker loses it (kill -9, a crash, a
+ * network split).  Two connections carry the two tools (dialogue, echo).
+ * Not in a pool: the other members still serve the agent id.  A clean
+ * disconnect (a reload's retire, a shutdown) sends no will.
+ */
+void
+hsp_set_will(struct hsp_conn *c, struct mosquitto *mosq, size_t index)
+{
+	char	*topic, *text;
+	int	 rc;
+
+	if (c->cfg->share_group != NULL ||
+	    router_will(c->config->ai_id, index, &topic, &text) == -1)
+		return;
+	rc = mosquitto_will_set_v5(mosq, topic, (int)strlen(text), text, 1,
+	    true, NULL);
+	if (rc != MOSQ_ERR_SUCCESS)
+		log_warnx("hsp: cannot set the offline advert on %s as the "
+		    "will: %s", topic, hsp_strerror(rc));
+	free(topic);
+	free(text);
+}
+
 int
 hsp_conn_new_mosq(struct hsp_conn *c, char **cause)
 {
@@ -164,6 +190,7 @@ hsp_conn_new_mosq(struct hsp_conn *c, char **cause)
 	mosquitto_unsubscribe_v5_callback_set(c->mosq, hsp_on_unsubscribe);
 	mosquitto_message_v5_callback_set(c->mosq, hsp_on_message);
 	mosquitto_log_callback_set(c->mosq, hsp_on_log);
+	hsp_set_will(c, c->mosq, 0);
 	if (c->cfg->username != NULL &&
 	    (rc = mosquitto_username_pw_set(c->mosq, c->cfg->username,
 	    c->password)) != MOSQ_ERR_SUCCESS) {

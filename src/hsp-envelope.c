@@ -32,8 +32,10 @@ const char *const hsp_malformed_names[HSP_MALFORMED_COUNT] = {
 static const char *const envelope_required[HSP_TYPE_COUNT][7] = {
 	[HSP_FACT] = { "id", "statement_type", "source_ai_id",
 	    "timestamp_created", NULL },
+	/* availability_status is optional: the existing agents never send
+	 * it, and discovery counts it as "online" (HSP.md 8). */
 	[HSP_CAPABILITY_ADVERTISEMENT] = { "capability_id", "ai_id", "name",
-	    "description", "version", "availability_status", NULL },
+	    "description", "version", NULL },
 	[HSP_TASK_REQUEST] = { "request_id", "requester_ai_id", NULL },
 	[HSP_TASK_RESULT] = { "result_id", "request_id", "executing_ai_id",
 	    "status", NULL },

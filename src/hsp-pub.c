@@ -36,7 +36,7 @@ hsp_pending_free(struct hsp_conn *c, struct hsp_pending *p)
  */
 static void
 hsp_pending_add(struct hsp_conn *c, int mid, const char *topic, char *text,
-    size_t length)
+    size_t length, bool retain)
 {
 	struct hsp_pending	*p;
 
@@ -49,6 +49,7 @@ hsp_pending_add(struct hsp_conn *c, int mid, const char *topic, char *text,
 	p->mid = mid;
 	p->payload = text;
 	p->length = length;
+	p->retain = retain;
 	TAILQ_INSERT_TAIL(&c->pending[mid % HSP_PENDING_BUCKETS], p, bucket);
 	TAILQ_INSERT_TAIL(&c->pending_order, p, order);
 	c->pending_pubacks++;
@@ -92,8 +93,18 @@ hsp_pending_hand_over(struct hsp_conn *c)
 		return;
 	}
 	while ((p = TAILQ_FIRST(&c->pending_order)) != NULL) {
+		/*
+		 * A retained advert is not re-sent: the new connector has
+		 * published its own, and this older one would replace it
+		 * on the broker.
+		 */
+		if (p->retain) {
+			count--;
+			hsp_pending_free(c, p);
+			continue;
+		}
 		if (hsp_publish_text(current->data, p->topic, p->payload,
-		    p->length) == -1)
+		    p->length, NULL) == -1)
 			failed++;
 		p->payload = NULL;	/* taken */
 		hsp_pending_free(c, p);
@@ -307,6 +318,7 @@ hsp_pub_new_mosq(struct hsp_conn *c, char **cause)
 	mosquitto_disconnect_v5_callback_set(m, hsp_pub_on_disconnect);
 	mosquitto_publish_v5_callback_set(m, hsp_on_publish);
 	mosquitto_log_callback_set(m, hsp_on_log);
+	hsp_set_will(c, m, 1);
 	if (c->cfg->username != NULL &&
 	    (rc = mosquitto_username_pw_set(m, c->cfg->username,
 	    c->password)) != MOSQ_ERR_SUCCESS) {
@@ -367,7 +379,8 @@ hsp_pub_timer_cb(__attribute__((unused)) evutil_socket_t fd,
  * reconnecting, so only a refusal counts as a failure.
  */
 int
-hsp_publish(struct service_instance *inst, const char *topic, json_t *envelope)
+hsp_publish(struct service_instance *inst, const char *topic, json_t *envelope,
+    const struct hsp_publish_options *options)
 {
 	struct hsp_conn	*c = inst->data;
 	char		*text;
@@ -376,25 +389,33 @@ hsp_publish(struct service_instance *inst, const char *topic, json_t *envelope)
 		return (-1);
 	if ((text = json_dumps(envelope, JSON_COMPACT)) == NULL)
 		return (-1);
-	return (hsp_publish_text(c, topic, text, strlen(text)));
+	return (hsp_publish_text(c, topic, text, strlen(text), options));
 }
 
 /*
- * Publish TEXT (taken) of LENGTH bytes on TOPIC at QoS 1 through C, and
- * keep it until the broker acknowledges it.
+ * Publish TEXT (taken) of LENGTH bytes on TOPIC at QoS 1 through C, as
+ * OPTIONS say (NULL: not retained), and keep it until the broker
+ * acknowledges it.
  */
 int
 hsp_publish_text(struct hsp_conn *c, const char *topic, char *text,
-    size_t length)
+    size_t length, const struct hsp_publish_options *options)
 {
-	int	rc, mid = 0;
+	mosquitto_property	*props = NULL;
+	bool			 retain = options != NULL && options->retain;
+	int			 rc, mid = 0;
 
 	if (c->pub.mosq == NULL || c->state == HSP_STATE_CLOSED) {
 		free(text);
 		return (-1);
 	}
-	rc = mosquitto_publish(c->pub.mosq, &mid, topic, (int)length, text, 1,
-	    false);
+	if (options != NULL && options->expiry_s > 0 &&
+	    c->cfg->protocol == 5)
+		mosquitto_property_add_int32(&props,
+		    MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, options->expiry_s);
+	rc = mosquitto_publish_v5(c->pub.mosq, &mid, topic, (int)length, text,
+	    1, retain, props);
+	mosquitto_property_free_all(&props);
 	/* Without a connection libmosquitto queues it and sends it after
 	 * reconnecting: only a refusal counts as a failure. */
 	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) {
@@ -402,7 +423,7 @@ hsp_publish_text(struct hsp_conn *c, const char *topic, char *text,
 		return (-1);
 	}
 	c->published++;
-	hsp_pending_add(c, mid, topic, text, length);
+	hsp_pending_add(c, mid, topic, text, length, retain);
 	if (rc == MOSQ_ERR_SUCCESS)
 		hsp_pub_update(c);
 	return (0);
@@ -410,9 +431,10 @@ hsp_publish_text(struct hsp_conn *c, const char *topic, char *text,
 
 /* The router's publisher: hsp_publish, for a router_publisher. */
 static int
-hsp_publisher_publish(void *arg, const char *topic, json_t *envelope)
+hsp_publisher_publish(void *arg, const char *topic, json_t *envelope,
+    const struct hsp_publish_options *options)
 {
-	return (hsp_publish(arg, topic, envelope));
+	return (hsp_publish(arg, topic, envelope, options));
 }
 
 /* The router's publisher: hsp_is_connected, for a router_publisher. */

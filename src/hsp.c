@@ -594,6 +594,11 @@ hsp_create(struct registry *reg, const struct config *config, char **cause)
 	*cause = NULL;
 	if (config->hsp == NULL)
 		return (NULL);
+	/* The router first: the connections' wills are its adverts. */
+	if (router_ensure(reg, config) == -1) {
+		*cause = strdup("cannot set up the HSP router");
+		return (NULL);
+	}
 	if ((c = calloc(1, sizeof *c)) == NULL) {
 		*cause = strdup("out of memory");
 		return (NULL);
@@ -609,12 +614,12 @@ hsp_create(struct registry *reg, const struct config *config, char **cause)
 	TAILQ_INIT(&c->held);
 	if (hsp_conn_topics(c) == -1 || hsp_read_password(c, cause) == -1 ||
 	    hsp_check_tls_files(c, cause) == -1 ||
-	    (c->timer = evtimer_new(c->registry->base, hsp_conn_timer_cb, c)) == NULL ||
-	    (c->intake_timer = evtimer_new(c->registry->base, hsp_conn_intake_cb,
-	    c)) == NULL ||
-	    (c->pub.timer = evtimer_new(c->registry->base, hsp_pub_timer_cb,
-	    c)) == NULL || hsp_pub_new_mosq(c, cause) == -1 ||
-	    (c->misc_event = event_new(c->registry->base, -1, EV_PERSIST,
+	    (c->timer = evtimer_new(reg->base, hsp_conn_timer_cb, c)) ==
+	    NULL || (c->intake_timer = evtimer_new(reg->base,
+	    hsp_conn_intake_cb, c)) == NULL ||
+	    (c->pub.timer = evtimer_new(reg->base, hsp_pub_timer_cb, c)) ==
+	    NULL || hsp_pub_new_mosq(c, cause) == -1 ||
+	    (c->misc_event = event_new(reg->base, -1, EV_PERSIST,
 	    hsp_conn_misc_cb, c)) == NULL ||
 	    (inst = service_instance_create(&hsp_service_ops, c)) == NULL) {
 		if (*cause == NULL)
@@ -626,11 +631,6 @@ hsp_create(struct registry *reg, const struct config *config, char **cause)
 	if (hsp_dns == NULL)
 		hsp_dns = evdns_base_new(reg->base,
 		    EVDNS_BASE_INITIALIZE_NAMESERVERS);
-	if (router_ensure(reg, config) == -1) {
-		*cause = strdup("cannot set up the HSP router");
-		service_instance_unref(inst);
-		return (NULL);
-	}
 	return (inst);
 }
 

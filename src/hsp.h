@@ -115,7 +115,7 @@ const struct tool *dispatcher_find(struct registry *,
 		    json_t *request_payload, const char **code, char **why);
 void		 dispatcher_run(struct hsp_task *);
 json_t		*dispatcher_adverts(struct registry *, const char *ai_id,
-		    bool maintenance);
+		    const char *status, bool all);
 json_t		*dispatcher_status(struct registry *);
 void		 task_finish(struct hsp_task *, const char *status,
 		    json_t *payload, const char *error_code,
@@ -135,6 +135,7 @@ void		 discovery_configure(const struct config_hsp *);
 void		 discovery_free(void);
 void		 discovery_advert(const char *sender, json_t *payload);
 json_t		*discovery_status(void);
+json_t		*discovery_agents(const char *capability);
 
 /* router.c ------------------------------------------------------------ */
 
@@ -151,10 +152,17 @@ unsigned int	 router_tasks_in_flight(void);
  * Where the router publishes: a connector, handed to it at each swap
  * (router_set_publisher), so that the router never looks the connector up.
  */
+/* How a message is published; NULL: QoS 1, not retained, no expiry. */
+struct hsp_publish_options {
+	bool		retain;
+	unsigned int	expiry_s;	/* MQTT 5 message expiry; 0: none */
+};
+
 struct router_publisher {
 	/* Publish ENVELOPE (borrowed) on TOPIC: 0, or -1 when refused. */
 	int		(*publish)(void *arg, const char *topic,
-			    json_t *envelope);
+			    json_t *envelope,
+			    const struct hsp_publish_options *);
 	/* Is it connected (worth advertising through now)? */
 	bool		(*ready)(void *arg);
 	void		*arg;
@@ -165,6 +173,9 @@ int		 router_publish(const char *topic, json_t *envelope);
 void		 router_advertise(const struct router_publisher *via,
 		    const char *ai_id);
 void		 router_readvertise(void);
+void		 router_advertise_offline(void);
+int		 router_will(const char *ai_id, size_t index, char **topic,
+		    char **text);
 json_t		*router_status(void);
 void		 router_metrics(FILE *);
 
@@ -175,7 +186,7 @@ extern const struct service_ops tool_dispatcher_service_ops;
 extern const struct service_ops discovery_service_ops;
 
 int		 hsp_publish(struct service_instance *, const char *topic,
-		    json_t *envelope);
+		    json_t *envelope, const struct hsp_publish_options *);
 void		 hsp_publisher(struct service_instance *,
 		    struct router_publisher *);
 bool		 hsp_is_connected(struct service_instance *);

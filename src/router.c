@@ -47,6 +47,7 @@ static struct {
 	uint64_t	 duplicates;
 	uint64_t	 malformed[HSP_MALFORMED_COUNT];
 	unsigned int	 malformed_logged;	/* bit per kind */
+	unsigned int	 drops_logged;		/* bit per router_drop */
 	uint64_t	 not_for_us;
 	uint64_t	 wrong_topic;	/* a request not on our request topic */
 	uint64_t	 retained_requests;
@@ -59,10 +60,13 @@ static struct {
 	unsigned int	 tasks_in_flight;
 	json_t		*recent_facts;
 	bool		 pooled;	/* hsp.share_group is set */
+	int		 advert_interval_s;	/* hsp.advert_interval_s */
+	struct event	*advert_timer;
 	struct registry	*registry;	/* draining; the tools' services */
 	struct router_publisher publisher;	/* the current connector */
 } router;
 
+static void	router_advert_timer_cb(evutil_socket_t, short, void *);
 static void	router_task_done(struct hsp_task *, const char *, json_t *,
 		    const char *, const char *);
 
@@ -83,7 +87,9 @@ router_init(struct registry *reg, const struct config *config)
 {
 	router.registry = reg;
 	if ((router.dedup = dedup_create(router_dedup_window(config))) ==
-	    NULL || (router.recent_facts = json_array()) == NULL)
+	    NULL || (router.recent_facts = json_array()) == NULL ||
+	    (router.advert_timer = event_new(reg->base, -1, EV_PERSIST,
+	    router_advert_timer_cb, NULL)) == NULL)
 		return (-1);
 	return (router_configure(config));
 }
@@ -109,6 +115,8 @@ void
 router_free(void)
 {
 	dedup_free(router.dedup);
+	if (router.advert_timer != NULL)
+		event_free(router.advert_timer);
 	json_decref(router.recent_facts);
 	free(router.ai_id);
 	free(router.request_topic);
@@ -124,7 +132,8 @@ router_free(void)
 int
 router_configure(const struct config *config)
 {
-	char	*ai_id, *request_topic;
+	struct timeval	 tv = { 0, 0 };
+	char		*ai_id, *request_topic;
 
 	if ((ai_id = strdup(config->ai_id)) == NULL)
 		return (-1);
@@ -139,6 +148,11 @@ router_configure(const struct config *config)
 	router.pooled = config->hsp->share_group != NULL;
 	router.max_message_bytes = config->hsp->max_message_bytes;
 	router.max_bytes = config->hsp->dedup_window_bytes;
+	if (router.advert_interval_s != config->hsp->advert_interval_s) {
+		router.advert_interval_s = config->hsp->advert_interval_s;
+		tv.tv_sec = router.advert_interval_s;
+		evtimer_add(router.advert_timer, &tv);
+	}
 	if (dispatcher_init(ai_id) == -1)
 		return (-1);
 	return (dedup_resize(router.dedup, router_dedup_window(config)));
@@ -206,7 +220,7 @@ router_publish(const char *topic, json_t *envelope)
 	struct router_publisher	*via = &router.publisher;
 
 	if (via->publish == NULL || via->publish(via->arg, topic,
-	    envelope) == -1) {
+	    envelope, NULL) == -1) {
 		router.publish_failed++;
 		if (time(NULL) - router.publish_failed_logged >= 10) {
 			log_warnx("hsp: cannot publish to %s (%llu failed so "
@@ -221,7 +235,12 @@ router_publish(const char *topic, json_t *envelope)
 	return (0);
 }
 
-/* Acknowledge MSG to its sender (HSP.md "Acknowledgement"). */
+/*
+ * Acknowledge MSG to its sender.  The ACK's correlation_id is the request's
+ * correlation_id (its message_id when it has none): the existing agents'
+ * senders wait on that; target_message_id is always the message_id, which
+ * is what a peer should match on (HSP.md 8).
+ */
 static void
 router_acknowledge(struct hsp_message *msg)
 {
@@ -230,6 +249,7 @@ router_acknowledge(struct hsp_message *msg)
 
 	envelope_timestamp(when);
 	ack = envelope_new(HSP_ACKNOWLEDGEMENT, router.ai_id, msg->sender,
+	    msg->correlation_id != NULL ? msg->correlation_id :
 	    msg->message_id, "acknowledgement", "low", false,
 	    json_pack("{s:s, s:s, s:s}", "status", "received",
 	    "ack_timestamp", when, "target_message_id", msg->message_id));
@@ -436,6 +456,37 @@ router_other(struct hsp_message *msg)
 	}
 }
 
+/* Why a well-formed TaskRequest is dropped; each kind is logged once. */
+enum router_drop {
+	ROUTER_DROP_WRONG_TOPIC,
+	ROUTER_DROP_RETAINED,
+	ROUTER_DROP_NOT_FOR_US,
+	ROUTER_DROP_COUNT
+};
+
+/*
+ * Log the first request dropped for WHY (the rest are counted in status):
+ * an operator who wonders why a peer gets no answer finds the reason.
+ */
+static void
+router_dropped(enum router_drop why, struct hsp_message *msg,
+    const char *topic)
+{
+	static const char *const reasons[ROUTER_DROP_COUNT] = {
+		"not on this agent's request topic",
+		"a retained message (it would run at every start)",
+		"its recipient_ai_id is another agent",
+	};
+
+	if (router.drops_logged & (1U << why))
+		return;
+	router.drops_logged |= 1U << why;
+	/* log.c escapes what is quoted; the lengths are a peer's choice. */
+	log_warnx("hsp: dropped a TaskRequest from %.80s on %.80s: %s "
+	    "(further ones are counted in status, not logged)",
+	    msg->sender != NULL ? msg->sender : "?", topic, reasons[why]);
+}
+
 /*
  * Handle one message that connector FROM received on TOPIC.  Never fails:
  * whatever the input, it is handled, counted or ignored.
@@ -481,11 +532,13 @@ router_handle(struct service_instance *from, const char *topic,
 	if (router.request_topic == NULL ||
 	    strcmp(topic, router.request_topic) != 0) {
 		router.wrong_topic++;
+		router_dropped(ROUTER_DROP_WRONG_TOPIC, &msg, topic);
 		envelope_clear(&msg);
 		return;
 	}
 	if (retained) {
 		router.retained_requests++;
+		router_dropped(ROUTER_DROP_RETAINED, &msg, topic);
 		envelope_clear(&msg);
 		return;
 	}
@@ -497,6 +550,7 @@ router_handle(struct service_instance *from, const char *topic,
 	    strcmp(recipient, router.request_topic) == 0;
 	if (!for_us) {
 		router.not_for_us++;
+		router_dropped(ROUTER_DROP_NOT_FOR_US, &msg, topic);
 		envelope_clear(&msg);
 		return;
 	}
@@ -517,36 +571,72 @@ router_handle(struct service_instance *from, const char *topic,
 }
 
 /*
- * Advertise every available tool of agent AI_ID through VIA (a connector
- * not yet swapped in advertises through itself).
+ * The topic of a capability's advert: hsp/capabilities/advertisements/
+ * <ai_id>/<tool suffix>.  One per capability, below the agent's topic that
+ * HSP.md names, because a retained message is one per topic and an agent
+ * offers several; agents subscribe to .../advertisements/#.
  */
-void
-router_advertise(const struct router_publisher *via, const char *ai_id)
+static char *
+router_advert_topic(const char *ai_id, json_t *payload)
 {
-	json_t	*adverts, *payload, *advert;
-	char	*topic;
-	size_t	 i;
+	const char	*id, *suffix;
 
-	/* A pool's capabilities stay online while one member drains: the
-	 * others serve them. */
-	adverts = dispatcher_adverts(router.registry, ai_id,
-	    router.registry->draining && !router.pooled);
-	topic = str_printf("hsp/capabilities/advertisements/%s", ai_id);
+	id = json_string_value(json_object_get(payload, "capability_id"));
+	if (id == NULL || (suffix = strrchr(id, ':')) == NULL)
+		return (NULL);
+	return (str_printf("hsp/capabilities/advertisements/%s/%s", ai_id,
+	    suffix + 1));
+}
+
+/*
+ * Publish the adverts of agent AI_ID with availability STATUS through VIA
+ * (a connector not yet swapped in advertises through itself), retained:
+ * an agent that starts later learns of this one at once.  Online adverts
+ * expire after two intervals under MQTT 5 (nobody is left to renew them),
+ * an offline one stays.  ALL: every tool, not only the available ones.
+ */
+static void
+router_publish_adverts(const struct router_publisher *via, const char *ai_id,
+    const char *status, bool all)
+{
+	struct hsp_publish_options	 options = { .retain = true };
+	json_t				*adverts, *payload, *advert;
+	char				*topic;
+	size_t				 i;
+
+	if (strcmp(status, "offline") != 0)
+		options.expiry_s = 2 * (unsigned int)router.advert_interval_s;
+	adverts = dispatcher_adverts(router.registry, ai_id, status, all);
 	json_array_foreach(adverts, i, payload) {
+		if ((topic = router_advert_topic(ai_id, payload)) == NULL)
+			continue;
 		advert = envelope_new(HSP_CAPABILITY_ADVERTISEMENT,
 		    ai_id, "all", NULL, "publish", "low", false,
 		    json_incref(payload));
-		if (topic != NULL && via->publish(via->arg, topic, advert) == 0)
+		if (via->publish(via->arg, topic, advert, &options) == 0)
 			router.adverts_sent++;
 		json_decref(advert);
+		free(topic);
 	}
-	free(topic);
 	json_decref(adverts);
 }
 
 /*
- * Advertise again through the current connector, when availability changed
- * (drain: "maintenance"; resume: "online").
+ * Advertise every available tool of agent AI_ID through VIA: "online", or
+ * "maintenance" while draining alone (a pool's capabilities stay online
+ * while one member drains: the others serve them).
+ */
+void
+router_advertise(const struct router_publisher *via, const char *ai_id)
+{
+	router_publish_adverts(via, ai_id, router.registry->draining &&
+	    !router.pooled ? "maintenance" : "online", false);
+}
+
+/*
+ * Advertise again through the current connector: when availability
+ * changed (drain, resume, an LLM service came), and every
+ * hsp.advert_interval_s, before receivers forget (DISCOVERY_MAX_AGE_S).
  */
 void
 router_readvertise(void)
@@ -555,6 +645,60 @@ router_readvertise(void)
 
 	if (via->publish != NULL && router.ai_id != NULL && via->ready(via->arg))
 		router_advertise(via, router.ai_id);
+}
+
+/* The advert interval is over. */
+static void
+router_advert_timer_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, __attribute__((unused)) void *arg)
+{
+	router_readvertise();
+}
+
+/*
+ * A clean shutdown: say every capability is offline, retained, through the
+ * current connector, which then retires and delivers it.  Not in a pool:
+ * the other members still serve the agent id.
+ */
+void
+router_advertise_offline(void)
+{
+	struct router_publisher	*via = &router.publisher;
+
+	if (router.pooled || via->publish == NULL || router.ai_id == NULL)
+		return;
+	router_publish_adverts(via, router.ai_id, "offline", true);
+}
+
+/*
+ * The MQTT will of connection INDEX of a connector for agent AI_ID: the
+ * offline advert of tool INDEX (each of the two connections carries one;
+ * the dialogue and echo tools).  Returns the topic and the text (to free),
+ * or -1 when there is no such tool.
+ */
+int
+router_will(const char *ai_id, size_t index, char **topic, char **text)
+{
+	json_t	*adverts, *payload, *advert;
+	int	 rc = -1;
+
+	*topic = *text = NULL;
+	adverts = dispatcher_adverts(router.registry, ai_id, "offline", true);
+	if ((payload = json_array_get(adverts, index)) != NULL &&
+	    (*topic = router_advert_topic(ai_id, payload)) != NULL) {
+		advert = envelope_new(HSP_CAPABILITY_ADVERTISEMENT, ai_id,
+		    "all", NULL, "publish", "low", false,
+		    json_incref(payload));
+		*text = json_dumps(advert, JSON_COMPACT);
+		json_decref(advert);
+		rc = *text != NULL ? 0 : -1;
+	}
+	if (rc == -1) {
+		free(*topic);
+		*topic = NULL;
+	}
+	json_decref(adverts);
+	return (rc);
 }
 
 /* The router's counters, merged into the hsp status. */

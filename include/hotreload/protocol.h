@@ -49,6 +49,7 @@
 #define HR_CMD_METRICS			"metrics"
 #define HR_CMD_HISTORY			"history"
 #define HR_CMD_ROLLBACK			"rollback"
+#define HR_CMD_AGENTS			"agents"
 
 /* Error codes of a failed request. */
 #define HR_ERR_BAD_REQUEST		"bad_request"

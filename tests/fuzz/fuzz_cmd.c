@@ -140,6 +140,18 @@ fuzz_cmd_usable_history(json_t *args)
 	    json_integer_value(limit) >= 1));
 }
 
+/* agents: "capability" a non-empty string (discovery compares it). */
+static bool
+fuzz_cmd_usable_agents(json_t *args)
+{
+	json_t	*capability = json_object_get(args, "capability");
+
+	if (json_object_size(args) != (capability != NULL ? 1 : 0))
+		return (false);
+	return (capability == NULL || (json_is_string(capability) &&
+	    json_string_length(capability) > 0));
+}
+
 /* Every command of the table; a new one must be added here. */
 static const struct fuzz_cmd_expect fuzz_cmd_expected[] = {
 	{ HR_CMD_STATUS, fuzz_cmd_usable_none },
@@ -152,6 +164,7 @@ static const struct fuzz_cmd_expect fuzz_cmd_expected[] = {
 	{ HR_CMD_METRICS, fuzz_cmd_usable_none },
 	{ HR_CMD_HISTORY, fuzz_cmd_usable_history },
 	{ HR_CMD_ROLLBACK, fuzz_cmd_usable_rollback },
+	{ HR_CMD_AGENTS, fuzz_cmd_usable_agents },
 };
 #define FUZZ_CMD_EXPECTED_COUNT \
 	(sizeof fuzz_cmd_expected / sizeof fuzz_cmd_expected[0])
@@ -613,6 +626,12 @@ registry_slot(__attribute__((unused)) struct registry *registry,
 
 json_t *
 registry_slot_status(__attribute__((unused)) struct service_slot *slot)
+{
+	fuzz_cmd_unreachable(__func__);
+}
+
+json_t *
+discovery_agents(__attribute__((unused)) const char *capability)
 {
 	fuzz_cmd_unreachable(__func__);
 }

@@ -68,7 +68,8 @@ static bool			 fuzz_trace;	/* $FUZZ_HSP_TRACE set */
 /* The connector's publish: check what the router hands over, count it. */
 static int
 fuzz_publish(__attribute__((unused)) void *arg, const char *topic,
-    json_t *envelope)
+    json_t *envelope,
+    __attribute__((unused)) const struct hsp_publish_options *options)
 {
 	char	*text;
 

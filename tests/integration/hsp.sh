@@ -116,8 +116,9 @@ assert_all_answered() {
 # subscription.  Sets HELPER_PID.
 watch_topic() {
 	local id=$1 filter=$2 count=$3 file=$4
+	# -R: what is published from now on, not the retained adverts.
 	start_helper mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -i "$id" \
-	    -q 1 -v -t "$filter" -C "$count" -W 20 >"$file" 2>&1
+	    -q 1 -v -R -t "$filter" -C "$count" -W 20 >"$file" 2>&1
 	wait_until 10 grep -qF -- "$id 1 $filter" \
 	    "$BROKER_DIR/mosquitto.log" ||
 		fatal "mosquitto_sub $id did not subscribe to $filter"

@@ -59,8 +59,8 @@ watcher=$HELPER_PID
 run ctl reload-hsp
 assert_rc 0 "reload-hsp exits 0"
 assert_watched "an advert arrives after reload-hsp" "$watcher" "$T/adverts"
-assert_eq "hsp/capabilities/advertisements/$AI_ID" "$(watched_topic "$T/adverts")" \
-    "the advert is on hsp/capabilities/advertisements/<ai_id>"
+assert_eq "hsp/capabilities/advertisements/$AI_ID/echo_v1" "$(watched_topic "$T/adverts")" \
+    "the advert is on hsp/capabilities/advertisements/<ai_id>/<capability>"
 advert=$(watched_payload "$T/adverts")
 assert_fields "the advert" "$advert" \
     message_type HSP::CapabilityAdvertisement_v0.1 \

@@ -155,7 +155,8 @@ assert_fields "the last command in history" "$OUT" \
     entries.0.command reload entries.0.ok true entries.0.error null \
     entries.0.origin.uid "$(id -u)" entries.0.config_sha256 "$SHA" \
     entries.0.generations.llm 3
-assert_fields "the check before it" "$OUT" entries.1.command reload entries.1.ok true
+assert_fields "the check before it" "$OUT" entries.1.command reload \
+    entries.1.ok true entries.1.args '{"check":true}' entries.0.args '{}'
 assert_fields "the failed reload" "$OUT" \
     entries.2.ok false entries.2.error.code reload_failed \
     entries.2.generations.llm 2
@@ -171,6 +172,8 @@ assert_rc 0 "history (human) exits 0"
 keep "$OUT"
 assert_line ' *[0-9]+  [-0-9T:.]+Z  reload +uid [0-9]+ pid [0-9]+ +ok .* ms  sha256:[0-9a-f]{12}' \
     "$OUT" "the human history has one line per command"
+assert_line ' *[0-9]+  [-0-9T:.]+Z  reload --check +uid [0-9]+ pid [0-9]+ +ok .*' \
+    "$OUT" "the human history shows a check as reload --check"
 
 # 6. Rollback.
 run ctl -j rollback hsp

@@ -898,10 +898,11 @@ ack_handle(struct loadpeer *peer, const struct mosquitto_message *message)
 		ack_reject(peer, "envelope_keys", message);
 		goto out;
 	}
-	if (correlation_id == NULL || strcmp(correlation_id, target) != 0) {
+	if (correlation_id == NULL) {
 		ack_reject(peer, "correlation_id", message);
 		goto out;
 	}
+	/* Matched on target_message_id, as HSP.md 8 tells peers to. */
 	if ((slot = message_table_find(peer, target)) == NULL) {
 		peer->acks_unknown++;
 		goto out;
@@ -911,6 +912,13 @@ ack_handle(struct loadpeer *peer, const struct mosquitto_message *message)
 		goto out;
 	}
 	request = &peer->requests[slot->index];
+	/* The ACK's correlation_id is the request's (what the existing
+	 * agents' senders wait on), its message_id when unknown here. */
+	if (strcmp(correlation_id, request->correlation_id[0] != '\0' ?
+	    request->correlation_id : target) != 0) {
+		ack_reject(peer, "correlation_id", message);
+		goto out;
+	}
 	if (request->acks++ == 0)
 		peer->acked++;
 	else

@@ -17,16 +17,18 @@
 
 static struct event_base	*base;
 static struct registry	*reg;
-static json_t		*published;	/* [{topic, message}] */
+static json_t		*published;	/* [{topic, message, retain}] */
 static struct config	*config;
 
 /* The connector's publish, recorded. */
 static int
 test_publish(__attribute__((unused)) void *arg, const char *topic,
-    json_t *envelope)
+    json_t *envelope, const struct hsp_publish_options *options)
 {
-	json_array_append_new(published, json_pack("{s:s, s:O}", "topic",
-	    topic, "message", envelope));
+	json_array_append_new(published, json_pack("{s:s, s:O, s:b, s:i}",
+	    "topic", topic, "message", envelope, "retain",
+	    options != NULL && options->retain, "expiry_s",
+	    options != NULL ? (int)options->expiry_s : 0));
 	return (0);
 }
 
@@ -229,11 +231,13 @@ START_TEST(echo_request_acked_and_answered)
 
 	feed(request("m-1", "c-1", true, "capability_name_filter", "echo"));
 	ck_assert_uint_eq(json_array_size(published), 2);
-	/* The ACK: to the sender's ack topic, correlated to the message. */
+	/* The ACK: to the sender's ack topic, with the request's
+	 * correlation id (what existing senders wait on, HSP.md 8) and the
+	 * message id as target_message_id. */
 	ack = sent(0);
 	ck_assert_str_eq(sent_topic(0), "hsp/acks/did:hsp:peer");
 	ck_assert_str_eq(json_string_value(json_object_get(ack,
-	    "correlation_id")), "m-1");
+	    "correlation_id")), "c-1");
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(ack,
 	    "payload"), "target_message_id")), "m-1");
 	/* The result: correlation id of the request, fresh result id. */
@@ -367,6 +371,139 @@ START_TEST(malformed_counted_never_answered)
 	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(
 	    status, "malformed"), "not_object")), 1);
 	json_decref(status);
+}
+END_TEST
+
+/* Without a correlation id the ACK correlates with the message id. */
+START_TEST(ack_without_correlation_id)
+{
+	json_t	*ack;
+
+	feed(request("m-2", NULL, true, NULL, NULL));
+	ack = sent(0);
+	ck_assert_str_eq(json_string_value(json_object_get(ack,
+	    "correlation_id")), "m-2");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(ack,
+	    "payload"), "target_message_id")), "m-2");
+}
+END_TEST
+
+/*
+ * An advert as the existing agents send it: no availability_status, extra
+ * keys.  It is kept, as "online", and listed by agent.
+ */
+START_TEST(advert_without_availability_is_online)
+{
+	const char	*advert = "{\"message_id\":\"x2\",\"sender_ai_id\":"
+			    "\"did:hsp:old\",\"message_type\":"
+			    "\"HSP::CapabilityAdvertisement_v0.1\",\"payload\":"
+			    "{\"capability_id\":\"did:hsp:old:sum\","
+			    "\"ai_id\":\"did:hsp:old\",\"name\":\"sum\","
+			    "\"description\":\"d\",\"version\":\"2.1\","
+			    "\"parameters\":{\"a\":1},\"returns\":\"n\"}}";
+	json_t		*agents, *capability;
+
+	router_handle(connector, "hsp/capabilities/advertisements/did:hsp:old",
+	    advert, strlen(advert), false);
+	agents = discovery_agents(NULL);
+	ck_assert_uint_eq(json_array_size(json_object_get(agents, "agents")),
+	    1);
+	capability = json_array_get(json_object_get(json_array_get(
+	    json_object_get(agents, "agents"), 0), "capabilities"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(capability,
+	    "availability_status")), "online");
+	ck_assert_str_eq(json_string_value(json_object_get(capability,
+	    "version")), "2.1");
+	json_decref(agents);
+	/* A filter by name: this agent has "sum", not "echo". */
+	agents = discovery_agents("sum");
+	ck_assert_uint_eq(json_array_size(json_object_get(agents, "agents")),
+	    1);
+	json_decref(agents);
+	agents = discovery_agents("echo");
+	ck_assert_uint_eq(json_array_size(json_object_get(agents, "agents")),
+	    0);
+	json_decref(agents);
+}
+END_TEST
+
+/* A request whose recipient is our request topic is for us. */
+START_TEST(topic_recipient_is_for_us)
+{
+	json_t	*msg, *payload;
+	char	*text;
+
+	text = request("m-3", "c-3", false, NULL, NULL);
+	msg = json_loads(text, 0, NULL);
+	free(text);
+	json_object_set_new(msg, "recipient_ai_id",
+	    json_string("hsp/requests/did:hsp:me"));
+	text = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	feed(text);
+	ck_assert_uint_eq(json_array_size(published), 1);
+	payload = json_object_get(sent(0), "payload");
+	ck_assert_str_eq(json_string_value(json_object_get(payload,
+	    "status")), "success");
+}
+END_TEST
+
+/*
+ * Adverts are retained, one topic per capability under the agent's, with
+ * an expiry of two intervals; at shutdown every tool says "offline".
+ */
+START_TEST(adverts_retained_per_capability)
+{
+	json_t	*entry;
+	size_t	 i;
+
+	router_readvertise();
+	ck_assert_uint_eq(json_array_size(published), 1);	/* echo */
+	entry = json_array_get(published, 0);
+	ck_assert_str_eq(sent_topic(0),
+	    "hsp/capabilities/advertisements/did:hsp:me/echo_v1");
+	ck_assert(json_is_true(json_object_get(entry, "retain")));
+	ck_assert_int_eq(json_integer_value(json_object_get(entry,
+	    "expiry_s")), 600);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+	    sent(0), "payload"), "availability_status")), "online");
+	json_array_clear(published);
+	router_advertise_offline();
+	/* Every tool, available or not: dialogue and echo. */
+	ck_assert_uint_eq(json_array_size(published), 2);
+	for (i = 0; i < 2; i++) {
+		entry = json_array_get(published, i);
+		ck_assert(json_is_true(json_object_get(entry, "retain")));
+		ck_assert_int_eq(json_integer_value(json_object_get(entry,
+		    "expiry_s")), 0);
+		ck_assert_str_eq(json_string_value(json_object_get(
+		    json_object_get(sent(i), "payload"),
+		    "availability_status")), "offline");
+	}
+}
+END_TEST
+
+/* The wills: the offline advert of tool 0 and tool 1, none beyond. */
+START_TEST(wills_are_offline_adverts)
+{
+	char	*topic, *text;
+	json_t	*advert;
+
+	ck_assert_int_eq(router_will("did:hsp:me", 0, &topic, &text), 0);
+	ck_assert_str_eq(topic,
+	    "hsp/capabilities/advertisements/did:hsp:me/dialogue_v1");
+	advert = json_loads(text, 0, NULL);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+	    advert, "payload"), "availability_status")), "offline");
+	json_decref(advert);
+	free(topic);
+	free(text);
+	ck_assert_int_eq(router_will("did:hsp:me", 1, &topic, &text), 0);
+	ck_assert_str_eq(topic,
+	    "hsp/capabilities/advertisements/did:hsp:me/echo_v1");
+	free(topic);
+	free(text);
+	ck_assert_int_eq(router_will("did:hsp:me", 2, &topic, &text), -1);
 }
 END_TEST
 
@@ -518,6 +655,11 @@ router_suite(void)
 	tcase_add_test(rt, unknown_capability_fails);
 	tcase_add_test(rt, unknown_capability_long_utf8_name_answered);
 	tcase_add_test(rt, malformed_counted_never_answered);
+	tcase_add_test(rt, ack_without_correlation_id);
+	tcase_add_test(rt, advert_without_availability_is_online);
+	tcase_add_test(rt, topic_recipient_is_for_us);
+	tcase_add_test(rt, adverts_retained_per_capability);
+	tcase_add_test(rt, wills_are_offline_adverts);
 	tcase_add_test(rt, adverts_feed_discovery);
 	tcase_add_test(rt, discovery_bounded_in_bytes);
 	tcase_add_test(rt, discovery_bounded_in_entries);
