@@ -379,6 +379,10 @@ print_reload(struct ctl *ctl, json_t *result)
 		print_reload_service(ctl, result);
 		return;
 	}
+	/* Only when some changed: older daemons do not send the list. */
+	if (json_array_size(json_object_get(result, "settings")) > 0)
+		print_service_list("settings", json_object_get(result,
+		    "settings"));
 	print_service_list("reloaded", json_object_get(result, "reloaded"));
 	print_service_list("unchanged", json_object_get(result, "unchanged"));
 	/* Only when there are some: older daemons do not send the list. */

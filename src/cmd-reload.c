@@ -345,10 +345,10 @@ reload_commit(struct reload_state *s)
 	struct reload_part	*p;
 	struct config		*previous;
 	json_t			*result = NULL, *reloaded, *unchanged;
-	json_t			*not_configured;
+	json_t			*not_configured, *settings, *change;
 	char			*cause = NULL;
 	size_t			 i;
-	bool			 changed;
+	bool			 changed, rollback;
 
 	if (s->whole && reload_apply_settings(s, &cause) == -1) {
 		reload_abandon_all(s, NULL);
@@ -357,18 +357,31 @@ reload_commit(struct reload_state *s)
 		free(cause);
 		return;
 	}
+	rollback = strcmp(s->source, "rollback") == 0;
 	for (i = 0; i < s->parts_count; i++) {
 		p = &s->parts[i];
 		slot = registry_slot(hr->registry, p->id);
 		json_decref(result);
 		result = registry_commit(p->reload);
 		p->reload = NULL;
+		slot->rolled_back = rollback;
 		reload_journal(slot, true, NULL);
 	}
-	/* What runs now came from S's source (a rollback: from memory). */
-	if (s->whole || strcmp(s->source, "rollback") == 0) {
+	/*
+	 * What runs now came from S's source (a rollback: from memory).  A
+	 * whole reload from the file brings every service back to it; a
+	 * rollback without a service then goes back to the configuration
+	 * the daemon had before this change, which a reload of one service
+	 * did not change: its last whole configuration.
+	 */
+	if (s->whole) {
 		free(hr->config_source);
 		hr->config_source = strdup(s->source);
+		for (i = 0; i < SERVICE_COUNT; i++)
+			registry_slot(hr->registry, i)->rolled_back = false;
+	} else if (s->parts_count > 0) {
+		config_free(hr->previous_config);
+		hr->previous_config = config_ref(hr->config);
 	}
 	if (s->whole) {
 		changed = s->parts_count > 0 || json_array_size(
@@ -385,11 +398,19 @@ reload_commit(struct reload_state *s)
 		unchanged = json_array();
 		not_configured = json_array();
 		reload_sort_names(s, reloaded, unchanged, not_configured);
+		/* The settings that changed, by key (their values are in
+		 * the plan of a --dry-run). */
+		settings = json_array();
+		json_array_foreach(json_object_get(s->plan, "settings"), i,
+		    change)
+			json_array_append(settings, json_object_get(change,
+			    "key"));
 		json_decref(result);
-		result = json_pack("{s:o, s:o, s:o, s:I}",
+		result = json_pack("{s:o, s:o, s:o, s:o, s:I}",
 		    "reloaded", reloaded,
 		    "unchanged", unchanged,
 		    "not_configured", not_configured,
+		    "settings", settings,
 		    "duration_ms", (json_int_t)(timespec_elapsed_s(
 		    &s->started) * 1e3));
 	}
@@ -499,7 +520,8 @@ reload_start_parts(struct reload_state *s)
 	for (i = 0; i < s->parts_count; i++) {
 		p = &s->parts[i];
 		p->reload = registry_prepare(registry_slot(hr->registry, p->id),
-		    s->config, reload_part_cb, p, &code, &cause);
+		    s->config, s->mode == RELOAD_CHECK, reload_part_cb, p,
+		    &code, &cause);
 		if (p->reload != NULL)
 			continue;
 		s->waiting--;
@@ -615,6 +637,8 @@ reload_cancel(struct cmdq_item *item)
 			    false, "cancelled: the command timed out");
 	}
 	reload_abandon_all(s, reload_applies(s) ? "cancelled" : NULL);
+	if (s->whole && reload_applies(s))
+		hr->config_reloads_failed++;
 	if (s->failure == NULL && reload_applies(s))
 		s->failure = str_printf("%s did not finish within %d s "
 		    "(control.command_timeout_s) and was cancelled",

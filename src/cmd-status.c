@@ -88,12 +88,15 @@ cmd_status_config(void)
 {
 	json_t			*config, *services;
 	struct service_slot	*slot;
+	const char		*source = hr->config_source;
 	char			 hex[DIGEST_HEX_SIZE], *cause = NULL;
 	int			 i;
 
 	services = json_object();
 	for (i = 0; i < SERVICE_COUNT; i++) {
 		slot = registry_slot(hr->registry, i);
+		if (slot->rolled_back)
+			source = "rollback";
 		if (slot->current != NULL && slot->config != NULL &&
 		    config_section_changed(NULL, slot->config, slot->name))
 			json_object_set_new(services, slot->name,
@@ -101,7 +104,7 @@ cmd_status_config(void)
 	}
 	config = json_pack("{s:s, s:s, s:o, s:o}",
 	    "path", hr->config_path,
-	    "source", hr->config_source,
+	    "source", source,
 	    "running_sha256", cmd_status_sha(hr->config->sha256),
 	    "services", services);
 	if (digest_path(hr->config_path, hex, &cause) == 0)

@@ -268,8 +268,9 @@ struct service_slot {
 	struct service_instances	 retiring;
 	struct service_reload		*reload;	/* in progress */
 	struct config			*config;	/* current's config */
-	/* The one before the last swap (rollback goes back to it). */
+	/* The one before the last change (rollback goes back to it). */
 	struct config			*previous_config;
+	bool				 rolled_back;	/* config: a rollback's */
 	struct service_last_reload	 last_reload;
 	uint64_t			 reloads_ok;
 	uint64_t			 reloads_failed;
@@ -311,8 +312,8 @@ struct service_reload *registry_reload(struct service_slot *,
 		    const char **code, char **cause);
 void		 registry_reload_cancel(struct service_reload *);
 struct service_reload *registry_prepare(struct service_slot *,
-		    struct config *, registry_reload_cb, void *arg,
-		    const char **code, char **cause);
+		    struct config *, bool check, registry_reload_cb,
+		    void *arg, const char **code, char **cause);
 bool		 registry_reload_ready(struct service_reload *);
 json_t		*registry_commit(struct service_reload *);
 void		 registry_reload_abandon(struct service_reload *,

@@ -163,8 +163,13 @@ hsp_conn_closed(struct hsp_conn *c)
 	if (c->retiring) {
 		hsp_pending_hand_over(c);
 		c->retiring = false;
-		log_info("hsp: generation %llu disconnected (%s)",
-		    (unsigned long long)c->inst->generation, c->client_id);
+		if (c->inst->generation == 0)
+			log_info("hsp: the unused new connector disconnected "
+			    "(%s)", c->client_id);
+		else
+			log_info("hsp: generation %llu disconnected (%s)",
+			    (unsigned long long)c->inst->generation,
+			    c->client_id);
 		service_instance_retired(c->inst);
 	}
 }

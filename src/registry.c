@@ -36,6 +36,7 @@ struct service_reload {
 	char				*cause;
 	bool				 hold;	/* ready: wait for commit */
 	bool				 ready;	/* held, ready to swap */
+	bool				 check;	/* discarded anyway: no record */
 };
 
 static const char *const registry_slot_names[SERVICE_COUNT] = {
@@ -289,8 +290,10 @@ registry_reload_done_cb(__attribute__((unused)) evutil_socket_t fd,
 	if (!r->ok) {
 		slot->reload = NULL;
 		inst->reload = NULL;
-		registry_record(slot, false,
-		    (long)(timespec_elapsed_s(&r->started) * 1e3), r->cause);
+		if (!r->check)
+			registry_record(slot, false,
+			    (long)(timespec_elapsed_s(&r->started) * 1e3),
+			    r->cause);
 		inst->dead = true;
 		service_instance_unref(inst);
 		r->cb(r->arg, false, HR_ERR_RELOAD_FAILED, r->cause, NULL);
@@ -300,9 +303,12 @@ registry_reload_done_cb(__attribute__((unused)) evutil_socket_t fd,
 	if (r->hold) {
 		/* A part of a transaction: its owner commits or abandons. */
 		r->ready = true;
-		log_info("%s: generation %llu is ready; waiting for the rest "
-		    "of the reload", slot->name,
-		    (unsigned long long)slot->generation + 1);
+		if (r->check)
+			log_info("%s: the new instance is ready (a check: it "
+			    "is discarded)", slot->name);
+		else
+			log_info("%s: generation %llu is ready", slot->name,
+			    (unsigned long long)slot->generation + 1);
 		r->cb(r->arg, true, NULL, NULL, NULL);
 		return;
 	}
@@ -407,17 +413,21 @@ registry_reload(struct service_slot *slot, struct config *config,
  * As registry_reload, but a new instance that is ready is held, not
  * swapped: CB is called with OK true and no result, and the owner then
  * calls registry_commit() or registry_reload_abandon().  A reload of
- * several services (a transaction) holds each until all are ready.
+ * several services (a transaction) holds each until all are ready.  A
+ * CHECK is never committed: its failure is not the slot's last reload.
  */
 struct service_reload *
 registry_prepare(struct service_slot *slot, struct config *config,
-    registry_reload_cb cb, void *arg, const char **code, char **cause)
+    bool check, registry_reload_cb cb, void *arg, const char **code,
+    char **cause)
 {
 	struct service_reload	*r;
 
 	r = registry_reload(slot, config, cb, arg, code, cause);
-	if (r != NULL)
+	if (r != NULL) {
 		r->hold = true;
+		r->check = check;
+	}
 	return (r);
 }
 
@@ -773,7 +783,10 @@ service_instance_retired(struct service_instance *inst)
 		return;
 	inst->retiring = false;
 	TAILQ_REMOVE(&slot->retiring, inst, entry);
-	log_info("%s: generation %llu retired", slot->name,
-	    (unsigned long long)inst->generation);
+	if (inst->generation == 0)
+		log_info("%s: the unused new instance retired", slot->name);
+	else
+		log_info("%s: generation %llu retired", slot->name,
+		    (unsigned long long)inst->generation);
 	service_instance_unref(inst);
 }

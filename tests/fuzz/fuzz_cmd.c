@@ -581,6 +581,7 @@ registry_in_flight(__attribute__((unused)) struct registry *registry)
 struct service_reload *
 registry_prepare(__attribute__((unused)) struct service_slot *slot,
     __attribute__((unused)) struct config *config,
+    __attribute__((unused)) bool check,
     __attribute__((unused)) registry_reload_cb cb,
     __attribute__((unused)) void *arg,
     __attribute__((unused)) const char **code,

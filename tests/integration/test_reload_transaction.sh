@@ -113,6 +113,8 @@ assert_fields "the failed check" "$OUT" \
     plan.services.llm.ready true plan.services.hsp.action replace
 assert_match 'refused|not connected' "$(jfield plan.services.hsp.error)" \
     "the check says why hsp is not ready"
+assert_fields "a failed check is not a failed reload" "$(ctl -j status)" \
+    services.hsp.last_reload.ok true services.llm.generation 2
 run ctl reload
 assert_rc 1 "reload with the broker down exits 1"
 keep "$OUT" "$ERR"
@@ -137,6 +139,8 @@ assert_json services.llm.generation 2 "after --check llm is still generation 2" 
 run ctl -j reload
 assert_rc 0 "reload of the good edit exits 0"
 keep "$OUT" "$ERR"
+assert_fields "the good reload's result" "$OUT" reloaded '["llm"]' \
+    settings '["control.max_clients"]'
 status_json
 assert_fields "after the good reload" "$OUT" \
     services.llm.generation 3 limits.max_clients 128 \
@@ -189,10 +193,23 @@ assert_eq "Bearer $KEY2" "$(last_auth A)" "... with the key the file holds now"
 status_json
 assert_fields "status after rollback" "$OUT" config.source rollback \
     config.file_sha256 "$SHA"
-run ctl -j reload
-assert_rc 0 "reload after the rollback exits 0"
-assert_json reloaded '["llm"]' "reload reads the file again: llm back to B"
-assert_json config.source file "status: the source is the file again" "$(ctl -j status)"
+run ctl -j reload-llm
+assert_rc 0 "reload-llm after the rollback exits 0"
+assert_json config.source file "status: after reload-llm the source is the file again" \
+    "$(ctl -j status)"
+llm_ask peer-t6 '{"text":"six"}'
+assert_json payload.backend B "reload-llm reads the file: dialogue goes to B" "$RESULT"
+conf A "$BROKER_PORT" 64
+run ctl reload
+assert_rc 0 "reload of the first configuration again exits 0"
+assert_line 'settings: control.max_clients' "$OUT" "the human reload names the settings that changed"
+run ctl -j rollback
+assert_rc 0 "rollback (whole) exits 0"
+assert_fields "rollback (whole)" "$OUT" reloaded '["llm"]' \
+    settings '["control.max_clients"]'
+status_json
+assert_fields "status after the whole rollback" "$OUT" \
+    services.llm.backends.0.name B limits.max_clients 128 config.source rollback
 
 for secret in "$KEY1" "$KEY2"; do
 	assert_not_contains "$secret" "$(cat "$SEEN")" \

@@ -392,7 +392,7 @@ prepare_llm(void)
 	char			*cause = NULL;
 
 	r = registry_prepare(registry_slot(reg, SERVICE_LLM), config,
-	    record_cb, NULL, &code, &cause);
+	    false, record_cb, NULL, &code, &cause);
 	ck_assert_ptr_nonnull(r);
 	run_loop(0.05);
 	return (r);
@@ -463,7 +463,8 @@ START_TEST(abandon_while_starting_destroys)
 	char			*cause = NULL;
 
 	reload_llm();
-	r = registry_prepare(slot, config, record_cb, NULL, &code, &cause);
+	r = registry_prepare(slot, config, false, record_cb, NULL, &code,
+	    &cause);
 	ck_assert_ptr_nonnull(r);
 	registry_reload_abandon(r, "hsp: connection refused");
 	run_loop(0.05);
@@ -472,6 +473,27 @@ START_TEST(abandon_while_starting_destroys)
 	ck_assert_int_eq(destroyed, 1);
 	ck_assert_uint_eq(slot->generation, 1);
 	ck_assert_str_eq(slot->last_reload.error, "hsp: connection refused");
+}
+END_TEST
+
+/* A check that fails is its command's answer, not the slot's reload. */
+START_TEST(failed_check_is_not_recorded)
+{
+	struct service_slot	*slot = registry_slot(reg, SERVICE_LLM);
+	const char		*code;
+	char			*cause = NULL;
+
+	reload_llm();
+	start_ok = false;
+	ck_assert_ptr_nonnull(registry_prepare(slot, config, true, record_cb,
+	    NULL, &code, &cause));
+	run_loop(0.05);
+	ck_assert_int_eq(callbacks, 2);
+	ck_assert(!last_ok);
+	ck_assert_str_eq(last_cause, "connect refused");
+	ck_assert(slot->last_reload.ok);
+	ck_assert_uint_eq(slot->reloads_failed, 0);
+	ck_assert_uint_eq(slot->generation, 1);
 }
 END_TEST
 
@@ -637,6 +659,7 @@ registry_suite(void)
 	tcase_add_test(tc, prepare_holds_until_commit);
 	tcase_add_test(tc, abandon_retires_a_ready_instance);
 	tcase_add_test(tc, abandon_while_starting_destroys);
+	tcase_add_test(tc, failed_check_is_not_recorded);
 	tcase_add_test(tc, slot_without_service_is_not_configured);
 	tcase_add_test(tc, status_shows_generations_and_retiring);
 	tcase_add_test(tc, drain_without_a_part_to_wait_for);
