@@ -362,6 +362,7 @@ main(int argc, char **argv)
 	registry_set_ops(hr->registry, SERVICE_SERVICE_DISCOVERY,
 	    &discovery_service_ops);
 	hr->registry->swapped = main_swapped;
+	hr->registry->work_changed = notify_status_changed;
 	if (notify_init(hr->base, &cause) == -1) {
 		log_warnx("%s", cause != NULL ? cause : "systemd watchdog");
 		free(cause);
