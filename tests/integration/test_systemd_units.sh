@@ -63,7 +63,7 @@ for line in 'Type=notify' \
     'ExecReload=/usr/bin/hotreloadctl -t 125 reload' \
     'WatchdogSec=30s' 'RuntimeDirectory=hotreloadd' \
     'RuntimeDirectoryMode=0750' 'User=hotreload' 'Group=hotreload' \
-    'Restart=on-failure' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
+    'Restart=on-failure' 'RestartPreventExitStatus=78' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
     'ProtectHome=yes' 'PrivateTmp=yes' 'PrivateDevices=yes' \
     'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' \
     'CapabilityBoundingSet=' 'MemoryDenyWriteExecute=yes' \
