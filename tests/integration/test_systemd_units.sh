@@ -72,7 +72,8 @@ for line in 'Type=notify' \
     'CapabilityBoundingSet=' 'MemoryDenyWriteExecute=yes' \
     'SystemCallArchitectures=native' 'SystemCallFilter=~@privileged @resources' \
     'ProtectProc=invisible' 'ProcSubset=pid' 'UMask=0077' \
-    'Conflicts=hotreloadd-notify-reload.service'; do
+    'Conflicts=hotreloadd-notify-reload.service' \
+    'Before=hotreloadd-notify-reload.service'; do
 	assert_line "$line" "$service" "hotreloadd.service: $line"
 done
 assert_line 'TimeoutStopSec=[0-9]+s' "$service" "hotreloadd.service: TimeoutStopSec="
@@ -82,12 +83,13 @@ assert_line 'ReloadSignal=SIGHUP' "$variant" "notify-reload variant: ReloadSigna
 assert_not_contains 'ExecReload=' "$(grep -v '^#' "$S/hotreloadd-notify-reload.service")" \
     "notify-reload variant: no ExecReload="
 assert_line 'Conflicts=hotreloadd.service' "$variant" "notify-reload variant: Conflicts=hotreloadd.service"
+assert_line 'After=hotreloadd.service' "$variant" "notify-reload variant: After=hotreloadd.service"
 # Everything but the reload the same: the variant is the service with
 # another Type=, ReloadSignal= and no ExecReload= (and comments).
 assert_eq "" "$(diff <(grep -v '^#' "$S/hotreloadd.service" |
-    grep -vE '^(Type|ExecReload|Conflicts)=') \
+    grep -vE '^(Type|ExecReload|Conflicts|Before)=') \
     <(grep -v '^#' "$S/hotreloadd-notify-reload.service" |
-    grep -vE '^(Type|ReloadSignal|Conflicts)='))" \
+    grep -vE '^(Type|ReloadSignal|Conflicts|After=hotreloadd)'))" \
     "notify-reload variant: the service's other settings, unchanged"
 socket=$(cat "$S/hotreloadd.socket")
 for line in 'ListenStream=/run/hotreloadd/control.sock' 'SocketMode=0660' \
