@@ -11,8 +11,8 @@
 #   make dist       hotreload-VERSION.tar.gz of the git checkout
 #
 # More targets live in mk/*.mk, each with its own header: sanitizers
-# (check-asan, check-valgrind), fuzzing (fuzz, fuzz-run) and benchmarks
-# (bench).
+# (check-asan, check-valgrind), fuzzing (fuzz, fuzz-run), benchmarks
+# (bench) and the units under a real systemd (check-systemd).
 
 -include config.mk
 
