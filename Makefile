@@ -11,8 +11,8 @@
 #   make dist       hotreload-VERSION.tar.gz of the git checkout
 #
 # More targets live in mk/*.mk, each with its own header: sanitizers
-# (check-asan, check-valgrind), fuzzing (fuzz, fuzz-run) and benchmarks
-# (bench).
+# (check-asan, check-valgrind), fuzzing (fuzz, fuzz-run), benchmarks
+# (bench) and the units under a real systemd (check-systemd).
 
 -include config.mk
 
@@ -41,6 +41,12 @@ PKGS		= libevent jansson libmosquitto libcurl nettle
 # WITH_SYSTEMD=no, when pkg-config finds libsystemd.  Without it the daemon's
 # notify_* functions do nothing and the units are not installed (they need
 # Type=notify), unless SYSTEMDUNITDIR is given.
+#
+# The units go under PREFIX like everything else: PREFIX/lib/systemd/system
+# (/usr/local/lib/systemd/system by default, where systemd looks too), and
+# with PREFIX=/usr where the distribution's systemd keeps its own
+# (pkg-config: /lib/systemd/system on Debian 12).  SYSUSERSDIR and
+# TMPFILESDIR follow the same rule.
 HAVE_SYSTEMD	:=
 ifneq ($(WITH_SYSTEMD),no)
 ifeq ($(shell $(PKG_CONFIG) --exists libsystemd 2>/dev/null && echo yes),yes)
@@ -53,11 +59,22 @@ endif
 endif
 ifeq ($(origin SYSTEMDUNITDIR),undefined)
 ifeq ($(HAVE_SYSTEMD),yes)
+ifeq ($(PREFIX),/usr)
 SYSTEMDUNITDIR	:= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir \
 		   systemd 2>/dev/null),$(PREFIX)/lib/systemd/system)
 else
+SYSTEMDUNITDIR	:= $(PREFIX)/lib/systemd/system
+endif
+else
 SYSTEMDUNITDIR	:=
 endif
+endif
+# The systemd the units are for (pkg-config's; a packager building for
+# another release sets it).  hotreloadd-notify-reload.service needs 253
+# (Type=notify-reload): on an older one "make install" leaves it out and
+# says so.
+ifeq ($(origin SYSTEMD_VERSION),undefined)
+SYSTEMD_VERSION	:= $(shell $(PKG_CONFIG) --modversion systemd 2>/dev/null)
 endif
 CC		?= cc
 CFLAGS		?= -O2 -g
@@ -230,7 +247,23 @@ install: all
 ifneq ($(SYSTEMDUNITDIR),)
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(TMPFILESDIR)
-	install -m 0644 $(SYSTEMD_UNITS:%=$(B)/systemd/%) $(DESTDIR)$(SYSTEMDUNITDIR)/
+	install -m 0644 $(B)/systemd/hotreloadd.service \
+		$(B)/systemd/hotreloadd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
+	@v='$(SYSTEMD_VERSION)'; v=$${v%%[!0-9]*}; \
+	variant=$(DESTDIR)$(SYSTEMDUNITDIR)/hotreloadd-notify-reload.service; \
+	if [ -z "$$v" ] || [ "$$v" -ge 253 ]; then \
+		[ -n "$$v" ] || echo "warning: the version of systemd is" \
+		    "unknown (pkg-config systemd); installing" \
+		    "hotreloadd-notify-reload.service, which needs 253" >&2; \
+		echo "install -m 0644 $(B)/systemd/hotreloadd-notify-reload.service $$variant"; \
+		install -m 0644 $(B)/systemd/hotreloadd-notify-reload.service "$$variant"; \
+	else \
+		rm -f "$$variant"; \
+		echo "NOTE: not installing hotreloadd-notify-reload.service:" \
+		    "systemd $(SYSTEMD_VERSION) does not know Type=notify-reload" \
+		    "(253 and later do); use hotreloadd.service" \
+		    "(SYSTEMD_VERSION=253 installs it for a newer systemd)" >&2; \
+	fi
 	install -m 0644 $(B)/systemd/hotreloadd.sysusers \
 		$(DESTDIR)$(SYSUSERSDIR)/hotreloadd.conf
 	install -m 0644 $(B)/systemd/hotreloadd.tmpfiles \

@@ -296,6 +296,8 @@ struct registry {
 				    struct service_slot *,
 				    struct service_instance *old,
 				    struct service_instance *new);
+	/* Work started or ended on an instance; NULL: nobody to tell. */
+	void			(*work_changed)(void);
 	struct registry_drain	*drain;		/* a drain or resume waiting */
 };
 

@@ -216,3 +216,14 @@ fatalx(const char *fmt, ...)
 	va_end(ap);
 	exit(1);
 }
+
+void
+fatalx_status(int status, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_CRIT, NULL, fmt, ap);
+	va_end(ap);
+	exit(status);
+}

@@ -46,5 +46,8 @@ void	fatal(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
+/* The same with exit status STATUS (EX_CONFIG for a bad configuration). */
+void	fatalx_status(int, const char *, ...)
+	    __attribute__((format(printf, 2, 3), noreturn));
 
 #endif /* HOTRELOAD_LOG_H */

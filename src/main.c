@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <mosquitto.h>
@@ -358,8 +359,10 @@ main(int argc, char **argv)
 	}
 	main_print_problems(&problems, false);
 	config_problems_clear(&problems);
+	/* EX_CONFIG: the unit's RestartPreventExitStatus= stops the retries. */
 	if (hr->config == NULL)
-		fatalx("%s: invalid configuration; not starting", path);
+		fatalx_status(EX_CONFIG, "%s: invalid configuration; not "
+		    "starting", path);
 
 	signal(SIGPIPE, SIG_IGN);
 	main_raise_file_limit((rlim_t)hr->config->control.max_clients +
@@ -385,6 +388,7 @@ main(int argc, char **argv)
 	registry_set_ops(hr->registry, SERVICE_SERVICE_DISCOVERY,
 	    &discovery_service_ops);
 	hr->registry->swapped = main_swapped;
+	hr->registry->work_changed = notify_status_changed;
 	if (notify_init(hr->base, &cause) == -1) {
 		log_warnx("%s", cause != NULL ? cause : "systemd watchdog");
 		free(cause);

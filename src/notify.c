@@ -7,7 +7,9 @@
  * RELOADING=1 (with MONOTONIC_USEC=, as Type=notify-reload requires) when a
  * reload starts, and READY=1 again when it ends, whether it worked or not
  * (a failure goes into STATUS=); STATUS= with a one-line summary when what it
- * shows changes; STOPPING=1 at shutdown, then EXTEND_TIMEOUT_USEC= every
+ * shows changes (drain, resume, and work starting or ending: at most once a
+ * second for the latter, with a trailing update so the last word is
+ * right); STOPPING=1 at shutdown, then EXTEND_TIMEOUT_USEC= every
  * second while the shutdown still waits for work in flight; and WATCHDOG=1
  * at half the interval of WatchdogSec= from a libevent timer.
  *
@@ -37,11 +39,24 @@
 
 /* The longest failure quoted in STATUS=; the reply has all of it. */
 #define NOTIFY_FAILURE_MAX	300
+/* The summary ("running: ..."), and the whole line with a failure. */
+#define NOTIFY_SUMMARY_SIZE	256
+#define NOTIFY_LINE_SIZE	(NOTIFY_SUMMARY_SIZE + NOTIFY_FAILURE_MAX + 64)
+/* The least time between two status lines that work coming and going sends. */
+#define NOTIFY_STATUS_INTERVAL_US	1000000
 
 static struct {
+	struct event_base *base;
 	struct event	*watchdog;
+	struct event	*status_timer;	/* the trailing update, pending */
+	bool		 enabled;	/* NOTIFY_SOCKET is set */
 	bool		 ready;		/* READY=1 was sent */
+	bool		 reloading;	/* RELOADING=1 was sent, READY=1 not yet */
 	bool		 stopping;	/* STOPPING=1 was sent */
+	/* Why the last reload failed, one line; "" when it worked. */
+	char		 failure[NOTIFY_FAILURE_MAX + 4];
+	char		 status[NOTIFY_LINE_SIZE];	/* the last STATUS= */
+	uint64_t	 status_sent_us;	/* when it went, monotonic */
 } notify;
 
 /* Send one sd_notify message (newline-separated assignments). */
@@ -99,6 +114,60 @@ notify_summary(char *buf, size_t size)
 		    services[0] != '\0' ? ", " : "", in_flight);
 }
 
+/*
+ * The status line: the summary, or after a failed reload "reload failed:
+ * CAUSE (SUMMARY)", until a reload works or the operator drains or resumes.
+ */
+static void
+notify_line(char *buf, size_t size)
+{
+	char	summary[NOTIFY_SUMMARY_SIZE];
+
+	notify_summary(summary, sizeof summary);
+	if (notify.failure[0] == '\0')
+		snprintf(buf, size, "%s", summary);
+	else
+		snprintf(buf, size, "reload failed: %s (%s)", notify.failure,
+		    summary);
+}
+
+/* CLOCK_MONOTONIC in microseconds. */
+static uint64_t
+notify_now_us(void)
+{
+	struct timespec	now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ((uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000);
+}
+
+/*
+ * Send ASSIGNMENTS (READY=1 and the like, or "") with STATUS=LINE, and
+ * remember the line and when it went, for notify_status_changed().
+ */
+static void
+notify_send_status(const char *assignments, const char *line)
+{
+	notify_send("%s%sSTATUS=%s", assignments,
+	    assignments[0] != '\0' ? "\n" : "", line);
+	snprintf(notify.status, sizeof notify.status, "%s", line);
+	notify.status_sent_us = notify_now_us();
+}
+
+/* The trailing update: send the line if it is not the one last sent. */
+static void
+notify_status_timer_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, __attribute__((unused)) void *arg)
+{
+	char	line[NOTIFY_LINE_SIZE];
+
+	if (notify.stopping || notify.reloading)
+		return;
+	notify_line(line, sizeof line);
+	if (strcmp(line, notify.status) != 0)
+		notify_send_status("", line);
+}
+
 #ifdef HAVE_SYSTEMD
 /* The watchdog interval passed: tell the manager the loop still turns. */
 static void
@@ -119,6 +188,8 @@ notify_init(struct event_base *base, char **cause)
 	int		 r;
 
 	*cause = NULL;
+	notify.base = base;
+	notify.enabled = getenv("NOTIFY_SOCKET") != NULL;
 	if ((r = sd_watchdog_enabled(0, &usec)) < 0) {
 		*cause = str_printf("watchdog: %s", strerror(-r));
 		return (-1);
@@ -147,7 +218,7 @@ notify_init(struct event_base *base, char **cause)
 	return (0);
 }
 
-/* Stop the watchdog pings. */
+/* Stop the watchdog pings and the status updates. */
 void
 notify_free(void)
 {
@@ -155,6 +226,12 @@ notify_free(void)
 		event_free(notify.watchdog);
 		notify.watchdog = NULL;
 	}
+	if (notify.status_timer != NULL) {
+		event_free(notify.status_timer);
+		notify.status_timer = NULL;
+	}
+	/* Work that ends while the registry is freed sends nothing. */
+	notify.enabled = false;
 }
 
 /* The socket systemd passed, if any (see notify.h). */
@@ -201,65 +278,100 @@ notify_listen_fd(char **cause)
 void
 notify_ready(void)
 {
-	char	summary[256];
+	char	line[NOTIFY_LINE_SIZE];
 
 	if (notify.stopping || notify.ready)
 		return;
 	notify.ready = true;
-	notify_summary(summary, sizeof summary);
-	notify_send("READY=1\nSTATUS=%s", summary);
+	notify_line(line, sizeof line);
+	notify_send_status("READY=1", line);
 }
 
 /* A reload starts. */
 void
 notify_reload_begin(void)
 {
-	struct timespec	now;
+	char	assignments[64];
 
 	/* Before READY=1 the manager still waits for the start-up. */
 	if (notify.stopping || !notify.ready)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	notify_send("RELOADING=1\nMONOTONIC_USEC=%" PRIu64
-	    "\nSTATUS=reloading", (uint64_t)now.tv_sec * 1000000 +
-	    (uint64_t)now.tv_nsec / 1000);
+	notify.reloading = true;
+	snprintf(assignments, sizeof assignments,
+	    "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, notify_now_us());
+	notify_send_status(assignments, "reloading");
 }
 
 /* A reload ended, with FAILURE when it failed. */
 void
 notify_reload_end(const char *failure)
 {
-	char	summary[256], quoted[NOTIFY_FAILURE_MAX + 4];
+	char	line[NOTIFY_LINE_SIZE];
 	size_t	i;
 
 	if (notify.stopping || !notify.ready)
 		return;
-	notify_summary(summary, sizeof summary);
-	if (failure == NULL) {
-		notify_send("READY=1\nSTATUS=%s", summary);
-		return;
+	notify.reloading = false;
+	notify.failure[0] = '\0';
+	if (failure != NULL) {
+		/* One line: a newline would end the STATUS= assignment. */
+		snprintf(notify.failure, sizeof notify.failure, "%.*s%s",
+		    NOTIFY_FAILURE_MAX, failure,
+		    strlen(failure) > NOTIFY_FAILURE_MAX ? "..." : "");
+		for (i = 0; notify.failure[i] != '\0'; i++) {
+			if (notify.failure[i] == '\n' ||
+			    notify.failure[i] == '\r')
+				notify.failure[i] = ' ';
+		}
 	}
-	/* One line: a newline would end the STATUS= assignment. */
-	snprintf(quoted, sizeof quoted, "%.*s%s", NOTIFY_FAILURE_MAX, failure,
-	    strlen(failure) > NOTIFY_FAILURE_MAX ? "..." : "");
-	for (i = 0; quoted[i] != '\0'; i++) {
-		if (quoted[i] == '\n' || quoted[i] == '\r')
-			quoted[i] = ' ';
-	}
-	notify_send("READY=1\nSTATUS=reload failed: %s (%s)", quoted,
-	    summary);
+	notify_line(line, sizeof line);
+	notify_send_status("READY=1", line);
 }
 
-/* Drain, resume: send the new status line. */
+/* Drain, resume: send the new status line, now. */
 void
 notify_status(void)
 {
-	char	summary[256];
+	char	line[NOTIFY_LINE_SIZE];
 
 	if (notify.stopping || !notify.ready)
 		return;
-	notify_summary(summary, sizeof summary);
-	notify_send("STATUS=%s", summary);
+	/* The operator has acted since the failed reload. */
+	notify.failure[0] = '\0';
+	notify_line(line, sizeof line);
+	notify_send_status("", line);
+}
+
+/*
+ * Work started or ended, so the count in flight changed.  Send the status
+ * line on a later loop turn: at once if the last one went a second ago or
+ * more, else when that second is over; one timer, whatever happens
+ * meanwhile.  So a busy daemon sends at most one line a second, and the
+ * last one is right.  Nothing outside systemd, before READY=1, during a
+ * reload (its READY=1 brings the line) or after STOPPING=1.
+ */
+void
+notify_status_changed(void)
+{
+	struct timeval	tv;
+	uint64_t	now, due, wait_us = 0;
+
+	if (!notify.enabled || !notify.ready || notify.stopping ||
+	    notify.reloading)
+		return;
+	if (notify.status_timer == NULL &&
+	    (notify.status_timer = evtimer_new(notify.base,
+	    notify_status_timer_cb, NULL)) == NULL)
+		return;
+	if (evtimer_pending(notify.status_timer, NULL))
+		return;
+	now = notify_now_us();
+	due = notify.status_sent_us + NOTIFY_STATUS_INTERVAL_US;
+	if (due > now)
+		wait_us = due - now;
+	tv.tv_sec = (time_t)(wait_us / 1000000);
+	tv.tv_usec = (suseconds_t)(wait_us % 1000000);
+	evtimer_add(notify.status_timer, &tv);
 }
 
 /* The daemon is shutting down. */

@@ -37,8 +37,13 @@ void	notify_ready(void);
 void	notify_reload_begin(void);
 /* A reload ended: READY=1, and STATUS= with FAILURE when not NULL. */
 void	notify_reload_end(const char *failure);
-/* Something the status line shows changed (drain, resume). */
+/* Drain or resume changed the status line: send it now. */
 void	notify_status(void);
+/*
+ * Work started or ended: send the status line soon, at most once a second
+ * (registry's work_changed hook).
+ */
+void	notify_status_changed(void);
 /* The daemon is shutting down: STOPPING=1. */
 void	notify_stopping(void);
 /* A shutdown still waits: ask for SECONDS more and say for what. */

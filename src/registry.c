@@ -756,12 +756,21 @@ service_instance_unref(struct service_instance *inst)
 		service_instance_free_cb(-1, 0, inst);
 }
 
+/* Tell the registry's work_changed hook (the STATUS= line) of INST's work. */
+static void
+registry_work_changed(struct service_instance *inst)
+{
+	if (inst->slot != NULL && inst->slot->registry->work_changed != NULL)
+		inst->slot->registry->work_changed();
+}
+
 /* A unit of work starts on INST and holds it until it ends. */
 void
 service_instance_work_begin(struct service_instance *inst)
 {
 	inst->in_flight++;
 	service_instance_ref(inst);
+	registry_work_changed(inst);
 }
 
 /* A unit of work on INST has ended. */
@@ -770,6 +779,7 @@ service_instance_work_end(struct service_instance *inst)
 {
 	if (inst->in_flight > 0)
 		inst->in_flight--;
+	registry_work_changed(inst);
 	service_instance_unref(inst);
 }
 

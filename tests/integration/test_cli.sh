@@ -1,8 +1,9 @@
 #!/bin/bash
 #
 # test_cli.sh -- the command lines of hotreloadd and hotreloadctl: help,
-# version, usage errors, "hotreloadd -t" on good and bad files, and the
-# client's exit status when no daemon listens.
+# version, usage errors, "hotreloadd -t" on good and bad files, exit 78
+# (EX_CONFIG) when started on a bad file, and the client's exit status when
+# no daemon listens.
 . "$(dirname "$0")/lib.sh"
 
 version=$(cat "$TOP/VERSION")
@@ -103,10 +104,15 @@ assert_rc 1 "hotreloadd -t: a file without control is an error"
 assert_contains "control: required key is missing" "$ERR" \
     "hotreloadd -t says that control is required"
 
-# A daemon started on a bad file does not start.
+# A daemon started on a bad file does not start, with EX_CONFIG (78): the
+# units' RestartPreventExitStatus=78 then stops systemd from retrying; the
+# same for a file that is missing.  Other start-up failures stay 1
+# (test_lifecycle).
 run timeout 10 "$HOTRELOADD" -c "$T/typo.conf"
-assert_rc 1 "hotreloadd refuses to start on a bad file"
+assert_rc 78 "hotreloadd refuses to start on a bad file (exit 78, EX_CONFIG)"
 assert_contains "control.sockte" "$ERR" "hotreloadd says why it does not start"
+run timeout 10 "$HOTRELOADD" -c "$T/missing.conf"
+assert_rc 78 "hotreloadd refuses to start without its file (exit 78)"
 
 # --- hotreloadctl ------------------------------------------------------------
 

@@ -2,7 +2,10 @@
 #
 # test_install.sh -- "make install DESTDIR=... PREFIX=/usr SYSCONFDIR=/etc"
 # installs exactly the expected files with the expected modes (the units in
-# the unit directory pkg-config gives, with the installed paths in them);
+# the unit directory pkg-config gives, with the installed paths in them;
+# hotreloadd-notify-reload.service only for systemd 253 and later, and a
+# note saying so otherwise); with the default PREFIX everything, the units
+# too, goes under /usr/local;
 # the installed daemon accepts the installed example configuration
 # (hotreloadd -t); a second install keeps a modified configuration; the
 # installed bash completion completes commands, options and files; "make
@@ -26,8 +29,19 @@ installed() {
 	(cd "$D" && find . \( -type f -o -type l \) -printf '%m /%P\n' | sort -k2)
 }
 
+# The notify-reload variant, for the systemd pkg-config names (253 and
+# later know Type=notify-reload).
+version=$(pkg-config --modversion systemd 2>/dev/null)
+variant="644 $unitdir/hotreloadd-notify-reload.service"
+((${version%%[!0-9]*} >= 253)) || variant=
+
 make_dest install
-expected="755 /usr/bin/hotreloadctl
+if [[ -z $variant ]]; then
+	assert_contains "NOTE: not installing hotreloadd-notify-reload.service: systemd $version does not know Type=notify-reload" \
+	    "$ERR" "install: it says why it leaves out the notify-reload variant"
+fi
+expected="${variant:+$variant
+}755 /usr/bin/hotreloadctl
 755 /usr/sbin/hotreloadd
 644 /etc/hotreloadd/hotreloadd.conf
 644 /usr/lib/sysusers.d/hotreloadd.conf
@@ -36,7 +50,6 @@ expected="755 /usr/bin/hotreloadctl
 644 /usr/share/man/man1/hotreloadctl.1
 644 /usr/share/man/man5/hotreloadd.conf.5
 644 /usr/share/man/man8/hotreloadd.8
-644 $unitdir/hotreloadd-notify-reload.service
 644 $unitdir/hotreloadd.service
 644 $unitdir/hotreloadd.socket"
 assert_eq "$(printf '%s\n' "$expected" | sort -k2)" "$(installed)" \
@@ -112,5 +125,43 @@ assert_eq "$T/sockets/one.sock " "$(completions hotreloadctl -s "$T/sockets/o")"
 make_dest uninstall
 assert_eq "644 /etc/hotreloadd/hotreloadd.conf" "$(installed)" \
     "uninstall: only the configuration is left"
+
+# The variant for a newer systemd than this one, when asked.
+make_dest install SYSTEMD_VERSION=253
+assert_contains "644 $unitdir/hotreloadd-notify-reload.service" "$(installed)" \
+    "install SYSTEMD_VERSION=253: the notify-reload variant is installed"
+make_dest uninstall
+if [[ -z $variant ]]; then
+	# An install for this systemd removes a variant a former one left.
+	make_dest install SYSTEMD_VERSION=253
+	make_dest install
+	assert_not_contains "hotreloadd-notify-reload.service" "$(installed)" \
+	    "install for systemd $version: a variant installed before is removed"
+	make_dest uninstall
+fi
+
+# The default PREFIX, /usr/local: the units, sysusers.d and tmpfiles.d
+# under it too (systemd looks there), never in the distribution's
+# directories.
+rm -rf "$D"
+run make -s -C "$TOP" DESTDIR="$D" SYSTEMD_VERSION=253 install
+[[ $RC == 0 ]] || fatal "make install with the default PREFIX failed" "$(run_details)"
+expected="644 /etc/hotreloadd/hotreloadd.conf
+755 /usr/local/bin/hotreloadctl
+644 /usr/local/lib/systemd/system/hotreloadd-notify-reload.service
+644 /usr/local/lib/systemd/system/hotreloadd.service
+644 /usr/local/lib/systemd/system/hotreloadd.socket
+644 /usr/local/lib/sysusers.d/hotreloadd.conf
+644 /usr/local/lib/tmpfiles.d/hotreloadd.conf
+755 /usr/local/sbin/hotreloadd
+644 /usr/local/share/bash-completion/completions/hotreloadctl
+644 /usr/local/share/man/man1/hotreloadctl.1
+644 /usr/local/share/man/man5/hotreloadd.conf.5
+644 /usr/local/share/man/man8/hotreloadd.8"
+assert_eq "$(printf '%s\n' "$expected" | sort -k2)" "$(installed)" \
+    "install with the default PREFIX: everything under /usr/local (and /etc)"
+assert_line 'ExecStart=/usr/local/sbin/hotreloadd -c /etc/hotreloadd/hotreloadd.conf' \
+    "$(cat "$D/usr/local/lib/systemd/system/hotreloadd.service")" \
+    "install with the default PREFIX: the service runs /usr/local/sbin/hotreloadd"
 
 test_done

@@ -6,8 +6,11 @@
 # the man pages of this tree for Documentation=), and rejects a unit whose
 # binary is missing; the notify-reload variant is accepted by systemd >= 253
 # (older versions only complain about Type=notify-reload and ReloadSignal=);
-# the units say what DESIGN.md asks of them; the sysusers.d and tmpfiles.d
-# snippets work with systemd-sysusers and systemd-tmpfiles on a scratch root.
+# the units say what DESIGN.md and issue 16 ask of them (exit 78 not
+# retried, Conflicts= between the two services, no RemoveOnStop=, the
+# hardening); the sysusers.d and tmpfiles.d snippets work with
+# systemd-sysusers and systemd-tmpfiles on a scratch root.  How the units
+# behave under a running systemd is make check-systemd's.
 . "$(dirname "$0")/lib.sh"
 
 UNITS="hotreloadd.service hotreloadd.socket hotreloadd-notify-reload.service"
@@ -63,11 +66,14 @@ for line in 'Type=notify' \
     'ExecReload=/usr/bin/hotreloadctl -t 125 reload' \
     'WatchdogSec=30s' 'RuntimeDirectory=hotreloadd' \
     'RuntimeDirectoryMode=0750' 'User=hotreload' 'Group=hotreload' \
-    'Restart=on-failure' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
+    'Restart=on-failure' 'RestartPreventExitStatus=78' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
     'ProtectHome=yes' 'PrivateTmp=yes' 'PrivateDevices=yes' \
     'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' \
     'CapabilityBoundingSet=' 'MemoryDenyWriteExecute=yes' \
-    'SystemCallArchitectures=native'; do
+    'SystemCallArchitectures=native' 'SystemCallFilter=~@privileged @resources' \
+    'ProtectProc=invisible' 'ProcSubset=pid' 'UMask=0077' \
+    'Conflicts=hotreloadd-notify-reload.service' \
+    'Before=hotreloadd-notify-reload.service'; do
 	assert_line "$line" "$service" "hotreloadd.service: $line"
 done
 assert_line 'TimeoutStopSec=[0-9]+s' "$service" "hotreloadd.service: TimeoutStopSec="
@@ -76,20 +82,40 @@ assert_line 'Type=notify-reload' "$variant" "notify-reload variant: Type=notify-
 assert_line 'ReloadSignal=SIGHUP' "$variant" "notify-reload variant: ReloadSignal=SIGHUP"
 assert_not_contains 'ExecReload=' "$(grep -v '^#' "$S/hotreloadd-notify-reload.service")" \
     "notify-reload variant: no ExecReload="
+assert_line 'Conflicts=hotreloadd.service' "$variant" "notify-reload variant: Conflicts=hotreloadd.service"
+assert_line 'After=hotreloadd.service' "$variant" "notify-reload variant: After=hotreloadd.service"
+# Everything but the reload the same: the variant is the service with
+# another Type=, ReloadSignal= and no ExecReload= (and comments).
+assert_eq "" "$(diff <(grep -v '^#' "$S/hotreloadd.service" |
+    grep -vE '^(Type|ExecReload|Conflicts|Before)=') \
+    <(grep -v '^#' "$S/hotreloadd-notify-reload.service" |
+    grep -vE '^(Type|ReloadSignal|Conflicts|After=hotreloadd)'))" \
+    "notify-reload variant: the service's other settings, unchanged"
 socket=$(cat "$S/hotreloadd.socket")
 for line in 'ListenStream=/run/hotreloadd/control.sock' 'SocketMode=0660' \
     'SocketGroup=hotreload' 'Service=hotreloadd.service'; do
 	assert_line "$line" "$socket" "hotreloadd.socket: $line"
 done
+# Stopping the socket unit must not delete the socket a daemon still serves.
+assert_not_contains 'RemoveOnStop=' "$(grep -v '^#' "$S/hotreloadd.socket")" \
+    "hotreloadd.socket: no RemoveOnStop="
 
-# systemd-analyze verify, with the binaries of this tree.
+
+# systemd-analyze verify, with the binaries of this tree.  Before systemd
+# 253 the variant is not installed (make install), and verify would load it
+# through Conflicts=: the service and the socket are verified without it.
+version=$(systemd-analyze --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p')
 make_units "$T/tree" SBINDIR="$TOP" BINDIR="$TOP" SYSCONFDIR="$T/etc" \
     RUNSTATEDIR="$T/run"
-verify "$T/tree/systemd" hotreloadd.service hotreloadd.socket
+mkdir -p "$T/pair"
+cp "$T/tree/systemd/hotreloadd.service" "$T/tree/systemd/hotreloadd.socket" "$T/pair/"
+if ((version >= 253)); then
+	cp "$T/tree/systemd/hotreloadd-notify-reload.service" "$T/pair/"
+fi
+verify "$T/pair" hotreloadd.service hotreloadd.socket
 assert_rc 0 "systemd-analyze verify: the service and the socket pass"
 assert_eq "" "$OUT" "systemd-analyze verify: nothing to say about them"
 
-version=$(systemd-analyze --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p')
 verify "$T/tree/systemd" hotreloadd-notify-reload.service
 assert_rc 0 "systemd-analyze verify: the notify-reload variant passes"
 if ((version >= 253)); then
