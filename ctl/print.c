@@ -558,6 +558,111 @@ print_agents(__attribute__((unused)) struct ctl *ctl, json_t *result)
 	}
 }
 
+/* The details of a hello event: every service's generation and state. */
+static void
+print_event_hello(json_t *event)
+{
+	json_t		*service;
+	const char	*name;
+	char		 generation[32];
+
+	printf("pid %" JSON_INTEGER_FORMAT "%s",
+	    print_integer_value(event, "pid", 0),
+	    json_is_true(json_object_get(event, "draining")) ?
+	    ", draining" : "");
+	json_object_foreach(json_object_get(event, "services"), name,
+	    service) {
+		printf(", %s %s%s%s", name, print_string(service, "state", "?"),
+		    print_integer_value(service, "generation", 0) > 0 ?
+		    " gen " : "", print_integer_value(service, "generation",
+		    0) > 0 ? print_integer(service, "generation", "",
+		    generation, sizeof generation) : "");
+	}
+}
+
+/* The details of a command event. */
+static void
+print_event_command(json_t *event)
+{
+	json_t	*error = json_object_get(event, "error");
+
+	printf("%-5s %s from %s", print_string(event, "phase", "?"),
+	    print_string(event, "cmd", "?"), print_string(event, "origin", "?"));
+	if (strcmp(print_string(event, "phase", ""), "end") != 0)
+		return;
+	printf(": %s in %.0f ms", json_is_true(json_object_get(event, "ok")) ?
+	    "ok" : "failed", json_number_value(json_object_get(event,
+	    "duration_ms")));
+	if (json_is_object(error))
+		printf(" (%s: %s)", print_string(error, "code", "?"),
+		    print_string(error, "message", ""));
+}
+
+/*
+ * watch: one line per event, the time first, then the type and what it
+ * says; with -j the event object as it came, one per line.
+ */
+void
+print_event(struct ctl *ctl, json_t *event)
+{
+	const char	*type = print_string(event, "type", "?");
+	const char	*reason = print_string(event, "reason", NULL);
+	char		*text;
+
+	if (ctl->json) {
+		/* One object per line, for jq. */
+		json_dumpf(event, stdout, JSON_COMPACT |
+		    JSON_REAL_PRECISION(15));
+		putchar('\n');
+		fflush(stdout);
+		return;
+	}
+	printf("%s  %-8s ", print_string(event, "at", "?"), type);
+	if (strcmp(type, "hello") == 0)
+		print_event_hello(event);
+	else if (strcmp(type, "command") == 0)
+		print_event_command(event);
+	else if (strcmp(type, "reload") == 0)
+		printf("%-17s gen %-4" JSON_INTEGER_FORMAT " %s",
+		    print_string(event, "service", "?"),
+		    print_integer_value(event, "generation", 0),
+		    print_string(event, "phase", "?"));
+	else if (strcmp(type, "drain") == 0)
+		printf("%s, %" JSON_INTEGER_FORMAT " in flight",
+		    json_is_true(json_object_get(event, "draining")) ?
+		    "draining" : "not draining",
+		    print_integer_value(event, "in_flight", 0));
+	else if (strcmp(type, "hsp") == 0) {
+		printf("%-17s gen %-4" JSON_INTEGER_FORMAT " %s %s",
+		    print_string(event, "event", "?"),
+		    print_integer_value(event, "generation", 0),
+		    print_string(event, "broker", "?"),
+		    json_is_number(json_object_get(event, "delay_s")) ?
+		    "in" : "");
+		if (json_is_number(json_object_get(event, "delay_s")))
+			printf(" %.1f s", json_number_value(json_object_get(
+			    event, "delay_s")));
+	} else if (strcmp(type, "lagged") == 0)
+		printf("%" JSON_INTEGER_FORMAT " events dropped: this client "
+		    "read too slowly", print_integer_value(event, "dropped",
+		    0));
+	else if ((text = json_dumps(event, JSON_COMPACT)) != NULL) {
+		fputs(text, stdout);
+		free(text);
+	}
+	if (reason != NULL)
+		printf(" (%s)", reason);
+	putchar('\n');
+	fflush(stdout);
+}
+
+/* watch's final line: the daemon ended the stream. */
+void
+print_watch_end(__attribute__((unused)) struct ctl *ctl, json_t *result)
+{
+	printf("watch ended: %s\n", print_string(result, "ended", "?"));
+}
+
 /* version: the daemon's, not ours (that is -V). */
 void
 print_version(__attribute__((unused)) struct ctl *ctl, json_t *result)

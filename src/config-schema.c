@@ -289,6 +289,8 @@ static const struct config_row control_rows[] = {
 	    control.max_clients_per_uid, 1, 4096, 16) },
 	{ INTEGER("history_size", struct config, control.history_size,
 	    1, 4096, 64) },
+	{ INTEGER("watch_buffer_bytes", struct config,
+	    control.watch_buffer_bytes, 4096, 67108864, 262144) },
 };
 static const struct config_section control_section = {
 	"control", ROWS(control_rows), finish_control

@@ -130,6 +130,7 @@ struct config {
 		int		 reserved_admin_clients;	/* of max_clients */
 		int		 max_clients_per_uid;	/* non-admin uids */
 		int		 history_size;	/* commands "history" keeps */
+		size_t		 watch_buffer_bytes;	/* per watcher */
 	} control;
 
 	struct {
