@@ -24,13 +24,16 @@
 #include <sys/queue.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
 #include "hotreloadd.h"
+#include "config.h"
 #include "hsp.h"
 #include "llm.h"
 #include "llm-curl.h"
@@ -49,6 +52,8 @@ struct llm_backend {
 	const struct config_backend	*cfg;
 	enum llm_provider		 provider;
 	char				*key;
+	struct llm_header		*headers;	/* values read */
+	size_t				 headers_count;
 	char				*chat_url;
 	char				*models_url;
 	char				*shown_url;	/* no credentials */
@@ -76,6 +81,11 @@ struct llm_request {
 
 	json_t				*messages;
 	char				*system;
+	double				 temperature;	/* NAN: none */
+	int				 max_tokens;	/* CONFIG_UNSET */
+	size_t				 only;		/* a named back end */
+	const size_t			*order;		/* of back ends */
+	size_t				 order_count;
 	llm_done_cb			 cb;
 	void				*arg;
 
@@ -294,6 +304,30 @@ llm_header_cb(__attribute__((unused)) char *data, size_t size, size_t n,
 	return (size * n);
 }
 
+/*
+ * The parameters REQ sends to back end B: B's, with the request's own
+ * temperature (within 0 to LLM_MAX_TEMPERATURE; the provider cuts it
+ * further) and max_tokens (from 1 to B's params.max_tokens, when that is
+ * set: the operator's bound on an answer's cost).
+ */
+static void
+llm_request_params(const struct llm_request *req, const struct llm_backend *b,
+    struct config_params *params)
+{
+	int	ceiling = b->cfg->params.max_tokens;
+
+	*params = b->cfg->params;
+	if (!isnan(req->temperature))
+		params->temperature = req->temperature < 0 ? 0 :
+		    req->temperature > LLM_MAX_TEMPERATURE ?
+		    LLM_MAX_TEMPERATURE : req->temperature;
+	if (req->max_tokens != CONFIG_UNSET) {
+		params->max_tokens = req->max_tokens < 1 ? 1 : req->max_tokens;
+		if (ceiling != CONFIG_UNSET && params->max_tokens > ceiling)
+			params->max_tokens = ceiling;
+	}
+}
+
 /* Build and add the transfer of REQ to back end B. */
 static int
 llm_request_transfer(struct llm_request *req, struct llm_backend *b)
@@ -301,17 +335,25 @@ llm_request_transfer(struct llm_request *req, struct llm_backend *b)
 	long	timeout_s = req->probe ? (b->cfg->timeout_s < LLM_PROBE_TIMEOUT_S ?
 		    b->cfg->timeout_s : LLM_PROBE_TIMEOUT_S) : b->cfg->timeout_s;
 
+	struct config_params	params;
+	struct llm_chat		chat;
+
 	req->backend = b;
 	if ((req->easy = llm_curl_easy()) == NULL)
 		return (-1);
-	req->headers = llm_provider_headers(b->provider, b->key, !req->probe);
+	req->headers = llm_provider_headers(b->provider, b->key, !req->probe,
+	    b->headers, b->headers_count);
 	curl_easy_setopt(req->easy, CURLOPT_URL, req->probe ? b->models_url :
 	    b->chat_url);
 	curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
 	if (!req->probe) {
-		req->body = llm_provider_chat_body(b->provider, b->cfg->model,
-		    req->system, req->messages);
-		if (req->body == NULL)
+		llm_request_params(req, b, &params);
+		chat.model = b->cfg->model;
+		chat.system = req->system;
+		chat.messages = req->messages;
+		chat.params = &params;
+		if ((req->body = llm_provider_chat_body(b->provider, &chat)) ==
+		    NULL)
 			return (-1);
 		curl_easy_setopt(req->easy, CURLOPT_POSTFIELDS, req->body);
 	}
@@ -350,9 +392,9 @@ llm_request_try(struct llm_request *req)
 	struct llm_backend	*b;
 	double			 now = llm_now();
 
-	while (req->step < gen->order_count) {
-		b = &gen->backends[gen->order[req->step]];
-		if (b->cooled_until > now && req->step + 1 < gen->order_count) {
+	while (req->step < req->order_count) {
+		b = &gen->backends[req->order[req->step]];
+		if (b->cooled_until > now && req->step + 1 < req->order_count) {
 			if (req->error == NULL)
 				llm_request_error(req, LLM_ERR_UNAVAILABLE,
 				    "%s: cooling down after %u failures",
@@ -535,47 +577,139 @@ llm_transfer_done_cb(void *req, CURLcode result)
 }
 
 /*
- * Read a back end's key from its variable or file; the key is never logged.
- * The file must be a regular file (file_read_secret): a FIFO in its place
- * is an error, not a hang.  One readable by every user is used, with a
- * warning, once per generation that reads it.
+ * Read a secret for key KEY (a key path) from the variable or the file
+ * SOURCE names (FROM_ENV says which) into *VALUE, to wipe and free; it is
+ * never logged.  A file must be a regular file (file_read_secret): a FIFO
+ * in its place is an error, not a hang; its first line is the secret.
+ * One readable by every user is used, with a warning, once per generation
+ * that reads it.
  */
 static int
-llm_backend_key(struct llm_backend *b, const char *path, char **cause)
+llm_secret_read(const char *key, bool from_env, const char *source,
+    char **value, char **cause)
 {
-	const char	*value, *file = b->cfg->api_key_file;
+	const char	*text;
 	char		*why, *warning;
 
-	if (b->cfg->api_key_env != NULL) {
-		value = getenv(b->cfg->api_key_env);
-		if (value == NULL || *value == '\0') {
-			*cause = str_printf("%s.api_key_env: the variable %s is "
-			    "not set", path, b->cfg->api_key_env);
+	*value = NULL;
+	if (from_env) {
+		text = getenv(source);
+		if (text == NULL || *text == '\0') {
+			*cause = str_printf("%s: the variable %s is not set",
+			    key, source);
 			return (-1);
 		}
-		b->key = strdup(value);
-		return (b->key != NULL ? 0 : -1);
-	}
-	if (file == NULL)
+		if ((*value = strdup(text)) == NULL) {
+			*cause = strdup("out of memory");
+			return (-1);
+		}
 		return (0);
-	if (file_read_secret(file, LLM_KEY_MAX, &b->key, &warning,
+	}
+	if (file_read_secret(source, LLM_KEY_MAX, value, &warning,
 	    &why) == -1) {
-		*cause = str_printf("%s.api_key_file %s: %s", path, file,
+		*cause = str_printf("%s %s: %s", key, source,
 		    why != NULL ? why : "out of memory");
 		free(why);
 		return (-1);
 	}
 	if (warning != NULL) {
-		log_warnx("%s.api_key_file %s: %s", path, file, warning);
+		log_warnx("%s %s: %s", key, source, warning);
 		free(warning);
 	}
-	if (b->key[0] == '\0') {
-		*cause = str_printf("%s.api_key_file %s is empty", path, file);
-		free(b->key);
-		b->key = NULL;
+	if ((*value)[0] == '\0') {
+		*cause = str_printf("%s %s is empty", key, source);
+		free(*value);
+		*value = NULL;
 		return (-1);
 	}
 	return (0);
+}
+
+/* Read a back end's key from its variable or file, if it has one. */
+static int
+llm_backend_key(struct llm_backend *b, const char *path, char **cause)
+{
+	char	key[96];
+	bool	from_env = b->cfg->api_key_env != NULL;
+
+	if (!from_env && b->cfg->api_key_file == NULL)
+		return (0);
+	snprintf(key, sizeof key, "%s.%s", path, from_env ? "api_key_env" :
+	    "api_key_file");
+	return (llm_secret_read(key, from_env, from_env ? b->cfg->api_key_env :
+	    b->cfg->api_key_file, &b->key, cause));
+}
+
+/*
+ * Read the values of a back end's extra headers: literal ones as they
+ * are, the others from their variable or file (secrets).  A value read
+ * must be fit for a header; the header that carries the key cannot be
+ * given as well as the key.
+ */
+static int
+llm_backend_headers(struct llm_backend *b, const char *path, char **cause)
+{
+	const struct config_header	*h;
+	struct llm_header		*out;
+	char				*key;
+	size_t				 i;
+	int				 rc = 0;
+
+	if (b->cfg->headers_count == 0)
+		return (0);
+	if ((b->headers = calloc(b->cfg->headers_count,
+	    sizeof *b->headers)) == NULL) {
+		*cause = strdup("out of memory");
+		return (-1);
+	}
+	for (i = 0; i < b->cfg->headers_count && rc == 0; i++) {
+		h = &b->cfg->headers[i];
+		out = &b->headers[b->headers_count];
+		out->name = h->name;
+		key = str_printf("%s.headers.%s%s", path, h->name,
+		    h->source == CONFIG_HEADER_ENV ? ".env" :
+		    h->source == CONFIG_HEADER_FILE ? ".file" : "");
+		if (key == NULL) {
+			*cause = strdup("out of memory");
+			return (-1);
+		}
+		if (b->key != NULL && strcasecmp(h->name,
+		    llm_provider_key_header(b->provider)) == 0) {
+			*cause = str_printf("%s: the API key goes in this "
+			    "header; set api_key_env or api_key_file, or this "
+			    "header, not both", key);
+			rc = -1;
+		} else if (h->source == CONFIG_HEADER_LITERAL) {
+			if ((out->value = strdup(h->value)) == NULL) {
+				*cause = strdup("out of memory");
+				rc = -1;
+			}
+		} else if (llm_secret_read(key, h->source ==
+		    CONFIG_HEADER_ENV, h->value, &out->value, cause) == -1)
+			rc = -1;
+		else if (!config_header_value_valid(out->value)) {
+			/* Not quoted: it is a secret. */
+			*cause = str_printf("%s: the value read is not a valid "
+			    "header value (1 to %d bytes, no control "
+			    "characters, no space at either end)", key,
+			    CONFIG_MAX_HEADER_VALUE);
+			rc = -1;
+		}
+		if (out->value != NULL)
+			b->headers_count++;
+		free(key);
+	}
+	return (rc);
+}
+
+/* Wipe and free a secret (NULL is fine). */
+static void
+llm_secret_free(char *secret)
+{
+	if (secret == NULL)
+		return;
+	explicit_bzero(secret, strlen(secret));
+	free(secret);
 }
 
 /* Free a generation's data. */
@@ -583,7 +717,7 @@ static void
 llm_gen_free(struct llm_gen *gen)
 {
 	struct llm_request	*req;
-	size_t			 i;
+	size_t			 i, j;
 
 	while ((req = TAILQ_FIRST(&gen->probes)) != NULL) {
 		TAILQ_REMOVE(&gen->probes, req, entry);
@@ -596,10 +730,10 @@ llm_gen_free(struct llm_gen *gen)
 	for (i = 0; i < gen->backends_count; i++) {
 		struct llm_backend *b = &gen->backends[i];
 
-		if (b->key != NULL) {
-			explicit_bzero(b->key, strlen(b->key));
-			free(b->key);
-		}
+		llm_secret_free(b->key);
+		for (j = 0; j < b->headers_count; j++)
+			llm_secret_free(b->headers[j].value);
+		free(b->headers);
 		free(b->chat_url);
 		free(b->models_url);
 		free(b->shown_url);
@@ -656,12 +790,11 @@ llm_create(struct registry *reg, const struct config *config, char **cause)
 			    "\"%s\"", path, b->cfg->provider);
 			goto fail;
 		}
-		if (llm_backend_key(b, path, cause) == -1)
+		if (llm_backend_key(b, path, cause) == -1 ||
+		    llm_backend_headers(b, path, cause) == -1)
 			goto fail;
-		b->chat_url = llm_provider_chat_url(b->provider,
-		    b->cfg->base_url);
-		b->models_url = llm_provider_models_url(b->provider,
-		    b->cfg->base_url);
+		b->chat_url = llm_provider_chat_url(b->provider, b->cfg);
+		b->models_url = llm_provider_models_url(b->provider, b->cfg);
 		b->shown_url = llm_url_without_credentials(b->cfg->base_url);
 		if (b->chat_url == NULL || b->models_url == NULL ||
 		    b->shown_url == NULL)
@@ -904,19 +1037,60 @@ llm_available(struct registry *reg)
 	return (registry_slot(reg, SERVICE_LLM)->current != NULL);
 }
 
+/* The index of the back end called NAME in GEN, or -1. */
+static ssize_t
+llm_backend_find(const struct llm_gen *gen, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < gen->backends_count; i++) {
+		if (strcmp(gen->backends[i].cfg->name, name) == 0)
+			return ((ssize_t)i);
+	}
+	return (-1);
+}
+
+/* Refuse REQ, which names NAME, a back end GEN does not have. */
+static void
+llm_request_no_such_backend(struct llm_request *req, const char *name)
+{
+	struct llm_gen	*gen = req->gen;
+	char		*known = NULL, *more;
+	size_t		 i;
+
+	for (i = 0; i < gen->backends_count; i++) {
+		more = str_printf("%s%s%s", known != NULL ? known : "",
+		    i > 0 ? ", " : "", gen->backends[i].cfg->name);
+		free(known);
+		if ((known = more) == NULL)
+			break;
+	}
+	/* The name came from the network: cut, and kept valid UTF-8. */
+	llm_request_error(req, LLM_ERR_NO_SUCH_BACKEND, "no back end is "
+	    "named \"%.64s\" (the back ends: %s)", name,
+	    known != NULL ? known : "");
+	str_utf8_repair(req->error);
+	free(known);
+	llm_request_finish(req, NULL);
+}
+
 /*
  * Send a chat (MESSAGES: [{role, content}], SYSTEM may be NULL) to the
- * current generation.  CB is called once with the outcome, possibly before
- * llm_submit() returns (overload, nothing configured).  Returns -1 only when
- * there is no LLM service at all (CB is not called then).
+ * current generation, with OPTIONS (NULL: none): a back end to use
+ * instead of the fallback order, and the request's own temperature and
+ * max_tokens.  CB is called once with the outcome, possibly before
+ * llm_submit() returns (overload, no such back end, nothing configured).
+ * Returns -1 only when there is no LLM service at all (CB is not called
+ * then).
  */
 int
 llm_submit(struct registry *reg, json_t *messages, const char *system,
-    llm_done_cb cb, void *arg)
+    const struct llm_options *options, llm_done_cb cb, void *arg)
 {
 	struct service_instance	*inst;
 	struct llm_request	*req;
 	struct llm_gen		*gen;
+	ssize_t			 named = -1;
 
 	inst = registry_slot(reg, SERVICE_LLM)->current;
 	if (inst == NULL || (req = calloc(1, sizeof *req)) == NULL)
@@ -925,11 +1099,25 @@ llm_submit(struct registry *reg, json_t *messages, const char *system,
 	req->gen = gen;
 	req->messages = json_incref(messages);
 	req->system = system != NULL ? strdup(system) : NULL;
+	req->temperature = options != NULL ? options->temperature : NAN;
+	req->max_tokens = options != NULL ? options->max_tokens : CONFIG_UNSET;
+	req->order = gen->order;
+	req->order_count = gen->order_count;
 	req->cb = cb;
 	req->arg = arg;
 	service_instance_work_begin(inst);
 	TAILQ_INSERT_TAIL(&gen->requests, req, entry);
-	if (gen->order_count == 0) {
+	if (options != NULL && options->backend != NULL) {
+		if ((named = llm_backend_find(gen, options->backend)) == -1) {
+			llm_request_no_such_backend(req, options->backend);
+			return (0);
+		}
+		/* That back end alone: no fallback, no skipping. */
+		req->only = (size_t)named;
+		req->order = &req->only;
+		req->order_count = 1;
+	}
+	if (req->order_count == 0) {
 		llm_request_error(req, LLM_ERR_UNAVAILABLE, "no back end in "
 		    "llm.fallback");
 		llm_request_finish(req, NULL);

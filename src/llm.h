@@ -3,7 +3,8 @@
  * fallback on one curl multi handle) and the DialogueManager on top of it.
  *
  *   llm-provider.c  request bodies, URLs, headers and response parsing of
- *                   the openai, ollama and anthropic APIs
+ *                   the openai, ollama, anthropic, azure_openai, google
+ *                   and cohere APIs
  *   llm.c           the service: generations, curl multi on libevent,
  *                   fallback, cool-down, probe, retirement
  *   dialogue.c      conversations with bounded history, the dialogue tool
@@ -18,6 +19,7 @@
 #include <jansson.h>
 
 struct config_backend;
+struct config_params;
 struct service_instance;
 
 /* Error codes of a failed LLM request (also TaskResult error codes). */
@@ -26,11 +28,20 @@ struct service_instance;
 #define LLM_ERR_OVERLOADED	"overloaded"
 #define LLM_ERR_RETIRED		"retired"
 #define LLM_ERR_BAD_REQUEST	"bad_request"
+/* The request named a back end the configuration does not have. */
+#define LLM_ERR_NO_SUCH_BACKEND	"no_such_backend"
+/* Over the rate limit of every back end it could go to. */
+#define LLM_ERR_RATE_LIMITED	"rate_limited"
 /* The answer is over LLM_MAX_RESPONSE or LLM_MAX_RESPONSE_VALUES. */
 #define LLM_ERR_BAD_RESPONSE	"llm_bad_response"
 
-/* Anthropic needs max_tokens; the others take the server's default. */
+/*
+ * Anthropic needs max_tokens: this one when the back end's params set
+ * none; the others take the server's default.
+ */
 #define LLM_MAX_TOKENS		1024
+/* The largest temperature a request may ask for (params.temperature's). */
+#define LLM_MAX_TEMPERATURE	2.0
 /*
  * Largest chat answer accepted from a back end, in body bytes.  The longest
  * answers models give (128k output tokens, some 512 KiB of text; twice that
@@ -57,6 +68,9 @@ enum llm_provider {
 	LLM_PROVIDER_OPENAI,
 	LLM_PROVIDER_OLLAMA,
 	LLM_PROVIDER_ANTHROPIC,
+	LLM_PROVIDER_AZURE_OPENAI,
+	LLM_PROVIDER_GOOGLE,
+	LLM_PROVIDER_COHERE,
 };
 
 /* What a back end answered, in one shape for every provider. */
@@ -65,13 +79,30 @@ struct llm_answer {
 	json_t	*usage;		/* {prompt_tokens, completion_tokens, ...} */
 };
 
+/* What a chat request says, whatever the provider. */
+struct llm_chat {
+	const char			*model;
+	const char			*system;	/* NULL: none */
+	json_t				*messages;	/* [{role, content}] */
+	const struct config_params	*params;	/* as sent */
+};
+
+/* An extra header of a back end, its value read (secret or not). */
+struct llm_header {
+	const char	*name;
+	char		*value;
+};
+
 int		 llm_provider_parse(const char *name, enum llm_provider *);
-char		*llm_provider_chat_url(enum llm_provider, const char *base);
-char		*llm_provider_models_url(enum llm_provider, const char *base);
-char		*llm_provider_chat_body(enum llm_provider, const char *model,
-		    const char *system, json_t *messages);
+const char	*llm_provider_key_header(enum llm_provider);
+char		*llm_provider_chat_url(enum llm_provider,
+		    const struct config_backend *);
+char		*llm_provider_models_url(enum llm_provider,
+		    const struct config_backend *);
+char		*llm_provider_chat_body(enum llm_provider,
+		    const struct llm_chat *);
 struct curl_slist *llm_provider_headers(enum llm_provider, const char *key,
-		    bool json_body);
+		    bool json_body, const struct llm_header *, size_t);
 int		 llm_provider_parse_answer(enum llm_provider, const char *body,
 		    size_t length, struct llm_answer *, char **why);
 bool		 llm_provider_json_within(const char *body, size_t length,
@@ -95,11 +126,19 @@ struct llm_result {
 
 typedef void	(*llm_done_cb)(const struct llm_result *, void *arg);
 
+/* What a caller may ask of one request (llm_submit). */
+struct llm_options {
+	const char	*backend;	/* NULL: the fallback order */
+	double		 temperature;	/* NAN: the back end's params */
+	int		 max_tokens;	/* CONFIG_UNSET: the back end's */
+};
+
 extern const struct service_ops llm_service_ops;
 extern const struct service_ops dialogue_service_ops;
 
 int		 llm_submit(struct registry *, json_t *messages,
-		    const char *system, llm_done_cb, void *arg);
+		    const char *system, const struct llm_options *,
+		    llm_done_cb, void *arg);
 bool		 llm_available(struct registry *);
 void		 llm_metrics(struct service_slot *, FILE *);
 void		 llm_shutdown(void);
