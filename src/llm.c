@@ -64,8 +64,7 @@ struct llm_backend {
 
 	uint64_t			 requests;
 	uint64_t			 errors;
-	uint64_t			 successes;
-	double				 latency_ms_total;
+	struct llm_usage		 usage;	/* tokens, latency */
 	unsigned int			 failures_in_a_row;
 	double				 cooled_until;	/* monotonic s */
 	char				*last_error;
@@ -519,13 +518,13 @@ llm_transfer_done(struct llm_request *req, CURLcode result)
 			goto out;
 		}
 		b->failures_in_a_row = 0;
-		b->latency_ms_total += ms;
 		parsed = llm_provider_parse_answer(b->provider, req->response,
 		    req->response_length, &answer, &why);
 		/* The raw body is not needed to build the result. */
 		llm_request_free_response(req);
 		if (parsed == 0) {
-			b->successes++;
+			llm_usage_answer(&b->usage, answer.usage, ms / 1e3,
+			    llm_now());
 			llm_request_finish(req, &answer);
 			llm_answer_clear(&answer);
 			goto out;
@@ -954,6 +953,65 @@ llm_deadline_json(double deadline)
 	return (json_string(buf));
 }
 
+/* The extra headers of B by name, each with where its value comes from. */
+static json_t *
+llm_headers_json(const struct llm_backend *b)
+{
+	static const char	*const sources[] = {
+		[CONFIG_HEADER_LITERAL] = "literal",
+		[CONFIG_HEADER_ENV] = "env",
+		[CONFIG_HEADER_FILE] = "file",
+	};
+	json_t			*headers = json_object();
+	size_t			 i;
+
+	for (i = 0; i < b->cfg->headers_count; i++)
+		json_object_set_new(headers, b->cfg->headers[i].name,
+		    json_string(sources[b->cfg->headers[i].source]));
+	return (headers);
+}
+
+/* A number, or null when it is NAN. */
+static json_t *
+llm_number_json(double value)
+{
+	return (isnan(value) ? json_null() : json_real(value));
+}
+
+/* The status of back end B: as configured, health, counters, usage. */
+static json_t *
+llm_backend_status(const struct llm_backend *b)
+{
+	const char	*auth;
+	bool		 healthy;
+
+	healthy = b->failures_in_a_row == 0 && b->cooled_until <= llm_now();
+	auth = b->cfg->api_key_env != NULL ? "env" :
+	    b->cfg->api_key_file != NULL ? "file" : "none";
+	return (json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:o, s:I, s:I,"
+	    " s:I, s:I, s:f, s:o, s:I, s:I, s:f, s:I, s:s?}",
+	    "name", b->cfg->name,
+	    "provider", b->cfg->provider,
+	    "model", b->cfg->model,
+	    "url", b->shown_url,
+	    "auth", auth,
+	    "headers", llm_headers_json(b),
+	    "healthy", healthy,
+	    "cooled_down_until", llm_deadline_json(b->cooled_until),
+	    "requests", (json_int_t)b->requests,
+	    "errors", (json_int_t)b->errors,
+	    "in_flight", (json_int_t)b->in_flight,
+	    "waiting", (json_int_t)b->waiting_count,
+	    "mean_latency_ms", b->usage.answers > 0 ?
+	    b->usage.seconds * 1e3 / (double)b->usage.answers : 0.0,
+	    "p50_latency_ms", llm_number_json(llm_usage_p50_ms(&b->usage)),
+	    "tokens_in", (json_int_t)b->usage.tokens_in,
+	    "tokens_out", (json_int_t)b->usage.tokens_out,
+	    "cost", llm_usage_cost(&b->usage, b->cfg),
+	    "max_in_flight", (json_int_t)b->cfg->max_in_flight,
+	    "last_error", b->last_error));
+}
+
 /* Status details of the llm slot. */
 static json_t *
 llm_status(struct service_instance *inst)
@@ -961,34 +1019,14 @@ llm_status(struct service_instance *inst)
 	struct llm_gen		*gen = inst->data;
 	struct llm_backend	*b;
 	json_t			*backends = json_array(), *fallback;
-	const char		*auth;
 	size_t			 i;
-	bool			 any_healthy = false, healthy;
+	bool			 any_healthy = false;
 
 	for (i = 0; i < gen->backends_count; i++) {
 		b = &gen->backends[i];
-		healthy = b->failures_in_a_row == 0 &&
+		any_healthy |= b->failures_in_a_row == 0 &&
 		    b->cooled_until <= llm_now();
-		any_healthy |= healthy;
-		auth = b->cfg->api_key_env != NULL ? "env" :
-		    b->cfg->api_key_file != NULL ? "file" : "none";
-		json_array_append_new(backends, json_pack("{s:s, s:s, s:s, "
-		    "s:s, s:s, s:b, s:o, s:I, s:I, s:I, s:I, s:f, s:I, s:s?}",
-		    "name", b->cfg->name,
-		    "provider", b->cfg->provider,
-		    "model", b->cfg->model,
-		    "url", b->shown_url,
-		    "auth", auth,
-		    "healthy", healthy,
-		    "cooled_down_until", llm_deadline_json(b->cooled_until),
-		    "requests", (json_int_t)b->requests,
-		    "errors", (json_int_t)b->errors,
-		    "in_flight", (json_int_t)b->in_flight,
-		    "waiting", (json_int_t)b->waiting_count,
-		    "mean_latency_ms", b->successes > 0 ?
-		    b->latency_ms_total / (double)b->successes : 0.0,
-		    "max_in_flight", (json_int_t)b->cfg->max_in_flight,
-		    "last_error", b->last_error));
+		json_array_append_new(backends, llm_backend_status(b));
 	}
 	fallback = json_array();
 	for (i = 0; i < gen->order_count; i++)
@@ -1163,6 +1201,35 @@ llm_metrics(struct service_slot *slot, FILE *f)
 		fprintf(f, "hotreload_llm_backend_healthy{backend=\"%s\"} %d\n",
 		    b->cfg->name, b->failures_in_a_row == 0 &&
 		    b->cooled_until <= llm_now() ? 1 : 0);
+	}
+	fprintf(f, "# HELP hotreload_llm_tokens_total Tokens of the answers, "
+	    "as their usage reports them, by back end and kind (input: the "
+	    "prompt, output: the answer; current generation).\n# TYPE "
+	    "hotreload_llm_tokens_total counter\n");
+	for (i = 0; i < gen->backends_count; i++) {
+		b = &gen->backends[i];
+		fprintf(f, "hotreload_llm_tokens_total{backend=\"%s\","
+		    "kind=\"input\"} %llu\n", b->cfg->name,
+		    (unsigned long long)b->usage.tokens_in);
+		fprintf(f, "hotreload_llm_tokens_total{backend=\"%s\","
+		    "kind=\"output\"} %llu\n", b->cfg->name,
+		    (unsigned long long)b->usage.tokens_out);
+	}
+	fprintf(f, "# HELP hotreload_llm_cost_total What the tokens cost at "
+	    "the back end's llm.backends[].cost (current generation).\n"
+	    "# TYPE hotreload_llm_cost_total counter\n");
+	for (i = 0; i < gen->backends_count; i++) {
+		b = &gen->backends[i];
+		fprintf(f, "hotreload_llm_cost_total{backend=\"%s\"} %.9g\n",
+		    b->cfg->name, llm_usage_cost(&b->usage, b->cfg));
+	}
+	fprintf(f, "# HELP hotreload_llm_request_duration_seconds How long "
+	    "the answered requests took, by back end (current generation).\n"
+	    "# TYPE hotreload_llm_request_duration_seconds histogram\n");
+	for (i = 0; i < gen->backends_count; i++) {
+		b = &gen->backends[i];
+		llm_usage_histogram(f, "hotreload_llm_request_duration_seconds",
+		    b->cfg->name, &b->usage);
 	}
 }
 

@@ -5,8 +5,10 @@
  *   llm-provider.c  request bodies, URLs, headers and response parsing of
  *                   the openai, ollama, anthropic, azure_openai, google
  *                   and cohere APIs
+ *   llm-usage.c     what a back end used: tokens, cost, latency, and the
+ *                   last minute its rate limit counts
  *   llm.c           the service: generations, curl multi on libevent,
- *                   fallback, cool-down, probe, retirement
+ *                   fallback, cool-down, rate limits, probe, retirement
  *   dialogue.c      conversations with bounded history, the dialogue tool
  */
 #ifndef HOTRELOAD_LLM_H
@@ -14,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -110,6 +113,45 @@ bool		 llm_provider_json_within(const char *body, size_t length,
 char		*llm_provider_error_text(const char *body, size_t length);
 void		 llm_answer_clear(struct llm_answer *);
 char		*llm_url_without_credentials(const char *url);
+
+/* llm-usage.c --------------------------------------------------------- */
+
+/* Latency buckets of the histogram (their bounds in llm-usage.c). */
+#define LLM_LATENCY_BUCKETS	11
+/* The median latency in status is that of this many recent answers. */
+#define LLM_RECENT_LATENCIES	256
+/* The window of a rate limit, in one-second slots. */
+#define LLM_RATE_WINDOW_S	60
+
+/* What one back end of one generation has used (llm-usage.c). */
+struct llm_usage {
+	uint64_t	 tokens_in;
+	uint64_t	 tokens_out;
+	/* Answers by latency: bucket i up to its bound, the last +Inf. */
+	uint64_t	 buckets[LLM_LATENCY_BUCKETS + 1];
+	uint64_t	 answers;
+	double		 seconds;		/* their sum */
+	double		 recent_ms[LLM_RECENT_LATENCIES];	/* a ring */
+	size_t		 recent_next;		/* answers put in the ring */
+	/* The last minute, a slot a second: which second, and its counts. */
+	long long	 second[LLM_RATE_WINDOW_S];
+	uint64_t	 requests[LLM_RATE_WINDOW_S];
+	uint64_t	 tokens[LLM_RATE_WINDOW_S];
+};
+
+void		 llm_usage_answer(struct llm_usage *, json_t *usage,
+		    double seconds, double now);
+double		 llm_usage_cost(const struct llm_usage *,
+		    const struct config_backend *);
+double		 llm_usage_p50_ms(const struct llm_usage *);
+void		 llm_usage_histogram(FILE *, const char *metric,
+		    const char *name, const struct llm_usage *);
+void		 llm_usage_note(struct llm_usage *, double now,
+		    uint64_t requests, uint64_t tokens);
+void		 llm_usage_minute(const struct llm_usage *, double now,
+		    uint64_t *requests, uint64_t *tokens);
+double		 llm_usage_wait(const struct llm_usage *, double now, int rpm,
+		    int tpm);
 
 /* llm.c --------------------------------------------------------------- */
 
