@@ -15,6 +15,12 @@
  * error and is returned as it is.  Each back end runs at most max_in_flight
  * requests; as many again wait, more fail with "overloaded".
  *
+ * A back end with a rate_limit counts its requests and tokens over the
+ * last minute (llm-usage.c).  A request that finds it full waits on a
+ * timer of its own when room comes within the back end's max_wait_s,
+ * else moves on to the next back end at once, or fails with
+ * "rate_limited": the back end never sees it.
+ *
  * A reload builds a generation, probes each back end's model list (never a
  * billed generation; the first back end in "fallback" must answer), and is
  * swapped in; the old generation finishes its requests and is freed with
@@ -65,6 +71,8 @@ struct llm_backend {
 	uint64_t			 requests;
 	uint64_t			 errors;
 	struct llm_usage		 usage;	/* tokens, latency */
+	unsigned int			 rate_waiting;	/* for room */
+	uint64_t			 rate_limited;	/* moved on */
 	unsigned int			 failures_in_a_row;
 	double				 cooled_until;	/* monotonic s */
 	char				*last_error;
@@ -77,6 +85,9 @@ struct llm_request {
 	struct llm_backend		*backend;	/* of this attempt */
 	size_t				 step;		/* in fallback order */
 	bool				 waiting;
+	bool				 rate_waiting;	/* on rate_timer */
+	struct event			*rate_timer;
+	double				 rate_deadline;	/* 0: not waiting */
 
 	json_t				*messages;
 	char				*system;
@@ -236,6 +247,8 @@ llm_request_finish(struct llm_request *req, struct llm_answer *answer)
 
 	TAILQ_REMOVE(&gen->requests, req, entry);
 	req->cb(&result, req->arg);
+	if (req->rate_timer != NULL)
+		event_free(req->rate_timer);
 	llm_request_clear_transfer(req);
 	json_decref(req->messages);
 	free(req->system);
@@ -375,14 +388,76 @@ llm_request_transfer(struct llm_request *req, struct llm_backend *b)
 	if (llm_curl_add(req->easy) == -1)
 		return (-1);
 	b->in_flight++;
-	if (!req->probe)
+	if (!req->probe) {
 		b->requests++;
+		llm_usage_note(&b->usage, llm_now(), 1, 0);
+	}
 	return (0);
+}
+
+/* Room may have come at the back end REQ waits for: try it again. */
+static void
+llm_rate_timer_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	struct llm_request	*req = arg;
+
+	req->rate_waiting = false;
+	req->backend->rate_waiting--;
+	llm_request_try(req);
+}
+
+/*
+ * May REQ go to back end B at NOW under B's rate limit?  0: it may.  1:
+ * room comes within max_wait_s of when REQ first found B full, and REQ
+ * waits for it on its timer.  -1: it does not; REQ has its error, and
+ * goes on to the next back end.
+ */
+static int
+llm_request_rate_check(struct llm_request *req, struct llm_backend *b,
+    double now)
+{
+	int		 rpm = b->cfg->rate_limit.requests_per_minute;
+	int		 tpm = b->cfg->rate_limit.tokens_per_minute;
+	double		 wait;
+	uint64_t	 requests, tokens;
+	struct timeval	 tv;
+
+	if ((wait = llm_usage_wait(&b->usage, now, rpm, tpm)) <= 0) {
+		req->rate_deadline = 0;
+		return (0);
+	}
+	if (req->rate_deadline == 0)
+		req->rate_deadline = now + b->cfg->rate_limit.max_wait_s;
+	if (now + wait <= req->rate_deadline && (req->rate_timer != NULL ||
+	    (req->rate_timer = evtimer_new(req->gen->registry->base,
+	    llm_rate_timer_cb, req)) != NULL)) {
+		/* A little after room comes, not before. */
+		wait += 0.001;
+		tv.tv_sec = (time_t)wait;
+		tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
+		evtimer_add(req->rate_timer, &tv);
+		req->rate_waiting = true;
+		req->backend = b;
+		b->rate_waiting++;
+		return (1);
+	}
+	req->rate_deadline = 0;
+	b->rate_limited++;
+	llm_usage_minute(&b->usage, now, &requests, &tokens);
+	if (rpm != CONFIG_UNSET && requests >= (uint64_t)rpm)
+		llm_request_error(req, LLM_ERR_RATE_LIMITED, "%s: over its "
+		    "rate limit of %d requests a minute", b->cfg->name, rpm);
+	else
+		llm_request_error(req, LLM_ERR_RATE_LIMITED, "%s: over its "
+		    "rate limit of %d tokens a minute", b->cfg->name, tpm);
+	return (-1);
 }
 
 /*
  * Try the next back end in fallback order (from req->step).  Cooled-down
- * back ends are skipped while another one is left to try.
+ * back ends are skipped while another one is left to try; one over its
+ * rate limit is waited for or passed over (llm_request_rate_check).
  */
 static void
 llm_request_try(struct llm_request *req)
@@ -398,6 +473,13 @@ llm_request_try(struct llm_request *req)
 				llm_request_error(req, LLM_ERR_UNAVAILABLE,
 				    "%s: cooling down after %u failures",
 				    b->cfg->name, b->failures_in_a_row);
+			req->step++;
+			continue;
+		}
+		switch (llm_request_rate_check(req, b, now)) {
+		case 1:
+			return;
+		case -1:
 			req->step++;
 			continue;
 		}
@@ -871,6 +953,10 @@ llm_retire_fail_all(struct llm_gen *gen)
 			TAILQ_REMOVE(&req->backend->waiting, req, wait_entry);
 			req->backend->waiting_count--;
 			req->waiting = false;
+		} else if (req->rate_waiting) {
+			evtimer_del(req->rate_timer);
+			req->backend->rate_waiting--;
+			req->rate_waiting = false;
 		} else if (req->easy != NULL)
 			req->backend->in_flight--;
 		if (gen->registry->shutting_down)
@@ -978,18 +1064,38 @@ llm_number_json(double value)
 	return (isnan(value) ? json_null() : json_real(value));
 }
 
+/* A limit, or null when it is not set. */
+static json_t *
+llm_limit_json(int limit)
+{
+	return (limit == CONFIG_UNSET ? json_null() : json_integer(limit));
+}
+
 /* The status of back end B: as configured, health, counters, usage. */
 static json_t *
 llm_backend_status(const struct llm_backend *b)
 {
 	const char	*auth;
 	bool		 healthy;
+	uint64_t	 requests, tokens;
+	json_t		*rate;
 
 	healthy = b->failures_in_a_row == 0 && b->cooled_until <= llm_now();
+	llm_usage_minute(&b->usage, llm_now(), &requests, &tokens);
+	rate = json_pack("{s:o, s:o, s:i, s:I, s:I, s:I, s:I}",
+	    "requests_per_minute", llm_limit_json(
+	    b->cfg->rate_limit.requests_per_minute),
+	    "tokens_per_minute", llm_limit_json(
+	    b->cfg->rate_limit.tokens_per_minute),
+	    "max_wait_s", b->cfg->rate_limit.max_wait_s,
+	    "requests_last_minute", (json_int_t)requests,
+	    "tokens_last_minute", (json_int_t)tokens,
+	    "waiting", (json_int_t)b->rate_waiting,
+	    "limited", (json_int_t)b->rate_limited);
 	auth = b->cfg->api_key_env != NULL ? "env" :
 	    b->cfg->api_key_file != NULL ? "file" : "none";
 	return (json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:o, s:I, s:I,"
-	    " s:I, s:I, s:f, s:o, s:I, s:I, s:f, s:I, s:s?}",
+	    " s:I, s:I, s:f, s:o, s:I, s:I, s:f, s:o, s:I, s:s?}",
 	    "name", b->cfg->name,
 	    "provider", b->cfg->provider,
 	    "model", b->cfg->model,
@@ -1008,6 +1114,7 @@ llm_backend_status(const struct llm_backend *b)
 	    "tokens_in", (json_int_t)b->usage.tokens_in,
 	    "tokens_out", (json_int_t)b->usage.tokens_out,
 	    "cost", llm_usage_cost(&b->usage, b->cfg),
+	    "rate_limit", rate,
 	    "max_in_flight", (json_int_t)b->cfg->max_in_flight,
 	    "last_error", b->last_error));
 }
@@ -1201,6 +1308,16 @@ llm_metrics(struct service_slot *slot, FILE *f)
 		fprintf(f, "hotreload_llm_backend_healthy{backend=\"%s\"} %d\n",
 		    b->cfg->name, b->failures_in_a_row == 0 &&
 		    b->cooled_until <= llm_now() ? 1 : 0);
+	}
+	fprintf(f, "# HELP hotreload_llm_rate_limited_total Requests that "
+	    "found the back end over its rate limit and went on without it "
+	    "(current generation).\n# TYPE hotreload_llm_rate_limited_total "
+	    "counter\n");
+	for (i = 0; i < gen->backends_count; i++) {
+		b = &gen->backends[i];
+		fprintf(f, "hotreload_llm_rate_limited_total{backend=\"%s\"} "
+		    "%llu\n", b->cfg->name,
+		    (unsigned long long)b->rate_limited);
 	}
 	fprintf(f, "# HELP hotreload_llm_tokens_total Tokens of the answers, "
 	    "as their usage reports them, by back end and kind (input: the "
