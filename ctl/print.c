@@ -29,10 +29,13 @@ enum print_column {
 	COLUMN_COUNT
 };
 
-static const struct {
+/* A column of a table: its title, and how its cells align. */
+struct print_column_spec {
 	const char	*title;
 	int		 right;		/* right-aligned */
-} print_columns[COLUMN_COUNT] = {
+};
+
+static const struct print_column_spec print_columns[COLUMN_COUNT] = {
 	{ "SERVICE",	0 },
 	{ "STATE",	0 },
 	{ "GEN",	1 },
@@ -263,10 +266,7 @@ enum print_backend_column {
 	BACKEND_COLUMNS
 };
 
-static const struct {
-	const char	*title;
-	int		 right;		/* right-aligned */
-} print_backend_columns[BACKEND_COLUMNS] = {
+static const struct print_column_spec print_backend_columns[BACKEND_COLUMNS] = {
 	{ "LLM BACKEND",	0 },
 	{ "HEALTH",		0 },
 	{ "REQUESTS",		1 },

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,6 +309,32 @@ static const struct config_section drain_section = {
 };
 
 /*
+ * Report the member of SECTION that fills the field at OFFSET, in the
+ * object at PATH, with the message FMT.
+ */
+static void
+member_error(struct config_load *ld, const struct config_section *section,
+    const char *path, size_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void
+member_error(struct config_load *ld, const struct config_section *section,
+    const char *path, size_t offset, const char *fmt, ...)
+{
+	struct config_buf	 message;
+	va_list			 ap;
+	char			*child;
+
+	config_buf_init(&message);
+	va_start(ap, fmt);
+	config_buf_vprintf(&message, fmt, ap);
+	va_end(ap);
+	child = config_member_path(section, path, offset);
+	config_error_at(ld, child, "%s", message.data);
+	free(child);
+	free(message.data);
+}
+
+/*
  * llm.backends[].params: generation parameters, each sent under the
  * provider's own name (llm-provider.c); what is null is not sent.
  */
@@ -340,16 +367,13 @@ finish_params(struct config_load *ld, json_t *object, const char *path,
     void *target)
 {
 	struct config_backend	*b = target;
-	char			*child;
 
 	(void)object;
-	if (b->params.stop_count <= CONFIG_MAX_STOP)
-		return;
-	child = config_member_path(&params_section, path,
-	    offsetof(struct config_backend, params.stop));
-	config_error_at(ld, child, "expected at most %d stop sequences, got "
-	    "%zu", CONFIG_MAX_STOP, b->params.stop_count);
-	free(child);
+	if (b->params.stop_count > CONFIG_MAX_STOP)
+		member_error(ld, &params_section, path,
+		    offsetof(struct config_backend, params.stop),
+		    "expected at most %d stop sequences, got %zu",
+		    CONFIG_MAX_STOP, b->params.stop_count);
 }
 
 /* llm.backends[].cost: the price of 1000 tokens, for accounting only. */
@@ -431,18 +455,6 @@ static const struct config_section backend_section = {
 	"llm.backends[]", ROWS(backend_rows), finish_backend
 };
 
-/* Report KEY of the back end at PATH (a field's OFFSET) with MESSAGE. */
-static void
-backend_error(struct config_load *ld, const char *path, size_t offset,
-    const char *message)
-{
-	char	*child;
-
-	child = config_member_path(&backend_section, path, offset);
-	config_error_at(ld, child, "%s", message);
-	free(child);
-}
-
 static void
 finish_backend(struct config_load *ld, json_t *object, const char *path,
     void *target)
@@ -454,9 +466,10 @@ finish_backend(struct config_load *ld, json_t *object, const char *path,
 	    offsetof(struct config_backend, api_key_env)) &&
 	    config_member_is_set(&backend_section, object,
 	    offsetof(struct config_backend, api_key_file)))
-		backend_error(ld, path, offsetof(struct config_backend,
-		    api_key_file), "cannot be set together with api_key_env; "
-		    "set one of them (or neither)");
+		member_error(ld, &backend_section, path,
+		    offsetof(struct config_backend, api_key_file), "cannot be "
+		    "set together with api_key_env; set one of them (or "
+		    "neither)");
 	if (b->provider == NULL)
 		return;
 	azure = strcmp(b->provider, "azure_openai") == 0;
@@ -466,14 +479,14 @@ finish_backend(struct config_load *ld, json_t *object, const char *path,
 		    offsetof(struct config_backend, deployment))->key);
 	if (!azure && config_member_is_set(&backend_section, object,
 	    offsetof(struct config_backend, deployment)))
-		backend_error(ld, path, offsetof(struct config_backend,
-		    deployment), "only \"provider\": \"azure_openai\" "
-		    "takes a deployment");
+		member_error(ld, &backend_section, path,
+		    offsetof(struct config_backend, deployment), "only "
+		    "\"provider\": \"azure_openai\" takes a deployment");
 	if (!azure && config_member_is_set(&backend_section, object,
 	    offsetof(struct config_backend, api_version)))
-		backend_error(ld, path, offsetof(struct config_backend,
-		    api_version), "only \"provider\": \"azure_openai\" "
-		    "takes an api_version");
+		member_error(ld, &backend_section, path,
+		    offsetof(struct config_backend, api_version), "only "
+		    "\"provider\": \"azure_openai\" takes an api_version");
 }
 
 /*

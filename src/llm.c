@@ -1272,73 +1272,106 @@ llm_submit(struct registry *reg, json_t *messages, const char *system,
 	return (0);
 }
 
+/* The values of a back end that the metrics show. */
+static double
+llm_metric_requests(const struct llm_backend *b)
+{
+	return ((double)b->requests);
+}
+
+static double
+llm_metric_errors(const struct llm_backend *b)
+{
+	return ((double)b->errors);
+}
+
+static double
+llm_metric_healthy(const struct llm_backend *b)
+{
+	return (b->failures_in_a_row == 0 && b->cooled_until <= llm_now());
+}
+
+static double
+llm_metric_rate_limited(const struct llm_backend *b)
+{
+	return ((double)b->rate_limited);
+}
+
+static double
+llm_metric_tokens_in(const struct llm_backend *b)
+{
+	return ((double)b->usage.tokens_in);
+}
+
+static double
+llm_metric_tokens_out(const struct llm_backend *b)
+{
+	return ((double)b->usage.tokens_out);
+}
+
+static double
+llm_metric_cost(const struct llm_backend *b)
+{
+	return (llm_usage_cost(&b->usage, b->cfg));
+}
+
+/*
+ * The series of each back end in the metrics, a row each; a row without
+ * help is another series of the family of the row before it.
+ */
+static const struct llm_metric {
+	const char	*name;
+	const char	*kind;		/* the label "kind", or NULL */
+	const char	*type;
+	const char	*help;
+	double		 (*value)(const struct llm_backend *);
+} llm_metric_rows[] = {
+	{ "hotreload_llm_requests_total", NULL, "counter", "LLM requests "
+	    "sent, by back end (current generation).", llm_metric_requests },
+	{ "hotreload_llm_errors_total", NULL, "counter", "LLM requests that "
+	    "failed, by back end (current generation).", llm_metric_errors },
+	{ "hotreload_llm_backend_healthy", NULL, "gauge", "1 when the back "
+	    "end is neither failing nor cooled down.", llm_metric_healthy },
+	{ "hotreload_llm_rate_limited_total", NULL, "counter", "Requests that "
+	    "found the back end over its rate limit and went on without it "
+	    "(current generation).", llm_metric_rate_limited },
+	{ "hotreload_llm_tokens_total", "input", "counter", "Tokens of the "
+	    "answers, as their usage reports them, by back end and kind "
+	    "(input: the prompt, output: the answer; current generation).",
+	    llm_metric_tokens_in },
+	{ "hotreload_llm_tokens_total", "output", "counter", NULL,
+	    llm_metric_tokens_out },
+	{ "hotreload_llm_cost_total", NULL, "counter", "What the tokens cost "
+	    "at the back end's llm.backends[].cost (current generation).",
+	    llm_metric_cost },
+};
+
 /* Back-end metrics of the current generation. */
 void
 llm_metrics(struct service_slot *slot, FILE *f)
 {
-	struct service_instance	*inst = slot->current;
-	struct llm_gen		*gen;
-	struct llm_backend	*b;
-	size_t			 i;
+	struct service_instance		*inst = slot->current;
+	const struct llm_metric		*m;
+	struct llm_gen			*gen;
+	struct llm_backend		*b;
+	size_t				 i, j;
 
 	if (inst == NULL)
 		return;
 	gen = inst->data;
-	fprintf(f, "# HELP hotreload_llm_requests_total LLM requests sent, by "
-	    "back end (current generation).\n# TYPE "
-	    "hotreload_llm_requests_total counter\n");
-	for (i = 0; i < gen->backends_count; i++) {
-		b = &gen->backends[i];
-		fprintf(f, "hotreload_llm_requests_total{backend=\"%s\"} "
-		    "%llu\n", b->cfg->name, (unsigned long long)b->requests);
-	}
-	fprintf(f, "# HELP hotreload_llm_errors_total LLM requests that "
-	    "failed, by back end (current generation).\n# TYPE "
-	    "hotreload_llm_errors_total counter\n");
-	for (i = 0; i < gen->backends_count; i++) {
-		b = &gen->backends[i];
-		fprintf(f, "hotreload_llm_errors_total{backend=\"%s\"} %llu\n",
-		    b->cfg->name, (unsigned long long)b->errors);
-	}
-	fprintf(f, "# HELP hotreload_llm_backend_healthy 1 when the back end "
-	    "is neither failing nor cooled down.\n# TYPE "
-	    "hotreload_llm_backend_healthy gauge\n");
-	for (i = 0; i < gen->backends_count; i++) {
-		b = &gen->backends[i];
-		fprintf(f, "hotreload_llm_backend_healthy{backend=\"%s\"} %d\n",
-		    b->cfg->name, b->failures_in_a_row == 0 &&
-		    b->cooled_until <= llm_now() ? 1 : 0);
-	}
-	fprintf(f, "# HELP hotreload_llm_rate_limited_total Requests that "
-	    "found the back end over its rate limit and went on without it "
-	    "(current generation).\n# TYPE hotreload_llm_rate_limited_total "
-	    "counter\n");
-	for (i = 0; i < gen->backends_count; i++) {
-		b = &gen->backends[i];
-		fprintf(f, "hotreload_llm_rate_limited_total{backend=\"%s\"} "
-		    "%llu\n", b->cfg->name,
-		    (unsigned long long)b->rate_limited);
-	}
-	fprintf(f, "# HELP hotreload_llm_tokens_total Tokens of the answers, "
-	    "as their usage reports them, by back end and kind (input: the "
-	    "prompt, output: the answer; current generation).\n# TYPE "
-	    "hotreload_llm_tokens_total counter\n");
-	for (i = 0; i < gen->backends_count; i++) {
-		b = &gen->backends[i];
-		fprintf(f, "hotreload_llm_tokens_total{backend=\"%s\","
-		    "kind=\"input\"} %llu\n", b->cfg->name,
-		    (unsigned long long)b->usage.tokens_in);
-		fprintf(f, "hotreload_llm_tokens_total{backend=\"%s\","
-		    "kind=\"output\"} %llu\n", b->cfg->name,
-		    (unsigned long long)b->usage.tokens_out);
-	}
-	fprintf(f, "# HELP hotreload_llm_cost_total What the tokens cost at "
-	    "the back end's llm.backends[].cost (current generation).\n"
-	    "# TYPE hotreload_llm_cost_total counter\n");
-	for (i = 0; i < gen->backends_count; i++) {
-		b = &gen->backends[i];
-		fprintf(f, "hotreload_llm_cost_total{backend=\"%s\"} %.9g\n",
-		    b->cfg->name, llm_usage_cost(&b->usage, b->cfg));
+	for (j = 0; j < sizeof llm_metric_rows / sizeof llm_metric_rows[0];
+	    j++) {
+		m = &llm_metric_rows[j];
+		if (m->help != NULL)
+			fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m->name,
+			    m->help, m->name, m->type);
+		for (i = 0; i < gen->backends_count; i++) {
+			b = &gen->backends[i];
+			fprintf(f, "%s{backend=\"%s\"%s%s%s} %.15g\n", m->name,
+			    b->cfg->name, m->kind != NULL ? ",kind=\"" : "",
+			    m->kind != NULL ? m->kind : "",
+			    m->kind != NULL ? "\"" : "", m->value(b));
+		}
 	}
 	fprintf(f, "# HELP hotreload_llm_request_duration_seconds How long "
 	    "the answered requests took, by back end (current generation).\n"

@@ -200,6 +200,16 @@ assert_request_line() {
 	assert_eq "$1" "$(jpy '" ".join([d[0]["method"], d[0]["path"] + ("?" + d[0]["query"] if d[0]["query"] else "")]) if len(d) == 1 else d' "$REQS")" "$2"
 }
 
+# reload-llm, whose probe of back end NAME (PROVIDER) must be the one
+# request "METHOD PATH?QUERY" $3; REQS is then what NAME received.
+check_probe() {
+	llm_forget "$1"
+	run ctl -j reload-llm
+	assert_rc 0 "$2: reload-llm (probe) exits 0"
+	REQS=$(llm_requests "$1")
+	assert_request_line "$3" "$2: the probe is one $3"
+}
+
 # ------------------------------------------------------------ azure_openai
 start_with az azure_openai "\"deployment\": \"prod-4o\", $PARAMS"
 llm_ask peer-az "{\"text\":\"hello azure\",\"conversation_id\":\"conv-az\",\"system\":\"$SYSTEM_PROMPT\"}"
@@ -224,12 +234,7 @@ assert_fields "azure_openai request" "$REQS" \
 assert_eq "[{\"content\":\"$SYSTEM_PROMPT\",\"role\":\"system\"},{\"content\":\"hello azure\",\"role\":\"user\"}]" \
     "$(jpy 'd[0]["body"]["messages"]' "$REQS")" \
     "azure_openai: the system prompt is the first message, then the user's"
-llm_forget az
-run ctl -j reload-llm
-assert_rc 0 "azure_openai: reload-llm (probe) exits 0"
-REQS=$(llm_requests az)
-assert_request_line "GET /openai/models?api-version=2024-10-21" \
-    "azure_openai: the probe is one GET /openai/models with the api-version"
+check_probe az azure_openai "GET /openai/models?api-version=2024-10-21"
 assert_fields "azure_openai probe" "$REQS" \
     0.headers.api-key "$CLOUD_KEY" \
     0.headers.x-title "hotreload test"
@@ -259,11 +264,7 @@ assert_eq '{"frequencyPenalty":-0.5,"maxOutputTokens":77,"presencePenalty":0.25,
 assert_eq '[{"parts":[{"text":"hello gemini"}],"role":"user"},{"parts":[{"text":"goo says: hello gemini"}],"role":"model"},{"parts":[{"text":"and again"}],"role":"user"}]' \
     "$(jpy 'd[0]["body"]["contents"]' "$REQS")" \
     "google turn 2: contents hold the history, the answer as role model"
-llm_forget goo
-run ctl -j reload-llm
-assert_rc 0 "google: reload-llm (probe) exits 0"
-REQS=$(llm_requests goo)
-assert_request_line "GET /v1beta/models" "google: the probe is one GET /v1beta/models"
+check_probe goo google "GET /v1beta/models"
 assert_json 0.headers.x-goog-api-key "$CLOUD_KEY" "google: the probe sends x-goog-api-key" "$REQS"
 stop_daemon "the daemon exits 0 on SIGTERM" 10
 
@@ -290,11 +291,7 @@ assert_fields "cohere request" "$REQS" \
 assert_eq "[{\"content\":\"$SYSTEM_PROMPT\",\"role\":\"system\"},{\"content\":\"hello cohere\",\"role\":\"user\"}]" \
     "$(jpy 'd[0]["body"]["messages"]' "$REQS")" \
     "cohere: the system prompt is the first message, then the user's"
-llm_forget coh
-run ctl -j reload-llm
-assert_rc 0 "cohere: reload-llm (probe) exits 0"
-REQS=$(llm_requests coh)
-assert_request_line "GET /v1/models" "cohere: the probe is one GET /v1/models"
+check_probe coh cohere "GET /v1/models"
 stop_daemon "the daemon exits 0 on SIGTERM" 10
 
 # ------------------------------------------- params of the first providers

@@ -112,6 +112,26 @@ expect_one_error(const char *text, const char *expected)
 	ck_assert_str_eq(problems.list[0].text, expected);
 }
 
+/*
+ * Load TEXT (to free), expect it to be rejected with exactly the errors
+ * EXPECTED (ending with NULL), in that order.
+ */
+static void
+expect_errors(char *text, const char *const *expected)
+{
+	struct config	*c;
+	size_t		 i;
+
+	c = load(text);
+	free(text);
+	ck_assert_ptr_null(c);
+	for (i = 0; expected[i] != NULL; i++) {
+		ck_assert_uint_gt(problems.count, i);
+		ck_assert_str_eq(problems.list[i].text, expected[i]);
+	}
+	ck_assert_uint_eq(problems.count, i);
+}
+
 /* snprintf() into a new string. */
 static char *
 format(const char *fmt, ...)
@@ -628,42 +648,32 @@ END_TEST
 /* The bounds of params, cost and rate_limit, with their exact messages. */
 START_TEST(test_backend_params_bounds)
 {
-	struct config	*c;
-	char		*text;
+	static const char *const expected[] = {
+		"t.conf:3:13: llm.backends[0].params.temperature: expected a "
+		"number from 0 to 2, or null, got 2.5",
+		"t.conf:3:33: llm.backends[0].params.top_p: expected a number "
+		"from 0 to 1, or null, got the string \"1\"",
+		"t.conf:3:47: llm.backends[0].params.max_tokens: expected an "
+		"integer from 1 to 1000000, or null, got 0",
+		"t.conf:3:64: llm.backends[0].params.seed: expected an integer "
+		"from 0 to 2147483647, or null, got 1.5",
+		"t.conf:3:86: llm.backends[0].params.stop[0]: expected a "
+		"non-empty string, got the string \"\"",
+		"t.conf:4:11: llm.backends[0].cost.input_per_1k: expected a "
+		"number from 0 to 1000000, got -1",
+		"t.conf:5:17: llm.backends[0].rate_limit.requests_per_minute: "
+		"expected an integer from 1 to 1000000, or null, got 0",
+		"t.conf:5:43: llm.backends[0].rate_limit.max_wait_s: expected "
+		"an integer from 0 to 3600, got null",
+		NULL
+	};
+	char	*text;
 
-	text = backend_with("openai", " \"params\": {\"temperature\": 2.5, "
-	    "\"top_p\": \"1\", \"max_tokens\": 0, \"seed\": 1.5, "
+	expect_errors(backend_with("openai", " \"params\": {\"temperature\": "
+	    "2.5, \"top_p\": \"1\", \"max_tokens\": 0, \"seed\": 1.5, "
 	    "\"stop\": [\"\"]},\n \"cost\": {\"input_per_1k\": -1},\n "
 	    "\"rate_limit\": {\"requests_per_minute\": 0, \"max_wait_s\": "
-	    "null}");
-	c = load(text);
-	free(text);
-	ck_assert_ptr_null(c);
-	ck_assert_uint_eq(problems.count, 8);
-	ck_assert_str_eq(problems.list[0].text, "t.conf:3:13: "
-	    "llm.backends[0].params.temperature: expected a number from 0 to "
-	    "2, or null, got 2.5");
-	ck_assert_str_eq(problems.list[1].text, "t.conf:3:33: "
-	    "llm.backends[0].params.top_p: expected a number from 0 to 1, or "
-	    "null, got the string \"1\"");
-	ck_assert_str_eq(problems.list[2].text, "t.conf:3:47: "
-	    "llm.backends[0].params.max_tokens: expected an integer from 1 to "
-	    "1000000, or null, got 0");
-	ck_assert_str_eq(problems.list[3].text, "t.conf:3:64: "
-	    "llm.backends[0].params.seed: expected an integer from 0 to "
-	    "2147483647, or null, got 1.5");
-	ck_assert_str_eq(problems.list[4].text, "t.conf:3:86: "
-	    "llm.backends[0].params.stop[0]: expected a non-empty string, got "
-	    "the string \"\"");
-	ck_assert_str_eq(problems.list[5].text, "t.conf:4:11: "
-	    "llm.backends[0].cost.input_per_1k: expected a number from 0 to "
-	    "1000000, got -1");
-	ck_assert_str_eq(problems.list[6].text, "t.conf:5:17: "
-	    "llm.backends[0].rate_limit.requests_per_minute: expected an "
-	    "integer from 1 to 1000000, or null, got 0");
-	ck_assert_str_eq(problems.list[7].text, "t.conf:5:43: "
-	    "llm.backends[0].rate_limit.max_wait_s: expected an integer from 0 "
-	    "to 3600, got null");
+	    "null}"), expected);
 
 	config_problems_clear(&problems);
 	text = backend_with("openai", " \"params\": {\"stop\": [\"1\", \"2\", "
@@ -751,44 +761,35 @@ END_TEST
 /* What headers refuses, without quoting a value back. */
 START_TEST(test_backend_headers_refused)
 {
-	struct config	*c;
-	char		*text, *members, *more;
-	int		 i;
+	static const char *const expected[] = {
+		"t.conf:3:14: llm.backends[0].headers[\"Bad Name\"]: expected "
+		"a header name of 1 to 64 letters, digits or !#$%&'*+-.^_`|~",
+		"t.conf:3:31: llm.backends[0].headers.content-type: hotreloadd "
+		"sets this header itself",
+		/* The value is not quoted back: it may be a credential. */
+		"t.conf:3:61: llm.backends[0].headers.X-A: expected a header "
+		"value of 1 to 8192 bytes, without control characters or "
+		"spaces at either end",
+		"t.conf:3:88: llm.backends[0].headers.X-C: expected a string, "
+		"{\"env\": VARIABLE} or {\"file\": PATH}, got an object",
+		"t.conf:3:131: llm.backends[0].headers.X-D.path: unknown key",
+		"t.conf:3:154: llm.backends[0].headers.X-E.file: expected an "
+		"absolute path, got the string \"f\"",
+		"t.conf:3:181: llm.backends[0].headers.x-f: the header X-F is "
+		"already set (header names are not case-sensitive)",
+		"t.conf:3:197: llm.backends[0].headers.X-G: expected a string, "
+		"{\"env\": VARIABLE} or {\"file\": PATH}, got 3",
+		NULL
+	};
+	char	*text, *members, *more;
+	int	 i;
 
-	text = backend_with("openai", " \"headers\": {\"Bad Name\": \"v\", "
-	    "\"content-type\": \"text/plain\", "
+	expect_errors(backend_with("openai", " \"headers\": {\"Bad Name\": "
+	    "\"v\", \"content-type\": \"text/plain\", "
 	    "\"X-A\": \"secret\\r\\nX-B: 1\", "
 	    "\"X-C\": {\"env\": \"A\", \"file\": \"/f\"}, "
 	    "\"X-D\": {\"path\": \"/f\"}, \"X-E\": {\"file\": \"f\"}, "
-	    "\"X-F\": \"ok\", \"x-f\": \"again\", \"X-G\": 3}");
-	c = load(text);
-	free(text);
-	ck_assert_ptr_null(c);
-	ck_assert_uint_eq(problems.count, 8);
-	ck_assert_str_eq(problems.list[0].text, "t.conf:3:14: "
-	    "llm.backends[0].headers[\"Bad Name\"]: expected a header name of "
-	    "1 to 64 letters, digits or !#$%&'*+-.^_`|~");
-	ck_assert_str_eq(problems.list[1].text, "t.conf:3:31: "
-	    "llm.backends[0].headers.content-type: hotreloadd sets this "
-	    "header itself");
-	/* The value is not quoted back: a literal may be a credential. */
-	ck_assert_str_eq(problems.list[2].text, "t.conf:3:61: "
-	    "llm.backends[0].headers.X-A: expected a header value of 1 to "
-	    "8192 bytes, without control characters or spaces at either end");
-	ck_assert_str_eq(problems.list[3].text, "t.conf:3:88: "
-	    "llm.backends[0].headers.X-C: expected a string, {\"env\": "
-	    "VARIABLE} or {\"file\": PATH}, got an object");
-	ck_assert_str_eq(problems.list[4].text, "t.conf:3:131: "
-	    "llm.backends[0].headers.X-D.path: unknown key");
-	ck_assert_str_eq(problems.list[5].text, "t.conf:3:154: "
-	    "llm.backends[0].headers.X-E.file: expected an absolute path, got "
-	    "the string \"f\"");
-	ck_assert_str_eq(problems.list[6].text, "t.conf:3:181: "
-	    "llm.backends[0].headers.x-f: the header X-F is already set "
-	    "(header names are not case-sensitive)");
-	ck_assert_str_eq(problems.list[7].text, "t.conf:3:197: "
-	    "llm.backends[0].headers.X-G: expected a string, {\"env\": "
-	    "VARIABLE} or {\"file\": PATH}, got 3");
+	    "\"X-F\": \"ok\", \"x-f\": \"again\", \"X-G\": 3}"), expected);
 
 	/* At most 32 headers. */
 	config_problems_clear(&problems);
