@@ -344,9 +344,9 @@ llm_request_params(const struct llm_request *req, const struct llm_backend *b,
 static int
 llm_request_transfer(struct llm_request *req, struct llm_backend *b)
 {
-	long	timeout_s = req->probe ? (b->cfg->timeout_s < LLM_PROBE_TIMEOUT_S ?
-		    b->cfg->timeout_s : LLM_PROBE_TIMEOUT_S) : b->cfg->timeout_s;
-
+	long			timeout_s = req->probe ? (b->cfg->timeout_s <
+				    LLM_PROBE_TIMEOUT_S ? b->cfg->timeout_s :
+				    LLM_PROBE_TIMEOUT_S) : b->cfg->timeout_s;
 	struct config_params	params;
 	struct llm_chat		chat;
 
