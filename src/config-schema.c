@@ -22,10 +22,13 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hotreload/protocol.h"
 #include "config-internal.h"
@@ -47,6 +50,10 @@
 	.key = (k), .type = CONFIG_BOOL,				\
 	.offset = offsetof(T, field), .store = STORE_OF(T, field), \
 	.default_integer = (def)
+#define NUMBER(k, T, field, lo, hi, def)				\
+	.key = (k), .type = CONFIG_NUMBER,				\
+	.offset = offsetof(T, field),					\
+	.min_number = (lo), .max_number = (hi), .default_number = (def)
 #define STRING(k, T, field, r, def)					\
 	.key = (k), .type = CONFIG_STRING,				\
 	.offset = offsetof(T, field), .rule = &(r),			\
@@ -130,8 +137,8 @@ parse_admin_uids(struct config_load *ld, const struct config_row *row,
 	child = config_path_key(path, row->key);
 	json_array_foreach(array, i, value) {
 		element = config_path_element(child, i);
-		if (config_check_integer(ld, element, value, row->min, row->max,
-		    &uid) == 0)
+		if (config_check_integer(ld, element, value, 0, row->min,
+		    row->max, &uid) == 0)
 			list[(*count)++] = (uid_t)uid;
 		free(element);
 	}
@@ -303,14 +310,119 @@ static const struct config_section drain_section = {
 	"drain", ROWS(drain_rows), NULL
 };
 
-/* A back end's API key comes from one place at most. */
+/*
+ * Report the member of SECTION that fills the field at OFFSET, in the
+ * object at PATH, with the message FMT.
+ */
+static void
+member_error(struct config_load *ld, const struct config_section *section,
+    const char *path, size_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void
+member_error(struct config_load *ld, const struct config_section *section,
+    const char *path, size_t offset, const char *fmt, ...)
+{
+	struct config_buf	 message;
+	va_list			 ap;
+	char			*child;
+
+	config_buf_init(&message);
+	va_start(ap, fmt);
+	config_buf_vprintf(&message, fmt, ap);
+	va_end(ap);
+	child = config_member_path(section, path, offset);
+	config_error_at(ld, child, "%s", message.data);
+	free(child);
+	free(message.data);
+}
+
+/*
+ * llm.backends[].params: generation parameters, each sent under the
+ * provider's own name (llm-provider.c); what is null is not sent.
+ */
+static void	finish_params(struct config_load *, json_t *, const char *,
+		    void *);
+
+static const struct config_row params_rows[] = {
+	{ NUMBER("temperature", struct config_backend, params.temperature,
+	    0, 2, NAN), .flags = CONFIG_NULLABLE },
+	{ NUMBER("top_p", struct config_backend, params.top_p, 0, 1, NAN),
+	    .flags = CONFIG_NULLABLE },
+	{ INTEGER("max_tokens", struct config_backend, params.max_tokens,
+	    1, 1000000, CONFIG_UNSET), .flags = CONFIG_NULLABLE },
+	{ STRING_LIST("stop", struct config_backend, params.stop,
+	    params.stop_count, config_rule_non_empty) },
+	{ INTEGER("seed", struct config_backend, params.seed, 0, 2147483647,
+	    CONFIG_UNSET), .flags = CONFIG_NULLABLE },
+	{ NUMBER("presence_penalty", struct config_backend,
+	    params.presence_penalty, -2, 2, NAN), .flags = CONFIG_NULLABLE },
+	{ NUMBER("frequency_penalty", struct config_backend,
+	    params.frequency_penalty, -2, 2, NAN), .flags = CONFIG_NULLABLE },
+};
+static const struct config_section params_section = {
+	"llm.backends[].params", ROWS(params_rows), finish_params
+};
+
+/* params.stop: at most CONFIG_MAX_STOP sequences (OpenAI takes 4). */
+static void
+finish_params(struct config_load *ld, json_t *object, const char *path,
+    void *target)
+{
+	struct config_backend	*b = target;
+
+	(void)object;
+	if (b->params.stop_count > CONFIG_MAX_STOP)
+		member_error(ld, &params_section, path,
+		    offsetof(struct config_backend, params.stop),
+		    "expected at most %d stop sequences, got %zu",
+		    CONFIG_MAX_STOP, b->params.stop_count);
+}
+
+/* llm.backends[].cost: the price of 1000 tokens, for accounting only. */
+static const struct config_row cost_rows[] = {
+	{ NUMBER("input_per_1k", struct config_backend, cost.input_per_1k,
+	    0, 1000000, 0) },
+	{ NUMBER("output_per_1k", struct config_backend, cost.output_per_1k,
+	    0, 1000000, 0) },
+};
+static const struct config_section cost_section = {
+	"llm.backends[].cost", ROWS(cost_rows), NULL
+};
+
+/* llm.backends[].rate_limit: null is no limit. */
+static const struct config_row rate_limit_rows[] = {
+	{ INTEGER("requests_per_minute", struct config_backend,
+	    rate_limit.requests_per_minute, 1, 1000000, CONFIG_UNSET),
+	    .flags = CONFIG_NULLABLE },
+	{ INTEGER("tokens_per_minute", struct config_backend,
+	    rate_limit.tokens_per_minute, 1, 1000000000, CONFIG_UNSET),
+	    .flags = CONFIG_NULLABLE },
+	{ INTEGER("max_wait_s", struct config_backend, rate_limit.max_wait_s,
+	    0, 3600, 0) },
+};
+static const struct config_section rate_limit_section = {
+	"llm.backends[].rate_limit", ROWS(rate_limit_rows), NULL
+};
+
+static void	parse_headers(struct config_load *,
+		    const struct config_row *, json_t *, const char *, void *);
+static void	free_headers(const struct config_row *, void *);
+
+/*
+ * A back end's API key comes from one place at most; azure_openai needs a
+ * deployment, which the others do not take.
+ */
 static void
 finish_backend(struct config_load *ld, json_t *object, const char *path,
     void *target);
 
 static const struct config_choice providers[] = {
-	{ "openai", 0 }, { "ollama", 0 }, { "anthropic", 0 }, { NULL, 0 }
+	{ "openai", 0 }, { "ollama", 0 }, { "anthropic", 0 },
+	{ "azure_openai", 0 }, { "google", 0 }, { "cohere", 0 }, { NULL, 0 }
 };
+
+/* The api-version azure_openai sends when none is set (GA, 2024-10-21). */
+#define AZURE_API_VERSION	"2024-10-21"
 
 static const struct config_row backend_rows[] = {
 	{ STRING("name", struct config_backend, name,
@@ -321,6 +433,10 @@ static const struct config_row backend_rows[] = {
 	    NULL), .flags = CONFIG_REQUIRED },
 	{ STRING("model", struct config_backend, model, config_rule_non_empty,
 	    NULL), .flags = CONFIG_REQUIRED },
+	{ STRING("deployment", struct config_backend, deployment,
+	    config_rule_non_empty, NULL), .flags = CONFIG_NULLABLE },
+	{ STRING("api_version", struct config_backend, api_version,
+	    config_rule_non_empty, AZURE_API_VERSION) },
 	{ STRING("api_key_env", struct config_backend, api_key_env,
 	    config_rule_environment_name, NULL), .flags = CONFIG_NULLABLE },
 	{ STRING("api_key_file", struct config_backend, api_key_file,
@@ -330,6 +446,12 @@ static const struct config_row backend_rows[] = {
 	    60) },
 	{ INTEGER("max_in_flight", struct config_backend, max_in_flight,
 	    1, 10000, 64) },
+	{ SECTION("params", params_section) },
+	{ CUSTOM("headers", struct config_backend, headers, parse_headers,
+	    free_headers),
+	    .count_offset = offsetof(struct config_backend, headers_count) },
+	{ SECTION("cost", cost_section) },
+	{ SECTION("rate_limit", rate_limit_section) },
 };
 static const struct config_section backend_section = {
 	"llm.backends[]", ROWS(backend_rows), finish_backend
@@ -339,19 +461,183 @@ static void
 finish_backend(struct config_load *ld, json_t *object, const char *path,
     void *target)
 {
-	char	*child;
+	struct config_backend	*b = target;
+	bool			 azure;
 
-	(void)target;
-	if (!config_member_is_set(&backend_section, object,
-	    offsetof(struct config_backend, api_key_env)) ||
-	    !config_member_is_set(&backend_section, object,
+	if (config_member_is_set(&backend_section, object,
+	    offsetof(struct config_backend, api_key_env)) &&
+	    config_member_is_set(&backend_section, object,
 	    offsetof(struct config_backend, api_key_file)))
+		member_error(ld, &backend_section, path,
+		    offsetof(struct config_backend, api_key_file), "cannot be "
+		    "set together with api_key_env; set one of them (or "
+		    "neither)");
+	if (b->provider == NULL)
 		return;
-	child = config_member_path(&backend_section, path,
-	    offsetof(struct config_backend, api_key_file));
-	config_error_at(ld, child, "cannot be set together with api_key_env; "
-	    "set one of them (or neither)");
+	azure = strcmp(b->provider, "azure_openai") == 0;
+	if (azure && !config_member_is_set(&backend_section, object,
+	    offsetof(struct config_backend, deployment)))
+		config_error_missing(ld, path, config_row_at(&backend_section,
+		    offsetof(struct config_backend, deployment))->key);
+	if (!azure && config_member_is_set(&backend_section, object,
+	    offsetof(struct config_backend, deployment)))
+		member_error(ld, &backend_section, path,
+		    offsetof(struct config_backend, deployment), "only "
+		    "\"provider\": \"azure_openai\" takes a deployment");
+	if (!azure && config_member_is_set(&backend_section, object,
+	    offsetof(struct config_backend, api_version)))
+		member_error(ld, &backend_section, path,
+		    offsetof(struct config_backend, api_version), "only "
+		    "\"provider\": \"azure_openai\" takes an api_version");
+}
+
+/*
+ * The headers hotreloadd sets itself, which a back end's "headers" may
+ * not replace (the key's header is checked when a generation is built:
+ * it depends on the provider and on whether a key is set).
+ */
+static const char *const reserved_headers[] = {
+	"Accept", "Connection", "Content-Length", "Content-Type", "Expect",
+	"Host", "Transfer-Encoding", "User-Agent", NULL
+};
+
+/* Is NAME (any case) in NAMES (ending with NULL)? */
+static bool
+name_listed(const char *const *names, const char *name)
+{
+	for (; *names != NULL; names++) {
+		if (strcasecmp(*names, name) == 0)
+			return (true);
+	}
+	return (false);
+}
+
+/*
+ * One header of llm.backends[].headers at PATH: a literal value, or
+ * {"env": VAR} or {"file": PATH}, whose values are read when a generation
+ * is built (and are secret).  Fills H; false when it is wrong.
+ */
+static bool
+parse_header(struct config_load *ld, const char *path, json_t *value,
+    struct config_header *h)
+{
+	static const char *const sources[] = { "env", "file", NULL };
+	const struct config_string_rule	*rule;
+	const char			*key, *s;
+	json_t				*inner;
+	char				*child;
+
+	if (json_is_string(value)) {
+		/* Not quoted back: a literal may still be a credential. */
+		if (!config_rule_header_value.valid(json_string_value(value))) {
+			config_error_at(ld, path, "expected %s",
+			    config_rule_header_value.expected);
+			return (false);
+		}
+		h->source = CONFIG_HEADER_LITERAL;
+		h->value = config_xstrdup(json_string_value(value));
+		return (true);
+	}
+	if (!json_is_object(value) || json_object_size(value) != 1) {
+		config_error_expected(ld, path, value, "a string, {\"env\": "
+		    "VARIABLE} or {\"file\": PATH}", NULL);
+		return (false);
+	}
+	config_check_keys(ld, value, path, sources);
+	json_object_foreach(value, key, inner) {
+		if (strcmp(key, "env") == 0) {
+			h->source = CONFIG_HEADER_ENV;
+			rule = &config_rule_environment_name;
+		} else if (strcmp(key, "file") == 0) {
+			h->source = CONFIG_HEADER_FILE;
+			rule = &config_rule_absolute_path;
+		} else
+			return (false);
+		child = config_path_key(path, key);
+		s = config_check_string(ld, child, inner, 0, rule);
+		if (s != NULL) {
+			h->value = config_xstrdup(s);
+			if (h->source == CONFIG_HEADER_FILE)
+				config_content_file(ld, child, s);
+		}
+		free(child);
+	}
+	return (h->value != NULL);
+}
+
+/*
+ * llm.backends[].headers: an object of at most CONFIG_MAX_HEADERS extra
+ * request headers, each name used once whatever its case and none of
+ * reserved_headers.
+ */
+static void
+parse_headers(struct config_load *ld, const struct config_row *row,
+    json_t *object, const char *path, void *target)
+{
+	struct config_header	**list = config_row_field(row, target), *h;
+	size_t			 *count = config_row_count(row, target), i;
+	json_t			 *map, *value;
+	const char		 *name;
+	char			 *child, *element;
+
+	if ((map = config_member_value(ld, object, path, row->key, 0)) ==
+	    NULL)
+		return;
+	child = config_path_key(path, row->key);
+	if (!json_is_object(map)) {
+		config_error_expected(ld, child, map, "an object of header "
+		    "names and values", NULL);
+		free(child);
+		return;
+	}
+	if (json_object_size(map) > CONFIG_MAX_HEADERS)
+		config_error_at(ld, child, "expected at most %d headers, got "
+		    "%zu", CONFIG_MAX_HEADERS, json_object_size(map));
+	*list = config_xcalloc(json_object_size(map), sizeof **list);
+	json_object_foreach(map, name, value) {
+		element = config_path_key(child, name);
+		for (i = 0; i < *count; i++) {
+			if (strcasecmp((*list)[i].name, name) == 0)
+				break;
+		}
+		if (!config_rule_header_name.valid(name))
+			config_error_at(ld, element, "expected %s",
+			    config_rule_header_name.expected);
+		else if (name_listed(reserved_headers, name))
+			config_error_at(ld, element, "hotreloadd sets this "
+			    "header itself");
+		else if (i < *count)
+			config_error_at(ld, element, "the header %s is "
+			    "already set (header names are not case-sensitive)",
+			    (*list)[i].name);
+		else {
+			h = &(*list)[*count];
+			if (parse_header(ld, element, value, h)) {
+				h->name = config_xstrdup(name);
+				(*count)++;
+			} else {
+				free(h->value);
+				memset(h, 0, sizeof *h);
+			}
+		}
+		free(element);
+	}
 	free(child);
+}
+
+/* Release llm.backends[].headers. */
+static void
+free_headers(const struct config_row *row, void *target)
+{
+	struct config_header	*list = *(struct config_header **)
+				    config_row_field(row, target);
+	size_t			 i, count = *config_row_count(row, target);
+
+	for (i = 0; i < count; i++) {
+		free(list[i].name);
+		free(list[i].value);
+	}
+	free(list);
 }
 
 /*

@@ -15,6 +15,12 @@
  * error and is returned as it is.  Each back end runs at most max_in_flight
  * requests; as many again wait, more fail with "overloaded".
  *
+ * A back end with a rate_limit counts its requests and tokens over the
+ * last minute (llm-usage.c).  A request that finds it full waits on a
+ * timer of its own when room comes within the back end's max_wait_s,
+ * else moves on to the next back end at once, or fails with
+ * "rate_limited": the back end never sees it.
+ *
  * A reload builds a generation, probes each back end's model list (never a
  * billed generation; the first back end in "fallback" must answer), and is
  * swapped in; the old generation finishes its requests and is freed with
@@ -24,13 +30,16 @@
 #include <sys/queue.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
 #include "hotreloadd.h"
+#include "config.h"
 #include "hsp.h"
 #include "llm.h"
 #include "llm-curl.h"
@@ -49,6 +58,8 @@ struct llm_backend {
 	const struct config_backend	*cfg;
 	enum llm_provider		 provider;
 	char				*key;
+	struct llm_header		*headers;	/* values read */
+	size_t				 headers_count;
 	char				*chat_url;
 	char				*models_url;
 	char				*shown_url;	/* no credentials */
@@ -59,8 +70,9 @@ struct llm_backend {
 
 	uint64_t			 requests;
 	uint64_t			 errors;
-	uint64_t			 successes;
-	double				 latency_ms_total;
+	struct llm_usage		 usage;	/* tokens, latency */
+	unsigned int			 rate_waiting;	/* for room */
+	uint64_t			 rate_limited;	/* moved on */
 	unsigned int			 failures_in_a_row;
 	double				 cooled_until;	/* monotonic s */
 	char				*last_error;
@@ -73,9 +85,17 @@ struct llm_request {
 	struct llm_backend		*backend;	/* of this attempt */
 	size_t				 step;		/* in fallback order */
 	bool				 waiting;
+	bool				 rate_waiting;	/* on rate_timer */
+	struct event			*rate_timer;
+	double				 rate_deadline;	/* 0: not waiting */
 
 	json_t				*messages;
 	char				*system;
+	double				 temperature;	/* NAN: none */
+	int				 max_tokens;	/* CONFIG_UNSET */
+	size_t				 only;		/* a named back end */
+	const size_t			*order;		/* of back ends */
+	size_t				 order_count;
 	llm_done_cb			 cb;
 	void				*arg;
 
@@ -227,6 +247,8 @@ llm_request_finish(struct llm_request *req, struct llm_answer *answer)
 
 	TAILQ_REMOVE(&gen->requests, req, entry);
 	req->cb(&result, req->arg);
+	if (req->rate_timer != NULL)
+		event_free(req->rate_timer);
 	llm_request_clear_transfer(req);
 	json_decref(req->messages);
 	free(req->system);
@@ -294,24 +316,56 @@ llm_header_cb(__attribute__((unused)) char *data, size_t size, size_t n,
 	return (size * n);
 }
 
+/*
+ * The parameters REQ sends to back end B: B's, with the request's own
+ * temperature (within 0 to LLM_MAX_TEMPERATURE; the provider cuts it
+ * further) and max_tokens (from 1 to B's params.max_tokens, when that is
+ * set: the operator's bound on an answer's cost).
+ */
+static void
+llm_request_params(const struct llm_request *req, const struct llm_backend *b,
+    struct config_params *params)
+{
+	int	ceiling = b->cfg->params.max_tokens;
+
+	*params = b->cfg->params;
+	if (!isnan(req->temperature))
+		params->temperature = req->temperature < 0 ? 0 :
+		    req->temperature > LLM_MAX_TEMPERATURE ?
+		    LLM_MAX_TEMPERATURE : req->temperature;
+	if (req->max_tokens != CONFIG_UNSET) {
+		params->max_tokens = req->max_tokens < 1 ? 1 : req->max_tokens;
+		if (ceiling != CONFIG_UNSET && params->max_tokens > ceiling)
+			params->max_tokens = ceiling;
+	}
+}
+
 /* Build and add the transfer of REQ to back end B. */
 static int
 llm_request_transfer(struct llm_request *req, struct llm_backend *b)
 {
-	long	timeout_s = req->probe ? (b->cfg->timeout_s < LLM_PROBE_TIMEOUT_S ?
-		    b->cfg->timeout_s : LLM_PROBE_TIMEOUT_S) : b->cfg->timeout_s;
+	long			timeout_s = req->probe ? (b->cfg->timeout_s <
+				    LLM_PROBE_TIMEOUT_S ? b->cfg->timeout_s :
+				    LLM_PROBE_TIMEOUT_S) : b->cfg->timeout_s;
+	struct config_params	params;
+	struct llm_chat		chat;
 
 	req->backend = b;
 	if ((req->easy = llm_curl_easy()) == NULL)
 		return (-1);
-	req->headers = llm_provider_headers(b->provider, b->key, !req->probe);
+	req->headers = llm_provider_headers(b->provider, b->key, !req->probe,
+	    b->headers, b->headers_count);
 	curl_easy_setopt(req->easy, CURLOPT_URL, req->probe ? b->models_url :
 	    b->chat_url);
 	curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
 	if (!req->probe) {
-		req->body = llm_provider_chat_body(b->provider, b->cfg->model,
-		    req->system, req->messages);
-		if (req->body == NULL)
+		llm_request_params(req, b, &params);
+		chat.model = b->cfg->model;
+		chat.system = req->system;
+		chat.messages = req->messages;
+		chat.params = &params;
+		if ((req->body = llm_provider_chat_body(b->provider, &chat)) ==
+		    NULL)
 			return (-1);
 		curl_easy_setopt(req->easy, CURLOPT_POSTFIELDS, req->body);
 	}
@@ -334,14 +388,76 @@ llm_request_transfer(struct llm_request *req, struct llm_backend *b)
 	if (llm_curl_add(req->easy) == -1)
 		return (-1);
 	b->in_flight++;
-	if (!req->probe)
+	if (!req->probe) {
 		b->requests++;
+		llm_usage_note(&b->usage, llm_now(), 1, 0);
+	}
 	return (0);
+}
+
+/* Room may have come at the back end REQ waits for: try it again. */
+static void
+llm_rate_timer_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	struct llm_request	*req = arg;
+
+	req->rate_waiting = false;
+	req->backend->rate_waiting--;
+	llm_request_try(req);
+}
+
+/*
+ * May REQ go to back end B at NOW under B's rate limit?  0: it may.  1:
+ * room comes within max_wait_s of when REQ first found B full, and REQ
+ * waits for it on its timer.  -1: it does not; REQ has its error, and
+ * goes on to the next back end.
+ */
+static int
+llm_request_rate_check(struct llm_request *req, struct llm_backend *b,
+    double now)
+{
+	int		 rpm = b->cfg->rate_limit.requests_per_minute;
+	int		 tpm = b->cfg->rate_limit.tokens_per_minute;
+	double		 wait;
+	uint64_t	 requests, tokens;
+	struct timeval	 tv;
+
+	if ((wait = llm_usage_wait(&b->usage, now, rpm, tpm)) <= 0) {
+		req->rate_deadline = 0;
+		return (0);
+	}
+	if (req->rate_deadline == 0)
+		req->rate_deadline = now + b->cfg->rate_limit.max_wait_s;
+	if (now + wait <= req->rate_deadline && (req->rate_timer != NULL ||
+	    (req->rate_timer = evtimer_new(req->gen->registry->base,
+	    llm_rate_timer_cb, req)) != NULL)) {
+		/* A little after room comes, not before. */
+		wait += 0.001;
+		tv.tv_sec = (time_t)wait;
+		tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
+		evtimer_add(req->rate_timer, &tv);
+		req->rate_waiting = true;
+		req->backend = b;
+		b->rate_waiting++;
+		return (1);
+	}
+	req->rate_deadline = 0;
+	b->rate_limited++;
+	llm_usage_minute(&b->usage, now, &requests, &tokens);
+	if (rpm != CONFIG_UNSET && requests >= (uint64_t)rpm)
+		llm_request_error(req, LLM_ERR_RATE_LIMITED, "%s: over its "
+		    "rate limit of %d requests a minute", b->cfg->name, rpm);
+	else
+		llm_request_error(req, LLM_ERR_RATE_LIMITED, "%s: over its "
+		    "rate limit of %d tokens a minute", b->cfg->name, tpm);
+	return (-1);
 }
 
 /*
  * Try the next back end in fallback order (from req->step).  Cooled-down
- * back ends are skipped while another one is left to try.
+ * back ends are skipped while another one is left to try; one over its
+ * rate limit is waited for or passed over (llm_request_rate_check).
  */
 static void
 llm_request_try(struct llm_request *req)
@@ -350,13 +466,20 @@ llm_request_try(struct llm_request *req)
 	struct llm_backend	*b;
 	double			 now = llm_now();
 
-	while (req->step < gen->order_count) {
-		b = &gen->backends[gen->order[req->step]];
-		if (b->cooled_until > now && req->step + 1 < gen->order_count) {
+	while (req->step < req->order_count) {
+		b = &gen->backends[req->order[req->step]];
+		if (b->cooled_until > now && req->step + 1 < req->order_count) {
 			if (req->error == NULL)
 				llm_request_error(req, LLM_ERR_UNAVAILABLE,
 				    "%s: cooling down after %u failures",
 				    b->cfg->name, b->failures_in_a_row);
+			req->step++;
+			continue;
+		}
+		switch (llm_request_rate_check(req, b, now)) {
+		case 1:
+			return;
+		case -1:
 			req->step++;
 			continue;
 		}
@@ -477,13 +600,13 @@ llm_transfer_done(struct llm_request *req, CURLcode result)
 			goto out;
 		}
 		b->failures_in_a_row = 0;
-		b->latency_ms_total += ms;
 		parsed = llm_provider_parse_answer(b->provider, req->response,
 		    req->response_length, &answer, &why);
 		/* The raw body is not needed to build the result. */
 		llm_request_free_response(req);
 		if (parsed == 0) {
-			b->successes++;
+			llm_usage_answer(&b->usage, answer.usage, ms / 1e3,
+			    llm_now());
 			llm_request_finish(req, &answer);
 			llm_answer_clear(&answer);
 			goto out;
@@ -535,47 +658,139 @@ llm_transfer_done_cb(void *req, CURLcode result)
 }
 
 /*
- * Read a back end's key from its variable or file; the key is never logged.
- * The file must be a regular file (file_read_secret): a FIFO in its place
- * is an error, not a hang.  One readable by every user is used, with a
- * warning, once per generation that reads it.
+ * Read a secret for key KEY (a key path) from the variable or the file
+ * SOURCE names (FROM_ENV says which) into *VALUE, to wipe and free; it is
+ * never logged.  A file must be a regular file (file_read_secret): a FIFO
+ * in its place is an error, not a hang; its first line is the secret.
+ * One readable by every user is used, with a warning, once per generation
+ * that reads it.
  */
 static int
-llm_backend_key(struct llm_backend *b, const char *path, char **cause)
+llm_secret_read(const char *key, bool from_env, const char *source,
+    char **value, char **cause)
 {
-	const char	*value, *file = b->cfg->api_key_file;
+	const char	*text;
 	char		*why, *warning;
 
-	if (b->cfg->api_key_env != NULL) {
-		value = getenv(b->cfg->api_key_env);
-		if (value == NULL || *value == '\0') {
-			*cause = str_printf("%s.api_key_env: the variable %s is "
-			    "not set", path, b->cfg->api_key_env);
+	*value = NULL;
+	if (from_env) {
+		text = getenv(source);
+		if (text == NULL || *text == '\0') {
+			*cause = str_printf("%s: the variable %s is not set",
+			    key, source);
 			return (-1);
 		}
-		b->key = strdup(value);
-		return (b->key != NULL ? 0 : -1);
-	}
-	if (file == NULL)
+		if ((*value = strdup(text)) == NULL) {
+			*cause = strdup("out of memory");
+			return (-1);
+		}
 		return (0);
-	if (file_read_secret(file, LLM_KEY_MAX, &b->key, &warning,
+	}
+	if (file_read_secret(source, LLM_KEY_MAX, value, &warning,
 	    &why) == -1) {
-		*cause = str_printf("%s.api_key_file %s: %s", path, file,
+		*cause = str_printf("%s %s: %s", key, source,
 		    why != NULL ? why : "out of memory");
 		free(why);
 		return (-1);
 	}
 	if (warning != NULL) {
-		log_warnx("%s.api_key_file %s: %s", path, file, warning);
+		log_warnx("%s %s: %s", key, source, warning);
 		free(warning);
 	}
-	if (b->key[0] == '\0') {
-		*cause = str_printf("%s.api_key_file %s is empty", path, file);
-		free(b->key);
-		b->key = NULL;
+	if ((*value)[0] == '\0') {
+		*cause = str_printf("%s %s is empty", key, source);
+		free(*value);
+		*value = NULL;
 		return (-1);
 	}
 	return (0);
+}
+
+/* Read a back end's key from its variable or file, if it has one. */
+static int
+llm_backend_key(struct llm_backend *b, const char *path, char **cause)
+{
+	char	key[96];
+	bool	from_env = b->cfg->api_key_env != NULL;
+
+	if (!from_env && b->cfg->api_key_file == NULL)
+		return (0);
+	snprintf(key, sizeof key, "%s.%s", path, from_env ? "api_key_env" :
+	    "api_key_file");
+	return (llm_secret_read(key, from_env, from_env ? b->cfg->api_key_env :
+	    b->cfg->api_key_file, &b->key, cause));
+}
+
+/*
+ * Read the values of a back end's extra headers: literal ones as they
+ * are, the others from their variable or file (secrets).  A value read
+ * must be fit for a header; the header that carries the key cannot be
+ * given as well as the key.
+ */
+static int
+llm_backend_headers(struct llm_backend *b, const char *path, char **cause)
+{
+	const struct config_header	*h;
+	struct llm_header		*out;
+	char				*key;
+	size_t				 i;
+	int				 rc = 0;
+
+	if (b->cfg->headers_count == 0)
+		return (0);
+	if ((b->headers = calloc(b->cfg->headers_count,
+	    sizeof *b->headers)) == NULL) {
+		*cause = strdup("out of memory");
+		return (-1);
+	}
+	for (i = 0; i < b->cfg->headers_count && rc == 0; i++) {
+		h = &b->cfg->headers[i];
+		out = &b->headers[b->headers_count];
+		out->name = h->name;
+		key = str_printf("%s.headers.%s%s", path, h->name,
+		    h->source == CONFIG_HEADER_ENV ? ".env" :
+		    h->source == CONFIG_HEADER_FILE ? ".file" : "");
+		if (key == NULL) {
+			*cause = strdup("out of memory");
+			return (-1);
+		}
+		if (b->key != NULL && strcasecmp(h->name,
+		    llm_provider_key_header(b->provider)) == 0) {
+			*cause = str_printf("%s: the API key goes in this "
+			    "header; set api_key_env or api_key_file, or this "
+			    "header, not both", key);
+			rc = -1;
+		} else if (h->source == CONFIG_HEADER_LITERAL) {
+			if ((out->value = strdup(h->value)) == NULL) {
+				*cause = strdup("out of memory");
+				rc = -1;
+			}
+		} else if (llm_secret_read(key, h->source ==
+		    CONFIG_HEADER_ENV, h->value, &out->value, cause) == -1)
+			rc = -1;
+		else if (!config_header_value_valid(out->value)) {
+			/* Not quoted: it is a secret. */
+			*cause = str_printf("%s: the value read is not a valid "
+			    "header value (1 to %d bytes, no control "
+			    "characters, no space at either end)", key,
+			    CONFIG_MAX_HEADER_VALUE);
+			rc = -1;
+		}
+		if (out->value != NULL)
+			b->headers_count++;
+		free(key);
+	}
+	return (rc);
+}
+
+/* Wipe and free a secret (NULL is fine). */
+static void
+llm_secret_free(char *secret)
+{
+	if (secret == NULL)
+		return;
+	explicit_bzero(secret, strlen(secret));
+	free(secret);
 }
 
 /* Free a generation's data. */
@@ -583,7 +798,7 @@ static void
 llm_gen_free(struct llm_gen *gen)
 {
 	struct llm_request	*req;
-	size_t			 i;
+	size_t			 i, j;
 
 	while ((req = TAILQ_FIRST(&gen->probes)) != NULL) {
 		TAILQ_REMOVE(&gen->probes, req, entry);
@@ -596,10 +811,10 @@ llm_gen_free(struct llm_gen *gen)
 	for (i = 0; i < gen->backends_count; i++) {
 		struct llm_backend *b = &gen->backends[i];
 
-		if (b->key != NULL) {
-			explicit_bzero(b->key, strlen(b->key));
-			free(b->key);
-		}
+		llm_secret_free(b->key);
+		for (j = 0; j < b->headers_count; j++)
+			llm_secret_free(b->headers[j].value);
+		free(b->headers);
 		free(b->chat_url);
 		free(b->models_url);
 		free(b->shown_url);
@@ -656,12 +871,11 @@ llm_create(struct registry *reg, const struct config *config, char **cause)
 			    "\"%s\"", path, b->cfg->provider);
 			goto fail;
 		}
-		if (llm_backend_key(b, path, cause) == -1)
+		if (llm_backend_key(b, path, cause) == -1 ||
+		    llm_backend_headers(b, path, cause) == -1)
 			goto fail;
-		b->chat_url = llm_provider_chat_url(b->provider,
-		    b->cfg->base_url);
-		b->models_url = llm_provider_models_url(b->provider,
-		    b->cfg->base_url);
+		b->chat_url = llm_provider_chat_url(b->provider, b->cfg);
+		b->models_url = llm_provider_models_url(b->provider, b->cfg);
 		b->shown_url = llm_url_without_credentials(b->cfg->base_url);
 		if (b->chat_url == NULL || b->models_url == NULL ||
 		    b->shown_url == NULL)
@@ -739,6 +953,10 @@ llm_retire_fail_all(struct llm_gen *gen)
 			TAILQ_REMOVE(&req->backend->waiting, req, wait_entry);
 			req->backend->waiting_count--;
 			req->waiting = false;
+		} else if (req->rate_waiting) {
+			evtimer_del(req->rate_timer);
+			req->backend->rate_waiting--;
+			req->rate_waiting = false;
 		} else if (req->easy != NULL)
 			req->backend->in_flight--;
 		if (gen->registry->shutting_down)
@@ -821,6 +1039,86 @@ llm_deadline_json(double deadline)
 	return (json_string(buf));
 }
 
+/* The extra headers of B by name, each with where its value comes from. */
+static json_t *
+llm_headers_json(const struct llm_backend *b)
+{
+	static const char	*const sources[] = {
+		[CONFIG_HEADER_LITERAL] = "literal",
+		[CONFIG_HEADER_ENV] = "env",
+		[CONFIG_HEADER_FILE] = "file",
+	};
+	json_t			*headers = json_object();
+	size_t			 i;
+
+	for (i = 0; i < b->cfg->headers_count; i++)
+		json_object_set_new(headers, b->cfg->headers[i].name,
+		    json_string(sources[b->cfg->headers[i].source]));
+	return (headers);
+}
+
+/* A number, or null when it is NAN. */
+static json_t *
+llm_number_json(double value)
+{
+	return (isnan(value) ? json_null() : json_real(value));
+}
+
+/* A limit, or null when it is not set. */
+static json_t *
+llm_limit_json(int limit)
+{
+	return (limit == CONFIG_UNSET ? json_null() : json_integer(limit));
+}
+
+/* The status of back end B: as configured, health, counters, usage. */
+static json_t *
+llm_backend_status(const struct llm_backend *b)
+{
+	const char	*auth;
+	bool		 healthy;
+	uint64_t	 requests, tokens;
+	json_t		*rate;
+
+	healthy = b->failures_in_a_row == 0 && b->cooled_until <= llm_now();
+	llm_usage_minute(&b->usage, llm_now(), &requests, &tokens);
+	rate = json_pack("{s:o, s:o, s:i, s:I, s:I, s:I, s:I}",
+	    "requests_per_minute", llm_limit_json(
+	    b->cfg->rate_limit.requests_per_minute),
+	    "tokens_per_minute", llm_limit_json(
+	    b->cfg->rate_limit.tokens_per_minute),
+	    "max_wait_s", b->cfg->rate_limit.max_wait_s,
+	    "requests_last_minute", (json_int_t)requests,
+	    "tokens_last_minute", (json_int_t)tokens,
+	    "waiting", (json_int_t)b->rate_waiting,
+	    "limited", (json_int_t)b->rate_limited);
+	auth = b->cfg->api_key_env != NULL ? "env" :
+	    b->cfg->api_key_file != NULL ? "file" : "none";
+	return (json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:o, s:I, s:I,"
+	    " s:I, s:I, s:f, s:o, s:I, s:I, s:f, s:o, s:I, s:s?}",
+	    "name", b->cfg->name,
+	    "provider", b->cfg->provider,
+	    "model", b->cfg->model,
+	    "url", b->shown_url,
+	    "auth", auth,
+	    "headers", llm_headers_json(b),
+	    "healthy", healthy,
+	    "cooled_down_until", llm_deadline_json(b->cooled_until),
+	    "requests", (json_int_t)b->requests,
+	    "errors", (json_int_t)b->errors,
+	    "in_flight", (json_int_t)b->in_flight,
+	    "waiting", (json_int_t)b->waiting_count,
+	    "mean_latency_ms", b->usage.answers > 0 ?
+	    b->usage.seconds * 1e3 / (double)b->usage.answers : 0.0,
+	    "p50_latency_ms", llm_number_json(llm_usage_p50_ms(&b->usage)),
+	    "tokens_in", (json_int_t)b->usage.tokens_in,
+	    "tokens_out", (json_int_t)b->usage.tokens_out,
+	    "cost", llm_usage_cost(&b->usage, b->cfg),
+	    "rate_limit", rate,
+	    "max_in_flight", (json_int_t)b->cfg->max_in_flight,
+	    "last_error", b->last_error));
+}
+
 /* Status details of the llm slot. */
 static json_t *
 llm_status(struct service_instance *inst)
@@ -828,34 +1126,14 @@ llm_status(struct service_instance *inst)
 	struct llm_gen		*gen = inst->data;
 	struct llm_backend	*b;
 	json_t			*backends = json_array(), *fallback;
-	const char		*auth;
 	size_t			 i;
-	bool			 any_healthy = false, healthy;
+	bool			 any_healthy = false;
 
 	for (i = 0; i < gen->backends_count; i++) {
 		b = &gen->backends[i];
-		healthy = b->failures_in_a_row == 0 &&
+		any_healthy |= b->failures_in_a_row == 0 &&
 		    b->cooled_until <= llm_now();
-		any_healthy |= healthy;
-		auth = b->cfg->api_key_env != NULL ? "env" :
-		    b->cfg->api_key_file != NULL ? "file" : "none";
-		json_array_append_new(backends, json_pack("{s:s, s:s, s:s, "
-		    "s:s, s:s, s:b, s:o, s:I, s:I, s:I, s:I, s:f, s:I, s:s?}",
-		    "name", b->cfg->name,
-		    "provider", b->cfg->provider,
-		    "model", b->cfg->model,
-		    "url", b->shown_url,
-		    "auth", auth,
-		    "healthy", healthy,
-		    "cooled_down_until", llm_deadline_json(b->cooled_until),
-		    "requests", (json_int_t)b->requests,
-		    "errors", (json_int_t)b->errors,
-		    "in_flight", (json_int_t)b->in_flight,
-		    "waiting", (json_int_t)b->waiting_count,
-		    "mean_latency_ms", b->successes > 0 ?
-		    b->latency_ms_total / (double)b->successes : 0.0,
-		    "max_in_flight", (json_int_t)b->cfg->max_in_flight,
-		    "last_error", b->last_error));
+		json_array_append_new(backends, llm_backend_status(b));
 	}
 	fallback = json_array();
 	for (i = 0; i < gen->order_count; i++)
@@ -904,19 +1182,60 @@ llm_available(struct registry *reg)
 	return (registry_slot(reg, SERVICE_LLM)->current != NULL);
 }
 
+/* The index of the back end called NAME in GEN, or -1. */
+static ssize_t
+llm_backend_find(const struct llm_gen *gen, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < gen->backends_count; i++) {
+		if (strcmp(gen->backends[i].cfg->name, name) == 0)
+			return ((ssize_t)i);
+	}
+	return (-1);
+}
+
+/* Refuse REQ, which names NAME, a back end GEN does not have. */
+static void
+llm_request_no_such_backend(struct llm_request *req, const char *name)
+{
+	struct llm_gen	*gen = req->gen;
+	char		*known = NULL, *more;
+	size_t		 i;
+
+	for (i = 0; i < gen->backends_count; i++) {
+		more = str_printf("%s%s%s", known != NULL ? known : "",
+		    i > 0 ? ", " : "", gen->backends[i].cfg->name);
+		free(known);
+		if ((known = more) == NULL)
+			break;
+	}
+	/* The name came from the network: cut, and kept valid UTF-8. */
+	llm_request_error(req, LLM_ERR_NO_SUCH_BACKEND, "no back end is "
+	    "named \"%.64s\" (the back ends: %s)", name,
+	    known != NULL ? known : "");
+	str_utf8_repair(req->error);
+	free(known);
+	llm_request_finish(req, NULL);
+}
+
 /*
  * Send a chat (MESSAGES: [{role, content}], SYSTEM may be NULL) to the
- * current generation.  CB is called once with the outcome, possibly before
- * llm_submit() returns (overload, nothing configured).  Returns -1 only when
- * there is no LLM service at all (CB is not called then).
+ * current generation, with OPTIONS (NULL: none): a back end to use
+ * instead of the fallback order, and the request's own temperature and
+ * max_tokens.  CB is called once with the outcome, possibly before
+ * llm_submit() returns (overload, no such back end, nothing configured).
+ * Returns -1 only when there is no LLM service at all (CB is not called
+ * then).
  */
 int
 llm_submit(struct registry *reg, json_t *messages, const char *system,
-    llm_done_cb cb, void *arg)
+    const struct llm_options *options, llm_done_cb cb, void *arg)
 {
 	struct service_instance	*inst;
 	struct llm_request	*req;
 	struct llm_gen		*gen;
+	ssize_t			 named = -1;
 
 	inst = registry_slot(reg, SERVICE_LLM)->current;
 	if (inst == NULL || (req = calloc(1, sizeof *req)) == NULL)
@@ -925,11 +1244,25 @@ llm_submit(struct registry *reg, json_t *messages, const char *system,
 	req->gen = gen;
 	req->messages = json_incref(messages);
 	req->system = system != NULL ? strdup(system) : NULL;
+	req->temperature = options != NULL ? options->temperature : NAN;
+	req->max_tokens = options != NULL ? options->max_tokens : CONFIG_UNSET;
+	req->order = gen->order;
+	req->order_count = gen->order_count;
 	req->cb = cb;
 	req->arg = arg;
 	service_instance_work_begin(inst);
 	TAILQ_INSERT_TAIL(&gen->requests, req, entry);
-	if (gen->order_count == 0) {
+	if (options != NULL && options->backend != NULL) {
+		if ((named = llm_backend_find(gen, options->backend)) == -1) {
+			llm_request_no_such_backend(req, options->backend);
+			return (0);
+		}
+		/* That back end alone: no fallback, no skipping. */
+		req->only = (size_t)named;
+		req->order = &req->only;
+		req->order_count = 1;
+	}
+	if (req->order_count == 0) {
 		llm_request_error(req, LLM_ERR_UNAVAILABLE, "no back end in "
 		    "llm.fallback");
 		llm_request_finish(req, NULL);
@@ -939,42 +1272,114 @@ llm_submit(struct registry *reg, json_t *messages, const char *system,
 	return (0);
 }
 
+/* The values of a back end that the metrics show. */
+static double
+llm_metric_requests(const struct llm_backend *b)
+{
+	return ((double)b->requests);
+}
+
+static double
+llm_metric_errors(const struct llm_backend *b)
+{
+	return ((double)b->errors);
+}
+
+static double
+llm_metric_healthy(const struct llm_backend *b)
+{
+	return (b->failures_in_a_row == 0 && b->cooled_until <= llm_now());
+}
+
+static double
+llm_metric_rate_limited(const struct llm_backend *b)
+{
+	return ((double)b->rate_limited);
+}
+
+static double
+llm_metric_tokens_in(const struct llm_backend *b)
+{
+	return ((double)b->usage.tokens_in);
+}
+
+static double
+llm_metric_tokens_out(const struct llm_backend *b)
+{
+	return ((double)b->usage.tokens_out);
+}
+
+static double
+llm_metric_cost(const struct llm_backend *b)
+{
+	return (llm_usage_cost(&b->usage, b->cfg));
+}
+
+/*
+ * The series of each back end in the metrics, a row each; a row without
+ * help is another series of the family of the row before it.
+ */
+static const struct llm_metric {
+	const char	*name;
+	const char	*kind;		/* the label "kind", or NULL */
+	const char	*type;
+	const char	*help;
+	double		 (*value)(const struct llm_backend *);
+} llm_metric_rows[] = {
+	{ "hotreload_llm_requests_total", NULL, "counter", "LLM requests "
+	    "sent, by back end (current generation).", llm_metric_requests },
+	{ "hotreload_llm_errors_total", NULL, "counter", "LLM requests that "
+	    "failed, by back end (current generation).", llm_metric_errors },
+	{ "hotreload_llm_backend_healthy", NULL, "gauge", "1 when the back "
+	    "end is neither failing nor cooled down.", llm_metric_healthy },
+	{ "hotreload_llm_rate_limited_total", NULL, "counter", "Requests that "
+	    "found the back end over its rate limit and went on without it "
+	    "(current generation).", llm_metric_rate_limited },
+	{ "hotreload_llm_tokens_total", "input", "counter", "Tokens of the "
+	    "answers, as their usage reports them, by back end and kind "
+	    "(input: the prompt, output: the answer; current generation).",
+	    llm_metric_tokens_in },
+	{ "hotreload_llm_tokens_total", "output", "counter", NULL,
+	    llm_metric_tokens_out },
+	{ "hotreload_llm_cost_total", NULL, "counter", "What the tokens cost "
+	    "at the back end's llm.backends[].cost (current generation).",
+	    llm_metric_cost },
+};
+
 /* Back-end metrics of the current generation. */
 void
 llm_metrics(struct service_slot *slot, FILE *f)
 {
-	struct service_instance	*inst = slot->current;
-	struct llm_gen		*gen;
-	struct llm_backend	*b;
-	size_t			 i;
+	struct service_instance		*inst = slot->current;
+	const struct llm_metric		*m;
+	struct llm_gen			*gen;
+	struct llm_backend		*b;
+	size_t				 i, j;
 
 	if (inst == NULL)
 		return;
 	gen = inst->data;
-	fprintf(f, "# HELP hotreload_llm_requests_total LLM requests sent, by "
-	    "back end (current generation).\n# TYPE "
-	    "hotreload_llm_requests_total counter\n");
-	for (i = 0; i < gen->backends_count; i++) {
-		b = &gen->backends[i];
-		fprintf(f, "hotreload_llm_requests_total{backend=\"%s\"} "
-		    "%llu\n", b->cfg->name, (unsigned long long)b->requests);
+	for (j = 0; j < sizeof llm_metric_rows / sizeof llm_metric_rows[0];
+	    j++) {
+		m = &llm_metric_rows[j];
+		if (m->help != NULL)
+			fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m->name,
+			    m->help, m->name, m->type);
+		for (i = 0; i < gen->backends_count; i++) {
+			b = &gen->backends[i];
+			fprintf(f, "%s{backend=\"%s\"%s%s%s} %.15g\n", m->name,
+			    b->cfg->name, m->kind != NULL ? ",kind=\"" : "",
+			    m->kind != NULL ? m->kind : "",
+			    m->kind != NULL ? "\"" : "", m->value(b));
+		}
 	}
-	fprintf(f, "# HELP hotreload_llm_errors_total LLM requests that "
-	    "failed, by back end (current generation).\n# TYPE "
-	    "hotreload_llm_errors_total counter\n");
+	fprintf(f, "# HELP hotreload_llm_request_duration_seconds How long "
+	    "the answered requests took, by back end (current generation).\n"
+	    "# TYPE hotreload_llm_request_duration_seconds histogram\n");
 	for (i = 0; i < gen->backends_count; i++) {
 		b = &gen->backends[i];
-		fprintf(f, "hotreload_llm_errors_total{backend=\"%s\"} %llu\n",
-		    b->cfg->name, (unsigned long long)b->errors);
-	}
-	fprintf(f, "# HELP hotreload_llm_backend_healthy 1 when the back end "
-	    "is neither failing nor cooled down.\n# TYPE "
-	    "hotreload_llm_backend_healthy gauge\n");
-	for (i = 0; i < gen->backends_count; i++) {
-		b = &gen->backends[i];
-		fprintf(f, "hotreload_llm_backend_healthy{backend=\"%s\"} %d\n",
-		    b->cfg->name, b->failures_in_a_row == 0 &&
-		    b->cooled_until <= llm_now() ? 1 : 0);
+		llm_usage_histogram(f, "hotreload_llm_request_duration_seconds",
+		    b->cfg->name, &b->usage);
 	}
 }
 
