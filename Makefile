@@ -117,7 +117,8 @@ UNIT_TESTS	= tests/unit/test_config tests/unit/test_proto \
 		  tests/unit/test_llm_usage \
 		  tests/unit/test_log tests/unit/test_hsp tests/unit/test_dedup
 CONFIG_OBJS	= src/config.o src/config-diag.o src/config-rules.o src/digest.o \
-		  src/config-scan.o src/config-schema.o src/config-walk.o
+		  src/config-headers.o src/config-scan.o src/config-schema.o \
+		  src/config-walk.o
 UNIT_test_config	= $(CONFIG_OBJS) src/util.o
 UNIT_test_log		= src/log.o src/util.o
 UNIT_test_dedup		= src/dedup.o

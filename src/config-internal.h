@@ -276,4 +276,9 @@ void		 config_free_strings(char **, size_t);
 void		 config_content_file(struct config_load *, const char *,
 		    const char *);
 
+/* config-headers.c: the "headers" row of a back end. */
+void		 parse_headers(struct config_load *, const struct config_row *,
+		    json_t *, const char *, void *);
+void		 free_headers(const struct config_row *, void *);
+
 #endif /* HOTRELOAD_CONFIG_INTERNAL_H */
