@@ -738,7 +738,12 @@ print_event(struct ctl *ctl, json_t *event)
 		if (json_is_number(json_object_get(event, "delay_s")))
 			printf(" %.1f s", json_number_value(json_object_get(
 			    event, "delay_s")));
-	} else if (strcmp(type, "lagged") == 0)
+	} else if (strcmp(type, "llm") == 0)
+		printf("%-17s gen %-4" JSON_INTEGER_FORMAT " back end %s",
+		    print_string(event, "event", "?"),
+		    print_integer_value(event, "generation", 0),
+		    print_string(event, "backend", "?"));
+	else if (strcmp(type, "lagged") == 0)
 		printf("%" JSON_INTEGER_FORMAT " events dropped: this client "
 		    "read too slowly", print_integer_value(event, "dropped",
 		    0));

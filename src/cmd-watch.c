@@ -15,6 +15,7 @@
  *   drain     draining, in_flight (cmd-drain.c, cmd-resume.c)
  *   hsp       connected|disconnected|retrying|left_group|joined_group,
  *             broker, reason, delay_s (hsp.c)
+ *   llm       backend, cooled_down|recovered, reason (llm.c)
  *
  * The modules below the hub emit through the registry's event hook, which
  * main.c points here.  Events are numbered and stamped once, whoever

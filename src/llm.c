@@ -417,6 +417,34 @@ llm_request_try(struct llm_request *req)
 	llm_request_finish(req, NULL);
 }
 
+/*
+ * Tell watchers of back end B's health: EVENT ("cooled_down",
+ * "recovered") with REASON.  Only the current generation's back ends
+ * speak: a retiring generation's are about to go.
+ */
+static void
+llm_backend_event(struct llm_backend *b, const char *event,
+    const char *reason)
+{
+	struct llm_gen	*gen = b->gen;
+
+	if (gen->registry->event == NULL || gen->retiring)
+		return;
+	registry_event(gen->registry, "llm", json_pack("{s:s, s:s, s:s, s:I, "
+	    "s:s?}", "service", "llm", "backend", b->cfg->name, "event", event,
+	    "generation", (json_int_t)(gen->inst != NULL ?
+	    gen->inst->generation : 0), "reason", reason));
+}
+
+/* B answered: a back end that had failed has recovered. */
+static void
+llm_backend_ok(struct llm_backend *b)
+{
+	if (b->failures_in_a_row >= LLM_FAILURES_TO_COOL)
+		llm_backend_event(b, "recovered", NULL);
+	b->failures_in_a_row = 0;
+}
+
 /* B failed before answering: count it, and cool it down if it keeps on. */
 static void
 llm_backend_failed(struct llm_backend *b, const char *why)
@@ -431,6 +459,7 @@ llm_backend_failed(struct llm_backend *b, const char *why)
 		log_warnx("llm: back end %s failed %u times in a row (%s); "
 		    "cooling it down for %d s", b->cfg->name,
 		    b->failures_in_a_row, why, LLM_COOL_DOWN_S);
+		llm_backend_event(b, "cooled_down", why);
 	}
 }
 
@@ -442,7 +471,7 @@ llm_probe_done(struct llm_request *req, bool ok, const char *why)
 	struct llm_backend	*b = req->backend;
 
 	if (ok) {
-		b->failures_in_a_row = 0;
+		llm_backend_ok(b);
 		log_debug("llm: probe of %s (%s) answered", b->cfg->name,
 		    b->shown_url);
 	} else {
@@ -507,7 +536,7 @@ llm_transfer_done(struct llm_request *req, CURLcode result)
 			llm_probe_done(req, true, NULL);
 			goto out;
 		}
-		b->failures_in_a_row = 0;
+		llm_backend_ok(b);
 		parsed = llm_provider_parse_answer(b->provider, req->response,
 		    req->response_length, &answer, &why);
 		/* The raw body is not needed to build the result. */

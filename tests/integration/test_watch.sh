@@ -15,12 +15,14 @@ hsp_config "" '"idle_timeout_s": 1, "watch_buffer_bytes": 4096'
 start_daemon
 wait_hsp_connected
 
-ctl -j watch >"$T/all.json" 2>"$T/all.err" &
-WATCH_ALL=$!
-ctl -j watch --service llm >"$T/llm.json" 2>"$T/llm.err" &
-WATCH_LLM=$!
-ctl watch >"$T/human.txt" 2>"$T/human.err" &
-WATCH_HUMAN=$!
+# Without ctl's timeout: a watch runs as long as the daemon.
+start_helper "$HOTRELOADCTL" -s "$SOCKET" -j watch >"$T/all.json" 2>"$T/all.err"
+WATCH_ALL=$HELPER_PID
+start_helper "$HOTRELOADCTL" -s "$SOCKET" -j watch --service llm \
+    >"$T/llm.json" 2>"$T/llm.err"
+WATCH_LLM=$HELPER_PID
+start_helper "$HOTRELOADCTL" -s "$SOCKET" watch >"$T/human.txt" 2>"$T/human.err"
+WATCH_HUMAN=$HELPER_PID
 hello_seen() {
 	grep -q '"type":"hello"' "$T/all.json" &&
 	    grep -q '"type":"hello"' "$T/llm.json" &&
@@ -30,6 +32,20 @@ assert_eventually "the three watchers get their hello" 5 hello_seen
 
 run ctl reload-hsp
 assert_rc 0 "reload-hsp exits 0"
+# A reload-hsp that fails: the broker port is down.
+cp "$CONFIG" "$T/good.conf"
+hsp_config "" '"idle_timeout_s": 1, "watch_buffer_bytes": 4096' "$(closed_port)"
+run ctl reload-hsp
+assert_rc 1 "reload-hsp to a closed port exits 1"
+cp "$T/good.conf" "$CONFIG"
+# The broker goes away and comes back (the same port): the connector
+# reconnects.
+broker_ctl restart
+reconnected() {
+	grep -q '"event":"disconnected"' "$T/all.json" && hsp_connected
+}
+assert_eventually "the connector reconnects after the broker restarts" 20 \
+    reconnected
 run ctl drain
 assert_rc 0 "drain exits 0"
 run ctl resume
@@ -66,10 +82,20 @@ SLOW=$!
 sleep 0.5
 # About 1.2 KB of events a reload: far more than the socket buffers and
 # control.watch_buffer_bytes (4096) hold.
-for ((i = 0; i < 250; i++)); do
+rss_kb() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON_PID/status"
+}
+rss_before=$(rss_kb)
+for ((i = 0; i < 1500; i++)); do
 	ctl reload-hsp >/dev/null || break
 done
-assert_eq 250 "$i" "250 reload-hsp while the slow watcher does not read"
+assert_eq 1500 "$i" "1500 reload-hsp while the slow watcher does not read"
+growth=$(($(rss_kb) - rss_before))
+if memory_checked; then
+	assert_lt 3072 "$growth" "the unread watcher costs the daemon less than 3 MiB" kB
+else
+	note "VmRSS grew by $growth kB (not checked under a sanitizer or valgrind)"
+fi
 : >"$T/slow.go"
 wait "$SLOW"
 slow=$(cat "$T/slow.out")
@@ -84,6 +110,9 @@ assert_eq 0 "$?" "watch -j exits 0 when the daemon shuts down"
 wait "$WATCH_LLM"
 wait "$WATCH_HUMAN"
 assert_eq 0 "$?" "watch (human) exits 0 when the daemon shuts down"
+forget_pid "$WATCH_ALL"
+forget_pid "$WATCH_LLM"
+forget_pid "$WATCH_HUMAN"
 
 # What the first watcher saw, one event a line: "seq type detail".
 "$PYTHON" -E -S - "$T/all.json" >"$T/all.txt" <<'EOF'
@@ -106,8 +135,11 @@ assert_eq "" "$(awk 'NR > 1 && $1 <= prev { print } { prev = $1 }' "$T/all.txt")
     "the events are numbered in increasing order"
 for want in "command start reload-hsp" "reload hsp 2 build" "hsp connected 0" \
     "reload hsp 2 ready" "reload hsp 2 swap" "reload hsp 1 retiring" \
-    "reload hsp 1 retired" "command end reload-hsp True" "drain True 0" \
-    "drain False 0" "command start shutdown" "reload hsp 252 retired"; do
+    "reload hsp 1 retired" "command end reload-hsp True" \
+    "reload hsp 3 failed" "command end reload-hsp False" \
+    "hsp disconnected 2" "hsp retrying 2" "hsp connected 2" \
+    "drain True 0" "drain False 0" "command start shutdown" \
+    "reload hsp 1502 retired"; do
 	assert_line "$want" "$events" "the watcher saw: $want"
 done
 # The order of one reload: build, ready, swap, the old one retiring.
@@ -117,6 +149,23 @@ assert_eq "build ready swap retiring retired " "$order" \
     "a reload's phases come in order"
 assert_contains '"ended": "shutting_down"' "$(cat "$T/all.json")" \
     "the final line says the daemon shut down"
+# Two watchers see the same sequence (the llm one, less the hsp events;
+# each has its own hello).
+same=$("$PYTHON" -E -S -c '
+import json, sys
+def events(path, keep):
+    out = []
+    for line in open(path):
+        if line.startswith("{\""):
+            e = json.loads(line)
+            if keep(e) and e["type"] != "hello":
+                out.append((e["seq"], e["type"], e.get("phase"), e.get("cmd")))
+    return out
+a = events(sys.argv[1], lambda e: e.get("service") in (None, "llm"))
+b = events(sys.argv[2], lambda e: True)
+print("same" if a == b else "differ: %s / %s" % (a[:5], b[:5]))
+' "$T/all.json" "$T/llm.json")
+assert_eq same "$same" "two watchers see the same events in the same order"
 assert_not_contains '"type":"reload","seq"' "$(grep '"service":"hsp"' "$T/llm.json")" \
     "watch --service llm sees no hsp reload"
 assert_contains '"cmd":"reload-hsp"' "$(cat "$T/llm.json")" \
