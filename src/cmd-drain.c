@@ -175,6 +175,7 @@ cmd_drain_exec(struct cmdq_item *item)
 		log_info(router_pooled() ? "draining: leaving the share group" :
 		    "draining: new work is refused from now on");
 		hr->registry->draining = true;
+		hr->draining_since = time(NULL);
 		router_readvertise();
 		notify_status();
 	}

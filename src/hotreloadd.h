@@ -328,6 +328,7 @@ struct service_slot *registry_slot(struct registry *, enum service_id);
 struct service_slot *registry_find_slot(struct registry *, const char *);
 unsigned int	 registry_in_flight(struct registry *);
 unsigned int	 registry_slot_in_flight(struct service_slot *);
+unsigned int	 registry_slot_retiring(struct service_slot *);
 struct service_reload *registry_reload(struct service_slot *,
 		    struct config *, registry_reload_cb, void *arg,
 		    const char **code, char **cause);
@@ -403,6 +404,7 @@ struct daemon {
 	struct control		*control;
 	struct metrics_http	*metrics_http;
 	struct timespec		 started;	/* CLOCK_MONOTONIC */
+	time_t			 draining_since;	/* 0: not draining */
 	uint64_t		 config_reloads_ok;
 	uint64_t		 config_reloads_failed;
 	int			 exit_code;

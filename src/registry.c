@@ -512,6 +512,18 @@ registry_reload_cancel(struct service_reload *r)
 	registry_reload_abandon(r, "cancelled");
 }
 
+/* How many old generations of SLOT are still retiring. */
+unsigned int
+registry_slot_retiring(struct service_slot *slot)
+{
+	struct service_instance	*inst;
+	unsigned int		 n = 0;
+
+	TAILQ_FOREACH(inst, &slot->retiring, entry)
+		n++;
+	return (n);
+}
+
 /* Retire every current instance (shutdown). */
 void
 registry_retire_all(struct registry *reg)
