@@ -116,7 +116,7 @@ loadpeer -n 50 --requires-ack
 assert_all_answered 50 "mqttv311: the running connector still answers"
 stop_daemon "the daemon exits 0"
 run timeout -k 2 10 "$HOTRELOADD" -c "$CONFIG"
-assert_rc 1 "mqttv311: hotreloadd refuses to start with a persistent session"
+assert_rc 78 "mqttv311: hotreloadd refuses to start with a persistent session (78, EX_CONFIG)"
 assert_contains "hsp.session" "$ERR" "mqttv311: the start-up error names hsp.session"
 
 test_done
