@@ -35,7 +35,7 @@ COMPLETIONDIR	?= $(DATAROOTDIR)/bash-completion/completions
 WITH_SYSTEMD	?= yes
 
 PKG_CONFIG	?= pkg-config
-PKGS		= libevent jansson libmosquitto libcurl nettle
+PKGS		= libevent jansson libmosquitto libcurl nettle openssl
 
 # systemd (sd_notify, socket activation, journal fields): used unless
 # WITH_SYSTEMD=no, when pkg-config finds libsystemd.  Without it the daemon's
@@ -130,7 +130,7 @@ UNIT_test_router	= src/router.o src/dedup.o src/hsp-envelope.o \
 			  src/discovery.o src/registry.o $(CONFIG_OBJS) \
 			  src/util.o src/log.o tests/support/stubs-hsp.o
 UNIT_test_hsp		= src/hsp.o src/hsp-connect.o src/hsp-intake.o \
-			  src/hsp-loop.o src/hsp-pub.o src/hsp-envelope.o \
+			  src/hsp-loop.o src/hsp-pub.o src/hsp-tls.o src/hsp-envelope.o \
 			  src/router.o src/dedup.o src/dispatcher.o \
 			  src/discovery.o src/registry.o $(CONFIG_OBJS) \
 			  src/util.o src/log.o

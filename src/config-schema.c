@@ -551,6 +551,10 @@ static void
 finish_tls(struct config_load *ld, json_t *object, const char *path,
     void *target);
 
+static const struct config_choice tls_versions[] = {
+	{ "tlsv1.2", 12 }, { "tlsv1.3", 13 }, { NULL, 0 }
+};
+
 static const struct config_row tls_rows[] = {
 	{ STRING("ca_file", struct config_tls, ca_file,
 	    config_rule_absolute_path, NULL),
@@ -564,6 +568,9 @@ static const struct config_row tls_rows[] = {
 	{ STRING("key_file", struct config_tls, key_file,
 	    config_rule_absolute_path, NULL),
 	    .flags = CONFIG_NULLABLE | CONFIG_CONTENT },
+	{ CHOICE("min_version", struct config_tls, min_version, tls_versions,
+	    "tlsv1.2") },
+	{ BOOLEAN("insecure", struct config_tls, insecure, false) },
 };
 static const struct config_section tls_section = {
 	"hsp.broker.tls", ROWS(tls_rows), finish_tls

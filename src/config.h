@@ -69,6 +69,8 @@ struct config_tls {
 	char	*ca_path;
 	char	*cert_file;
 	char	*key_file;
+	int	 min_version;	/* 12 (TLS 1.2) or 13 (TLS 1.3) */
+	bool	 insecure;	/* no host name check */
 };
 
 struct config_hsp {
