@@ -7,6 +7,7 @@
  *   hsp-connect.c  client ids, topics, credentials, one connection attempt
  *   hsp-loop.c     libmosquitto on the daemon's libevent loop
  *   hsp-intake.c   reading: batches, back-pressure, held messages
+ *   hsp-tls.c      TLS to the broker: our own SSL_CTX, what was refused
  *   hsp-pub.c      the publishing connection, unacknowledged publishes,
  *                  the router's publisher
  *
