@@ -219,7 +219,6 @@ void	 hsp_on_disconnect(struct mosquitto *mosq, void *obj, int rc,
 char	*hsp_client_id(const struct config *config, char letter);
 int	 hsp_conn_topics(struct hsp_conn *c);
 int	 hsp_read_password(struct hsp_conn *c, char **cause);
-int	 hsp_check_tls_files(struct hsp_conn *c, char **cause);
 int	 hsp_conn_new_mosq(struct hsp_conn *c, char **cause);
 void	 hsp_conn_connect(struct hsp_conn *c);
 

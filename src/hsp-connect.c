@@ -134,35 +134,6 @@ hsp_connack_cause(const struct hsp_conn *c, int rc)
 }
 
 /*
- * The TLS files must be regular files: OpenSSL opens them (hsp_tls_init),
- * and a FIFO in their place would block the loop in open().
- */
-int
-hsp_check_tls_files(struct hsp_conn *c, char **cause)
-{
-	const struct config_tls	*tls = c->cfg->tls;
-	const char		*names[] = { "ca_file", "cert_file", "key_file" };
-	const char		*paths[3];
-	char			*why;
-	size_t			 i;
-
-	if (tls == NULL)
-		return (0);
-	paths[0] = tls->ca_file;
-	paths[1] = tls->cert_file;
-	paths[2] = tls->key_file;
-	for (i = 0; i < 3; i++) {
-		if (paths[i] == NULL || file_check_regular(paths[i], &why) == 0)
-			continue;
-		*cause = str_printf("hsp.broker.tls.%s %s: %s", names[i],
-		    paths[i], why != NULL ? why : "out of memory");
-		free(why);
-		return (-1);
-	}
-	return (0);
-}
-
-/*
  * The MQTT will of MOSQ, connection INDEX of C (0: receiving, 1:
  * publishing): the offline advert of one tool, retained, so that peers
  * learn the agent is gone when the broker loses it (kill -9, a crash, a

@@ -645,7 +645,7 @@ hsp_create(struct registry *reg, const struct config *config, char **cause)
 	TAILQ_INIT(&c->pending_order);
 	TAILQ_INIT(&c->held);
 	if (hsp_conn_topics(c) == -1 || hsp_read_password(c, cause) == -1 ||
-	    hsp_check_tls_files(c, cause) == -1 ||
+	    file_check_tls(c->cfg->tls, "hsp.broker.tls", cause) == -1 ||
 	    hsp_tls_init(&c->tls, c->cfg, cause) == -1 ||
 	    hsp_tls_init(&c->pub.tls, c->cfg, cause) == -1 ||
 	    (c->timer = evtimer_new(reg->base, hsp_conn_timer_cb, c)) ==
