@@ -301,6 +301,47 @@ static const struct config_section drain_section = {
 	"drain", ROWS(drain_rows), NULL
 };
 
+/* A client certificate and its key go together (any tls section S). */
+static void
+check_cert_and_key(struct config_load *ld, const struct config_section *s,
+    json_t *object, const char *path)
+{
+	if (config_member_is_set(s, object,
+	    offsetof(struct config_tls, cert_file)) !=
+	    config_member_is_set(s, object,
+	    offsetof(struct config_tls, key_file)))
+		config_error_at(ld, path, "cert_file and key_file go together: "
+		    "set both or neither");
+}
+
+/* llm.backends[].tls: a private CA and a client certificate for a gateway. */
+static void
+finish_backend_tls(struct config_load *ld, json_t *object, const char *path,
+    void *target);
+
+static const struct config_row backend_tls_rows[] = {
+	{ STRING("ca_file", struct config_tls, ca_file,
+	    config_rule_absolute_path, NULL),
+	    .flags = CONFIG_NULLABLE | CONFIG_CONTENT },
+	{ STRING("cert_file", struct config_tls, cert_file,
+	    config_rule_absolute_path, NULL),
+	    .flags = CONFIG_NULLABLE | CONFIG_CONTENT },
+	{ STRING("key_file", struct config_tls, key_file,
+	    config_rule_absolute_path, NULL),
+	    .flags = CONFIG_NULLABLE | CONFIG_CONTENT },
+};
+static const struct config_section backend_tls_section = {
+	"llm.backends[].tls", ROWS(backend_tls_rows), finish_backend_tls
+};
+
+static void
+finish_backend_tls(struct config_load *ld, json_t *object, const char *path,
+    void *target)
+{
+	(void)target;
+	check_cert_and_key(ld, &backend_tls_section, object, path);
+}
+
 /* A back end's API key comes from one place at most. */
 static void
 finish_backend(struct config_load *ld, json_t *object, const char *path,
@@ -328,6 +369,8 @@ static const struct config_row backend_rows[] = {
 	    60) },
 	{ INTEGER("max_in_flight", struct config_backend, max_in_flight,
 	    1, 10000, 64) },
+	{ SECTION_POINTER("tls", struct config_backend, tls,
+	    backend_tls_section), .flags = CONFIG_NULLABLE },
 };
 static const struct config_section backend_section = {
 	"llm.backends[]", ROWS(backend_rows), finish_backend
@@ -589,12 +632,7 @@ finish_tls(struct config_load *ld, json_t *object, const char *path,
 	    offsetof(struct config_tls, ca_path)))
 		config_error_at(ld, path, "set ca_file or ca_path (or both) "
 		    "to verify the broker");
-	if (config_member_is_set(s, object,
-	    offsetof(struct config_tls, cert_file)) !=
-	    config_member_is_set(s, object,
-	    offsetof(struct config_tls, key_file)))
-		config_error_at(ld, path, "cert_file and key_file go together: "
-		    "set both or neither");
+	check_cert_and_key(ld, s, object, path);
 }
 
 static const struct config_row broker_rows[] = {

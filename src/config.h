@@ -43,6 +43,15 @@ struct config_problems {
 	size_t			 warnings;
 };
 
+struct config_tls {
+	char	*ca_file;
+	char	*ca_path;
+	char	*cert_file;
+	char	*key_file;
+	int	 min_version;	/* 12 (TLS 1.2) or 13 (TLS 1.3) */
+	bool	 insecure;	/* no host name check */
+};
+
 struct config_backend {
 	char	*name;
 	char	*provider;	/* "openai", "ollama" or "anthropic" */
@@ -52,6 +61,7 @@ struct config_backend {
 	char	*api_key_file;	/* path, or NULL */
 	int	 timeout_s;
 	int	 max_in_flight;
+	struct config_tls *tls;	/* ca_file, cert_file, key_file; or NULL */
 };
 
 struct config_llm {
@@ -64,14 +74,6 @@ struct config_llm {
 	size_t			 dialogue_history_bytes; /* all conversations */
 };
 
-struct config_tls {
-	char	*ca_file;
-	char	*ca_path;
-	char	*cert_file;
-	char	*key_file;
-	int	 min_version;	/* 12 (TLS 1.2) or 13 (TLS 1.3) */
-	bool	 insecure;	/* no host name check */
-};
 
 struct config_hsp {
 	char			*host;

@@ -691,6 +691,35 @@ START_TEST(test_hsp_tls_values)
 }
 END_TEST
 
+START_TEST(test_llm_tls_values)
+{
+	struct config	*c;
+
+	c = load("{\"control\": {}, \"llm\": {\"backends\": [\n"
+	    "{\"name\": \"a\", \"provider\": \"openai\", "
+	    "\"base_url\": \"https://h\", \"model\": \"m\",\n"
+	    " \"tls\": {\"ca_file\": \"ca.pem\", \"cert_file\": \"/c\"}}]}}");
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 2);
+	ck_assert_str_eq(problems.list[0].text, "t.conf:3:2: "
+	    "llm.backends[0].tls: cert_file and key_file go together: set "
+	    "both or neither");
+	ck_assert_str_eq(problems.list[1].text, "t.conf:3:10: "
+	    "llm.backends[0].tls.ca_file: expected an absolute path, or null, "
+	    "got the string \"ca.pem\"");
+	c = load("{\"control\": {}, \"llm\": {\"backends\": [\n"
+	    "{\"name\": \"a\", \"provider\": \"openai\", "
+	    "\"base_url\": \"https://h\", \"model\": \"m\",\n"
+	    " \"tls\": {\"ca_file\": \"/ca.pem\", \"cert_file\": \"/c\", "
+	    "\"key_file\": \"/k\"}}]}}");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(c->llm->backends[0].tls->ca_file, "/ca.pem");
+	ck_assert_str_eq(c->llm->backends[0].tls->key_file, "/k");
+	ck_assert_ptr_null(c->llm->backends[0].tls->ca_path);
+	config_free(c);
+}
+END_TEST
+
 START_TEST(test_hsp_values)
 {
 	struct config	*c;
@@ -1673,6 +1702,7 @@ config_suite(void)
 	tcase_add_test(tc, test_socket);
 	tcase_add_test(tc, test_hsp_values);
 	tcase_add_test(tc, test_hsp_tls_values);
+	tcase_add_test(tc, test_llm_tls_values);
 	tcase_add_test(tc, test_metrics_listen);
 	tcase_add_test(tc, test_errors_in_file_order);
 	tcase_add_test(tc, test_positions_after_escapes);
