@@ -152,8 +152,9 @@ tests/support/loadpeer: $(B)/tests/support/loadpeer.o $(B)/tests/support/tool.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 tests/support/llmserver: $(B)/tests/support/llmserver.o \
-		$(B)/tests/support/tool.o
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+		$(B)/tests/support/llmserver-tls.o $(B)/tests/support/tool.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) \
+		$$($(PKG_CONFIG) --libs libevent_openssl)
 
 .PHONY: all clean distclean check check-build check-unit check-integration \
 	check-structure demo deps install uninstall configure dist FORCE
