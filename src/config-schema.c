@@ -319,16 +319,15 @@ static void
 finish_backend_tls(struct config_load *ld, json_t *object, const char *path,
     void *target);
 
+/* A file of a tls section: an absolute path whose content counts. */
+#define TLS_FILE(k, field)						\
+	{ STRING(k, struct config_tls, field, config_rule_absolute_path,	\
+	    NULL), .flags = CONFIG_NULLABLE | CONFIG_CONTENT }
+
 static const struct config_row backend_tls_rows[] = {
-	{ STRING("ca_file", struct config_tls, ca_file,
-	    config_rule_absolute_path, NULL),
-	    .flags = CONFIG_NULLABLE | CONFIG_CONTENT },
-	{ STRING("cert_file", struct config_tls, cert_file,
-	    config_rule_absolute_path, NULL),
-	    .flags = CONFIG_NULLABLE | CONFIG_CONTENT },
-	{ STRING("key_file", struct config_tls, key_file,
-	    config_rule_absolute_path, NULL),
-	    .flags = CONFIG_NULLABLE | CONFIG_CONTENT },
+	TLS_FILE("ca_file", ca_file),
+	TLS_FILE("cert_file", cert_file),
+	TLS_FILE("key_file", key_file),
 };
 static const struct config_section backend_tls_section = {
 	"llm.backends[].tls", ROWS(backend_tls_rows), finish_backend_tls
@@ -599,18 +598,10 @@ static const struct config_choice tls_versions[] = {
 };
 
 static const struct config_row tls_rows[] = {
-	{ STRING("ca_file", struct config_tls, ca_file,
-	    config_rule_absolute_path, NULL),
-	    .flags = CONFIG_NULLABLE | CONFIG_CONTENT },
-	{ STRING("ca_path", struct config_tls, ca_path,
-	    config_rule_absolute_path, NULL),
-	    .flags = CONFIG_NULLABLE | CONFIG_CONTENT },
-	{ STRING("cert_file", struct config_tls, cert_file,
-	    config_rule_absolute_path, NULL),
-	    .flags = CONFIG_NULLABLE | CONFIG_CONTENT },
-	{ STRING("key_file", struct config_tls, key_file,
-	    config_rule_absolute_path, NULL),
-	    .flags = CONFIG_NULLABLE | CONFIG_CONTENT },
+	TLS_FILE("ca_file", ca_file),
+	TLS_FILE("ca_path", ca_path),
+	TLS_FILE("cert_file", cert_file),
+	TLS_FILE("key_file", key_file),
 	{ CHOICE("min_version", struct config_tls, min_version, tls_versions,
 	    "tlsv1.2") },
 	{ BOOLEAN("insecure", struct config_tls, insecure, false) },
