@@ -16,9 +16,10 @@ PKI=$T/pki
 make_pki "$PKI"
 make_pki "$PKI/other" -n other.example --ca "$PKI"	# the CA's, another name
 make_pki "$PKI/rogue"				# the right names, another CA
-mkdir "$PKI/capath" && cp "$PKI/ca.crt" "$PKI/capath/" &&
-	openssl rehash "$PKI/capath" 2>/dev/null ||
+if ! { mkdir "$PKI/capath" && cp "$PKI/ca.crt" "$PKI/capath/" &&
+    openssl rehash "$PKI/capath" 2>/dev/null; }; then
 	fatal "cannot make the CA path"
+fi
 
 # listener NAME SERVER-DIR LINE...: a TLS listener with the certificate of
 # SERVER-DIR.
