@@ -82,6 +82,54 @@ assert_rc 0 "client certificate: reload-hsp succeeds"
 loadpeer -n 20 --requires-ack
 assert_all_answered 20 "client certificate: echo over mutual TLS"
 
+# --- a TCP connect that is not instant ---------------------------------------
+# Over a real network the TCP connect is still under way when OpenSSL first
+# tries to send its ClientHello, and only a writable socket tells that it can
+# go on.  A proxy to the TLS listener whose accept queue is full (backlog 0,
+# taken by a connection of its own) drops the daemon's SYN; the kernel sends
+# it again a second later, when the proxy has started accepting.
+rm -f "$T/slow.port"
+start_helper "$PYTHON" -E -S -c '
+import os, socket, sys, threading, time
+port_file, target = sys.argv[1], int(sys.argv[2])
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(0)
+filler = socket.create_connection(s.getsockname())
+with open(port_file + ".tmp", "w") as f:
+    f.write("%d\n" % s.getsockname()[1])
+os.rename(port_file + ".tmp", port_file)
+time.sleep(2)
+def pipe(a, b):
+    try:
+        data = a.recv(65536)
+        while data:
+            b.sendall(data)
+            data = a.recv(65536)
+    except OSError:
+        pass
+    for x in (a, b):
+        try:
+            x.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+while True:
+    c, _ = s.accept()
+    u = socket.create_connection(("127.0.0.1", target))
+    for a, b in ((c, u), (u, c)):
+        threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+' "$T/slow.port" "$(listener_port tls)"
+wait_until 10 test -s "$T/slow.port" || fatal "the slow proxy did not start"
+secure_config "$(printf '"host": "127.0.0.1", "port": %s, "tls": {%s}' \
+    "$(cat "$T/slow.port")" "$ca_file")" '"connect_timeout_s": 8'
+run ctl reload-hsp
+assert_rc 0 "slow TCP connect: reload-hsp succeeds (the handshake goes on when the socket is writable)"
+status_json
+assert_fields "slow TCP connect: status" "$OUT" services.hsp.connected true \
+    services.hsp.broker "127.0.0.1:$(cat "$T/slow.port")"
+loadpeer -n 20 --requires-ack
+assert_all_answered 20 "slow TCP connect: echo over TLS"
+
 # --- refusals: reload-hsp fails with what was refused ----------------------
 generation=$(status_field services.hsp.generation)
 # refused LABEL CLASS [RE]: reload-hsp fails, reply and status say CLASS
