@@ -114,9 +114,11 @@ CTL_OBJS	= $(CTL_SRCS:%.c=$(B)/%.o)
 UNIT_TESTS	= tests/unit/test_config tests/unit/test_proto \
 		  tests/unit/test_cmdq tests/unit/test_registry \
 		  tests/unit/test_router tests/unit/test_llm_provider \
+		  tests/unit/test_llm_usage \
 		  tests/unit/test_log tests/unit/test_hsp tests/unit/test_dedup
 CONFIG_OBJS	= src/config.o src/config-diag.o src/config-rules.o src/digest.o \
-		  src/config-scan.o src/config-schema.o src/config-walk.o
+		  src/config-headers.o src/config-scan.o src/config-schema.o \
+		  src/config-walk.o
 UNIT_test_config	= $(CONFIG_OBJS) src/util.o
 UNIT_test_log		= src/log.o src/util.o
 UNIT_test_dedup		= src/dedup.o
@@ -125,6 +127,7 @@ UNIT_test_cmdq		= src/cmdq.o src/proto.o src/log.o src/util.o
 UNIT_test_registry	= src/registry.o src/util.o src/log.o \
 			  $(CONFIG_OBJS)
 UNIT_test_llm_provider	= src/llm-provider.o src/util.o
+UNIT_test_llm_usage	= src/llm-usage.o src/util.o
 UNIT_test_router	= src/router.o src/dedup.o src/hsp-envelope.o \
 			  src/dispatcher.o src/dialogue.o \
 			  src/discovery.o src/registry.o $(CONFIG_OBJS) \

@@ -272,6 +272,13 @@ conn_handle_line(struct ctl *ctl, const char *line, size_t length,
 		return (HR_EXIT_OK);
 	}
 
+	/* A stream's event (watch): printed as it comes. */
+	if (json_is_object(json_object_get(reply, HR_FIELD_EVENT))) {
+		print_event(ctl, json_object_get(reply, HR_FIELD_EVENT));
+		json_decref(reply);
+		return (HR_EXIT_OK);
+	}
+
 	progress = json_object_get(reply, HR_FIELD_PROGRESS);
 	if (json_is_object(progress)) {
 		progress_update(progress);

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,8 @@ static void	history_option(struct ctl *, int, const char *);
 static json_t	*history_args(struct ctl *);
 static void	agents_option(struct ctl *, int, const char *);
 static json_t	*agents_args(struct ctl *);
+static void	watch_option(struct ctl *, int, const char *);
+static json_t	*watch_args(struct ctl *);
 
 static const struct option ctl_options[] = {
 	{ "socket",	required_argument,	NULL,	's' },
@@ -62,6 +65,11 @@ static const struct option reload_options[] = {
 
 static const struct option agents_options[] = {
 	{ "capability",	required_argument,	NULL,	'c' },
+	{ NULL,		0,			NULL,	0 }
+};
+
+static const struct option watch_options[] = {
+	{ "service",	required_argument,	NULL,	's' },
 	{ NULL,		0,			NULL,	0 }
 };
 
@@ -149,6 +157,17 @@ static const struct ctl_command ctl_commands[] = {
 		.option = agents_option,
 		.args = agents_args,
 		.print = print_agents,
+	},
+	{
+		.name = HR_CMD_WATCH,
+		.synopsis = "[--service NAME]...",
+		.help = "stream what the daemon does until Ctrl-C",
+		.waiting = "waiting for hotreloadd",
+		.options = watch_options,
+		.option = watch_option,
+		.args = watch_args,
+		.print = print_watch_end,
+		.stream = 1,
 	},
 	{
 		.name = HR_CMD_HISTORY,
@@ -325,6 +344,11 @@ ctl_help(void)
 	    "  --capability NAME    only the agents offering a capability of "
 	    "that name\n"
 	    "                       (or id)\n"
+	    "\n"
+	    "watch options:\n"
+	    "  --service NAME       only the events of that service (and "
+	    "those of none);\n"
+	    "                       repeatable\n"
 	    "\n"
 	    "history options:\n"
 	    "  --limit N            at most N entries (default: all the daemon "
@@ -645,6 +669,45 @@ agents_args(struct ctl *ctl)
 	return (json_object());
 }
 
+/* watch --service NAME, repeatable. */
+static void
+watch_option(struct ctl *ctl, int ch, const char *arg)
+{
+	static const char *const names[] = { "llm", "hsp", "tool_dispatcher",
+	    "dialogue_manager", "service_discovery", NULL };
+	size_t			 i;
+
+	if (ch != 's')
+		return;
+	for (i = 0; names[i] != NULL; i++) {
+		if (strcmp(arg, names[i]) == 0)
+			break;
+	}
+	if (names[i] == NULL)
+		ctl_usage_error("watch: unknown service \"%s\": expected llm, "
+		    "hsp, tool_dispatcher, dialogue_manager or "
+		    "service_discovery", arg);
+	if (ctl->watch_services == NULL)
+		ctl->watch_services = json_array();
+	json_array_append_new(ctl->watch_services, json_string(arg));
+}
+
+/* watch's arguments: "services" when --service was given. */
+static json_t *
+watch_args(struct ctl *ctl)
+{
+	if (ctl->watch_services != NULL)
+		return (json_pack("{s:O}", "services", ctl->watch_services));
+	return (json_object());
+}
+
+/* Ctrl-C or SIGTERM ends a watch: what was printed is flushed already. */
+static void
+ctl_stream_signal(__attribute__((unused)) int sig)
+{
+	_exit(HR_EXIT_OK);
+}
+
 /* How long to wait for the final reply, in seconds. */
 static double
 ctl_wait_seconds(const struct ctl *ctl)
@@ -754,6 +817,13 @@ main(int argc, char **argv)
 		goto out;
 	if ((status = conn_send(&ctl, request)) != HR_EXIT_OK)
 		goto out;
+	if (ctl.command->stream) {
+		/* Events until the daemon ends or we are told to stop. */
+		ctl.deadline = ctl_now() + 1e9;
+		signal(SIGINT, ctl_stream_signal);
+		signal(SIGTERM, ctl_stream_signal);
+		signal(SIGPIPE, ctl_stream_signal);
+	}
 	if ((status = conn_receive(&ctl, &reply)) != HR_EXIT_OK)
 		goto out;
 
@@ -766,6 +836,7 @@ out:
 	conn_close(&ctl);
 	json_decref(reply);
 	json_decref(request);
+	json_decref(ctl.watch_services);
 	if (ctl_flush_stdout() != 0 && status == HR_EXIT_OK)
 		status = HR_EXIT_ERROR;
 	return (status);

@@ -51,6 +51,8 @@ struct ctl_command {
 	void			(*print)(struct ctl *, json_t *);
 	/* Exit status for a successful result; NULL: always 0. */
 	int			(*exit_status)(struct ctl *, json_t *);
+	/* Events until the client stops (watch): no deadline once sent. */
+	int			 stream;
 };
 
 /* Everything one run of hotreloadctl knows. */
@@ -68,6 +70,7 @@ struct ctl {
 	const char			*rollback_service; /* or NULL */
 	long				 history_limit;	/* 0: unset */
 	const char			*agents_capability; /* or NULL */
+	json_t				*watch_services; /* watch --service */
 
 	double				 wait;		/* seconds we allow */
 	double				 deadline;	/* on ctl_now()'s clock */
@@ -104,6 +107,8 @@ void	print_reload(struct ctl *, json_t *);
 void	print_version(struct ctl *, json_t *);
 void	print_history(struct ctl *, json_t *);
 void	print_agents(struct ctl *, json_t *);
+void	print_event(struct ctl *, json_t *);
+void	print_watch_end(struct ctl *, json_t *);
 void	print_metrics(struct ctl *, json_t *);
 
 #endif /* HOTRELOADCTL_H */

@@ -9,6 +9,7 @@
  */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hotreloadctl.h"
@@ -28,10 +29,13 @@ enum print_column {
 	COLUMN_COUNT
 };
 
-static const struct {
+/* A column of a table: its title, and how its cells align. */
+struct print_column_spec {
 	const char	*title;
 	int		 right;		/* right-aligned */
-} print_columns[COLUMN_COUNT] = {
+};
+
+static const struct print_column_spec print_columns[COLUMN_COUNT] = {
 	{ "SERVICE",	0 },
 	{ "STATE",	0 },
 	{ "GEN",	1 },
@@ -250,7 +254,97 @@ print_status_services(json_t *services)
 	}
 }
 
-/* status: the daemon, drain, queue, then one line per service. */
+/* The columns of the LLM back ends' table in status. */
+enum print_backend_column {
+	BACKEND_NAME,
+	BACKEND_HEALTH,
+	BACKEND_REQUESTS,
+	BACKEND_ERRORS,
+	BACKEND_P50,
+	BACKEND_TOKENS_IN,
+	BACKEND_TOKENS_OUT,
+	BACKEND_COLUMNS
+};
+
+static const struct print_column_spec print_backend_columns[BACKEND_COLUMNS] = {
+	{ "LLM BACKEND",	0 },
+	{ "HEALTH",		0 },
+	{ "REQUESTS",		1 },
+	{ "ERRORS",		1 },
+	{ "P50",		1 },
+	{ "TOKENS IN",		1 },
+	{ "TOKENS OUT",		1 },
+};
+
+/*
+ * Fill the cells of LLM back end B: its health (healthy, cooling while
+ * cooled down, failing otherwise), counters, median latency and tokens.
+ */
+static void
+print_backend_row(json_t *b, char cells[BACKEND_COLUMNS][64])
+{
+	json_t	*p50 = json_object_get(b, "p50_latency_ms");
+	char	 number[32];
+
+	snprintf(cells[BACKEND_NAME], 64, "%s", print_string(b, "name", "?"));
+	snprintf(cells[BACKEND_HEALTH], 64, "%s",
+	    json_is_true(json_object_get(b, "healthy")) ? "healthy" :
+	    json_is_string(json_object_get(b, "cooled_down_until")) ?
+	    "cooling" : "failing");
+	snprintf(cells[BACKEND_REQUESTS], 64, "%s",
+	    print_integer(b, "requests", "-", number, sizeof number));
+	snprintf(cells[BACKEND_ERRORS], 64, "%s",
+	    print_integer(b, "errors", "-", number, sizeof number));
+	if (json_is_number(p50))
+		snprintf(cells[BACKEND_P50], 64, json_number_value(p50) < 10 ?
+		    "%.1f ms" : "%.0f ms", json_number_value(p50));
+	else
+		snprintf(cells[BACKEND_P50], 64, "-");
+	snprintf(cells[BACKEND_TOKENS_IN], 64, "%s",
+	    print_integer(b, "tokens_in", "-", number, sizeof number));
+	snprintf(cells[BACKEND_TOKENS_OUT], 64, "%s",
+	    print_integer(b, "tokens_out", "-", number, sizeof number));
+}
+
+/* The LLM back ends of status, a line each, aligned. */
+static void
+print_status_backends(json_t *backends)
+{
+	char	(*cells)[BACKEND_COLUMNS][64];
+	size_t	 widths[BACKEND_COLUMNS], count, i, length;
+	int	 column;
+
+	if ((count = json_array_size(backends)) == 0 ||
+	    (cells = calloc(count, sizeof *cells)) == NULL)
+		return;
+	for (column = 0; column < BACKEND_COLUMNS; column++)
+		widths[column] = strlen(print_backend_columns[column].title);
+	for (i = 0; i < count; i++) {
+		print_backend_row(json_array_get(backends, i), cells[i]);
+		for (column = 0; column < BACKEND_COLUMNS; column++) {
+			length = strlen(cells[i][column]);
+			if (length > widths[column])
+				widths[column] = length;
+		}
+	}
+	putchar('\n');
+	for (i = 0; i <= count; i++) {
+		for (column = 0; column < BACKEND_COLUMNS; column++) {
+			printf(column == 0 ? "" : "  ");
+			printf(print_backend_columns[column].right ? "%*s" :
+			    "%-*s", (int)widths[column], i == 0 ?
+			    print_backend_columns[column].title :
+			    cells[i - 1][column]);
+		}
+		putchar('\n');
+	}
+	free(cells);
+}
+
+/*
+ * status: the daemon, drain, queue, then one line per service, and one per
+ * back end of the LLM service.
+ */
 void
 print_status(__attribute__((unused)) struct ctl *ctl, json_t *result)
 {
@@ -279,6 +373,8 @@ print_status(__attribute__((unused)) struct ctl *ctl, json_t *result)
 		putchar('\n');
 		print_status_services(services);
 	}
+	print_status_backends(json_object_get(json_object_get(services,
+	    "llm"), "backends"));
 }
 
 /* drain: how much is in flight, or with --wait whether it all finished. */
@@ -556,6 +652,116 @@ print_agents(__attribute__((unused)) struct ctl *ctl, json_t *result)
 			    "?"));
 		}
 	}
+}
+
+/* The details of a hello event: every service's generation and state. */
+static void
+print_event_hello(json_t *event)
+{
+	json_t		*service;
+	const char	*name;
+	char		 generation[32];
+
+	printf("pid %" JSON_INTEGER_FORMAT "%s",
+	    print_integer_value(event, "pid", 0),
+	    json_is_true(json_object_get(event, "draining")) ?
+	    ", draining" : "");
+	json_object_foreach(json_object_get(event, "services"), name,
+	    service) {
+		printf(", %s %s%s%s", name, print_string(service, "state", "?"),
+		    print_integer_value(service, "generation", 0) > 0 ?
+		    " gen " : "", print_integer_value(service, "generation",
+		    0) > 0 ? print_integer(service, "generation", "",
+		    generation, sizeof generation) : "");
+	}
+}
+
+/* The details of a command event. */
+static void
+print_event_command(json_t *event)
+{
+	json_t	*error = json_object_get(event, "error");
+
+	printf("%-5s %s from %s", print_string(event, "phase", "?"),
+	    print_string(event, "cmd", "?"), print_string(event, "origin", "?"));
+	if (strcmp(print_string(event, "phase", ""), "end") != 0)
+		return;
+	printf(": %s in %.0f ms", json_is_true(json_object_get(event, "ok")) ?
+	    "ok" : "failed", json_number_value(json_object_get(event,
+	    "duration_ms")));
+	if (json_is_object(error))
+		printf(" (%s: %s)", print_string(error, "code", "?"),
+		    print_string(error, "message", ""));
+}
+
+/*
+ * watch: one line per event, the time first, then the type and what it
+ * says; with -j the event object as it came, one per line.
+ */
+void
+print_event(struct ctl *ctl, json_t *event)
+{
+	const char	*type = print_string(event, "type", "?");
+	const char	*reason = print_string(event, "reason", NULL);
+	char		*text;
+
+	if (ctl->json) {
+		/* One object per line, for jq. */
+		json_dumpf(event, stdout, JSON_COMPACT |
+		    JSON_REAL_PRECISION(15));
+		putchar('\n');
+		fflush(stdout);
+		return;
+	}
+	printf("%s  %-8s ", print_string(event, "at", "?"), type);
+	if (strcmp(type, "hello") == 0)
+		print_event_hello(event);
+	else if (strcmp(type, "command") == 0)
+		print_event_command(event);
+	else if (strcmp(type, "reload") == 0)
+		printf("%-17s gen %-4" JSON_INTEGER_FORMAT " %s",
+		    print_string(event, "service", "?"),
+		    print_integer_value(event, "generation", 0),
+		    print_string(event, "phase", "?"));
+	else if (strcmp(type, "drain") == 0)
+		printf("%s, %" JSON_INTEGER_FORMAT " in flight",
+		    json_is_true(json_object_get(event, "draining")) ?
+		    "draining" : "not draining",
+		    print_integer_value(event, "in_flight", 0));
+	else if (strcmp(type, "hsp") == 0) {
+		printf("%-17s gen %-4" JSON_INTEGER_FORMAT " %s %s",
+		    print_string(event, "event", "?"),
+		    print_integer_value(event, "generation", 0),
+		    print_string(event, "broker", "?"),
+		    json_is_number(json_object_get(event, "delay_s")) ?
+		    "in" : "");
+		if (json_is_number(json_object_get(event, "delay_s")))
+			printf(" %.1f s", json_number_value(json_object_get(
+			    event, "delay_s")));
+	} else if (strcmp(type, "llm") == 0)
+		printf("%-17s gen %-4" JSON_INTEGER_FORMAT " back end %s",
+		    print_string(event, "event", "?"),
+		    print_integer_value(event, "generation", 0),
+		    print_string(event, "backend", "?"));
+	else if (strcmp(type, "lagged") == 0)
+		printf("%" JSON_INTEGER_FORMAT " events dropped: this client "
+		    "read too slowly", print_integer_value(event, "dropped",
+		    0));
+	else if ((text = json_dumps(event, JSON_COMPACT)) != NULL) {
+		fputs(text, stdout);
+		free(text);
+	}
+	if (reason != NULL)
+		printf(" (%s)", reason);
+	putchar('\n');
+	fflush(stdout);
+}
+
+/* watch's final line: the daemon ended the stream. */
+void
+print_watch_end(__attribute__((unused)) struct ctl *ctl, json_t *result)
+{
+	printf("watch ended: %s\n", print_string(result, "ended", "?"));
 }
 
 /* version: the daemon's, not ours (that is -V). */

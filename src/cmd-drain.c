@@ -56,6 +56,9 @@ cmd_drain_check(json_t *args, char **cause)
 static json_t *
 cmd_drain_result(unsigned int in_flight)
 {
+	/* Watchers see the drain's progress as the client does. */
+	watch_event(json_pack("{s:s, s:b, s:I}", "type", "drain", "draining",
+	    hr->registry->draining, "in_flight", (json_int_t)in_flight));
 	return (json_pack("{s:b, s:I, s:b}", "draining",
 	    hr->registry->draining, "in_flight", (json_int_t)in_flight,
 	    "drained", hr->registry->draining && in_flight == 0));
@@ -172,6 +175,7 @@ cmd_drain_exec(struct cmdq_item *item)
 		log_info(router_pooled() ? "draining: leaving the share group" :
 		    "draining: new work is refused from now on");
 		hr->registry->draining = true;
+		hr->draining_since = time(NULL);
 		router_readvertise();
 		notify_status();
 	}

@@ -30,6 +30,10 @@ cmd_resume_exec(struct cmdq_item *item)
 	if (hr->registry->draining) {
 		log_info("resumed: taking new work");
 		hr->registry->draining = false;
+		hr->draining_since = 0;
+		watch_event(json_pack("{s:s, s:b, s:I}", "type", "drain",
+		    "draining", 0, "in_flight",
+		    (json_int_t)registry_in_flight(hr->registry)));
 		router_readvertise();
 		notify_status();
 	}

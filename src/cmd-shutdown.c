@@ -125,6 +125,8 @@ cmd_shutdown_exec(struct cmdq_item *item)
 
 	hr->registry->shutting_down = true;
 	hr->registry->draining = true;
+	if (hr->draining_since == 0)
+		hr->draining_since = time(NULL);
 	notify_stopping();
 	cmdq_cancel_pending(hr->cmdq, HR_ERR_SHUTTING_DOWN,
 	    "hotreloadd is shutting down");

@@ -3,6 +3,9 @@
  *
  * Read-only: answered at once, even while a reload holds the queue.
  */
+#include <sys/stat.h>
+
+#include <string.h>
 #include <unistd.h>
 
 #include "hotreloadd.h"
@@ -78,6 +81,40 @@ cmd_status_sha(const char *hex)
 }
 
 /*
+ * The SHA-256 of the configuration file as it is now.  Hashed again only
+ * when stat says the file changed (inode, size, modification time): a
+ * monitor that polls status must not cost a read and a hash each time.
+ */
+static int
+cmd_status_file_sha(char hex[DIGEST_HEX_SIZE], char **cause)
+{
+	static struct stat	 seen;
+	static char		 seen_hex[DIGEST_HEX_SIZE];
+	struct stat		 sb;
+	bool			 known;
+
+	*cause = NULL;
+	known = stat(hr->config_path, &sb) == 0;
+	if (known && seen_hex[0] != '\0' &&
+	    sb.st_ino == seen.st_ino && sb.st_dev == seen.st_dev &&
+	    sb.st_size == seen.st_size &&
+	    sb.st_mtim.tv_sec == seen.st_mtim.tv_sec &&
+	    sb.st_mtim.tv_nsec == seen.st_mtim.tv_nsec) {
+		memcpy(hex, seen_hex, DIGEST_HEX_SIZE);
+		return (0);
+	}
+	seen_hex[0] = '\0';
+	if (digest_path(hr->config_path, hex, cause) == -1)
+		return (-1);
+	/* Stat before the read: a change in between is seen next time. */
+	if (known) {
+		seen = sb;
+		memcpy(seen_hex, hex, DIGEST_HEX_SIZE);
+	}
+	return (0);
+}
+
+/*
  * Where the running configuration came from: the file's path, "file" or
  * "rollback", the digest of what runs and of the file as it is now (they
  * differ after a rollback, or when the file was edited and not yet
@@ -107,7 +144,7 @@ cmd_status_config(void)
 	    "source", source,
 	    "running_sha256", cmd_status_sha(hr->config->sha256),
 	    "services", services);
-	if (digest_path(hr->config_path, hex, &cause) == 0)
+	if (cmd_status_file_sha(hex, &cause) == 0)
 		json_object_set_new(config, "file_sha256", json_string(hex));
 	else {
 		json_object_set_new(config, "file_sha256", json_null());

@@ -28,6 +28,7 @@ extern const struct cmd_entry cmd_metrics_entry;
 extern const struct cmd_entry cmd_history_entry;
 extern const struct cmd_entry cmd_rollback_entry;
 extern const struct cmd_entry cmd_agents_entry;
+extern const struct cmd_entry cmd_watch_entry;
 
 /* The commands a client may send. */
 const struct cmd_entry *const cmd_table[] = {
@@ -42,6 +43,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_history_entry,
 	&cmd_rollback_entry,
 	&cmd_agents_entry,
+	&cmd_watch_entry,
 	NULL
 };
 

@@ -197,6 +197,8 @@ cmdq_next_cb(__attribute__((unused)) evutil_socket_t fd,
 			evtimer_add(item->timeout_event, &tv);
 		}
 	}
+	if (q->started != NULL)
+		q->started(item);
 	if (item->cmd->exec(item) == CMD_RETURN_NORMAL)
 		cmdq_item_finish(item);
 }
@@ -298,6 +300,9 @@ cmdq_item_set_reply(struct cmdq_item *item, cmdq_reply_cb cb, void *arg)
 {
 	item->reply_cb = cb;
 	item->reply_arg = arg;
+	/* A stream has nobody to stream to any more: it ends. */
+	if (cb == NULL && item->cmd->gone != NULL && !item->replied)
+		item->cmd->gone(item);
 }
 
 /* Deliver a reply line to whoever listens. */
@@ -318,6 +323,17 @@ cmdq_item_progress(struct cmdq_item *item, json_t *progress)
 		return;
 	}
 	cmdq_item_send(item, proto_reply_progress(item->id, progress), false);
+}
+
+/* Send an event line of a stream; takes EVENT. */
+void
+cmdq_item_event(struct cmdq_item *item, json_t *event)
+{
+	if (item->replied) {
+		json_decref(event);
+		return;
+	}
+	cmdq_item_send(item, proto_reply_event(item->id, event), false);
 }
 
 /* Send the final success reply; takes RESULT. */

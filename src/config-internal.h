@@ -24,6 +24,8 @@
 #define CONFIG_MAX_BACKENDS		32
 #define CONFIG_MAX_NAME_LENGTH		64
 #define CONFIG_MAX_TOPIC_LENGTH		65535
+#define CONFIG_MAX_HEADERS		32	/* per back end */
+#define CONFIG_MAX_STOP			16	/* params.stop */
 
 /* Longest string quoted back in a message before it is cut with "...". */
 #define DESCRIBE_MAX_BYTES		40
@@ -139,6 +141,8 @@ extern const struct config_string_rule config_rule_absolute_path;
 extern const struct config_string_rule config_rule_environment_name;
 extern const struct config_string_rule config_rule_backend_name;
 extern const struct config_string_rule config_rule_url;
+extern const struct config_string_rule config_rule_header_name;
+extern const struct config_string_rule config_rule_header_value;
 extern const struct config_string_rule config_rule_topic_level;
 extern const struct config_string_rule config_rule_topic_filter;
 extern const struct config_string_rule config_rule_listen;
@@ -154,6 +158,7 @@ mode_t		 config_mode_from_string(const char *);
  */
 enum config_type {
 	CONFIG_INTEGER,		/* from min to max */
+	CONFIG_NUMBER,		/* a number (a double) from min to max */
 	CONFIG_BOOL,
 	CONFIG_STRING,		/* a string the rule accepts */
 	CONFIG_CHOICE,		/* one of the names in choices */
@@ -178,6 +183,11 @@ enum config_store {
 #define CONFIG_NULLABLE		0x2	/* null is allowed: no value */
 #define CONFIG_NULL_IS_DEFAULT	0x4	/* null takes the default, silently */
 #define CONFIG_CONTENT		0x8	/* a file whose content counts too */
+/*
+ * On an integer or a number, CONFIG_NULLABLE means null (or absence) is
+ * "not set": the field gets the row's default, which lies outside the
+ * bounds (CONFIG_UNSET, or NAN for a number).
+ */
 
 /* One name a choice accepts, and the value stored for it. */
 struct config_choice {
@@ -212,6 +222,9 @@ struct config_row {
 	json_int_t			 min;
 	json_int_t			 max;
 	json_int_t			 default_integer; /* and booleans */
+	double				 min_number;	/* CONFIG_NUMBER */
+	double				 max_number;
+	double				 default_number;
 	const char			*default_string; /* and choices */
 	const struct config_string_rule	*rule;
 	const struct config_choice	*choices;	/* ends with NULL */
@@ -254,11 +267,18 @@ char		*config_member_path(const struct config_section *,
 const char	*config_check_string(struct config_load *, const char *,
 		    json_t *, int, const struct config_string_rule *);
 int		 config_check_integer(struct config_load *, const char *,
-		    json_t *, json_int_t, json_int_t, json_int_t *);
+		    json_t *, int, json_int_t, json_int_t, json_int_t *);
 json_t		*config_member_value(struct config_load *, json_t *,
 		    const char *, const char *, int);
 json_t		*config_member_array(struct config_load *, json_t *,
 		    const char *, const char *, int);
 void		 config_free_strings(char **, size_t);
+void		 config_content_file(struct config_load *, const char *,
+		    const char *);
+
+/* config-headers.c: the "headers" row of a back end. */
+void		 parse_headers(struct config_load *, const struct config_row *,
+		    json_t *, const char *, void *);
+void		 free_headers(const struct config_row *, void *);
 
 #endif /* HOTRELOAD_CONFIG_INTERNAL_H */

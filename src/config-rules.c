@@ -107,6 +107,53 @@ valid_topic_filter(const char *s)
 	}
 }
 
+/* An HTTP header name: a token of RFC 9110, at most 64 bytes. */
+static bool
+valid_header_name(const char *s)
+{
+	const char	*p;
+
+	if (*s == '\0' || strlen(s) > CONFIG_MAX_NAME_LENGTH)
+		return (false);
+	for (p = s; *p != '\0'; p++) {
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("!#$%&'*+-.^_`|~",
+		    *p) != NULL))
+			return (false);
+	}
+	return (true);
+}
+
+/*
+ * An HTTP header value: not empty, no control character but a tab (a CR
+ * or LF would start another header), no space at either end, at most
+ * CONFIG_MAX_HEADER_VALUE bytes.  Also the rule for the values read from
+ * a variable or a file (config_header_value_valid).
+ */
+static bool
+valid_header_value(const char *s)
+{
+	const char	*p;
+	size_t		 length = strlen(s);
+
+	if (length == 0 || length > CONFIG_MAX_HEADER_VALUE ||
+	    s[0] == ' ' || s[0] == '\t' || s[length - 1] == ' ' ||
+	    s[length - 1] == '\t')
+		return (false);
+	for (p = s; *p != '\0'; p++) {
+		if (((unsigned char)*p < ' ' && *p != '\t') || *p == 0x7f)
+			return (false);
+	}
+	return (true);
+}
+
+/* Is S a valid header value (for values the daemon reads at build)? */
+bool
+config_header_value_valid(const char *s)
+{
+	return (valid_header_value(s));
+}
+
 /* "HOST:PORT" or "[IPV6]:PORT", port 1 to 65535. */
 static bool
 valid_listen(const char *s)
@@ -188,6 +235,14 @@ const struct config_string_rule config_rule_backend_name = {
 };
 const struct config_string_rule config_rule_url = {
 	"a URL starting with http:// or https://", valid_url
+};
+const struct config_string_rule config_rule_header_name = {
+	"a header name of 1 to 64 letters, digits or !#$%&'*+-.^_`|~",
+	valid_header_name
+};
+const struct config_string_rule config_rule_header_value = {
+	"a header value of 1 to 8192 bytes, without control characters or "
+	"spaces at either end", valid_header_value
 };
 const struct config_string_rule config_rule_topic_level = {
 	"a non-empty string without '/', '+' or '#'", valid_topic_level

@@ -22,10 +22,13 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hotreload/protocol.h"
 #include "config-internal.h"
@@ -47,6 +50,10 @@
 	.key = (k), .type = CONFIG_BOOL,				\
 	.offset = offsetof(T, field), .store = STORE_OF(T, field), \
 	.default_integer = (def)
+#define NUMBER(k, T, field, lo, hi, def)				\
+	.key = (k), .type = CONFIG_NUMBER,				\
+	.offset = offsetof(T, field),					\
+	.min_number = (lo), .max_number = (hi), .default_number = (def)
 #define STRING(k, T, field, r, def)					\
 	.key = (k), .type = CONFIG_STRING,				\
 	.offset = offsetof(T, field), .rule = &(r),			\
@@ -130,8 +137,8 @@ parse_admin_uids(struct config_load *ld, const struct config_row *row,
 	child = config_path_key(path, row->key);
 	json_array_foreach(array, i, value) {
 		element = config_path_element(child, i);
-		if (config_check_integer(ld, element, value, row->min, row->max,
-		    &uid) == 0)
+		if (config_check_integer(ld, element, value, 0, row->min,
+		    row->max, &uid) == 0)
 			list[(*count)++] = (uid_t)uid;
 		free(element);
 	}
@@ -289,6 +296,8 @@ static const struct config_row control_rows[] = {
 	    control.max_clients_per_uid, 1, 4096, 16) },
 	{ INTEGER("history_size", struct config, control.history_size,
 	    1, 4096, 64) },
+	{ INTEGER("watch_buffer_bytes", struct config,
+	    control.watch_buffer_bytes, 4096, 67108864, 262144) },
 };
 static const struct config_section control_section = {
 	"control", ROWS(control_rows), finish_control
@@ -341,14 +350,115 @@ finish_backend_tls(struct config_load *ld, json_t *object, const char *path,
 	check_cert_and_key(ld, &backend_tls_section, object, path);
 }
 
-/* A back end's API key comes from one place at most. */
+/*
+ * Report the member of SECTION that fills the field at OFFSET, in the
+ * object at PATH, with the message FMT.
+ */
+static void
+member_error(struct config_load *ld, const struct config_section *section,
+    const char *path, size_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void
+member_error(struct config_load *ld, const struct config_section *section,
+    const char *path, size_t offset, const char *fmt, ...)
+{
+	struct config_buf	 message;
+	va_list			 ap;
+	char			*child;
+
+	config_buf_init(&message);
+	va_start(ap, fmt);
+	config_buf_vprintf(&message, fmt, ap);
+	va_end(ap);
+	child = config_member_path(section, path, offset);
+	config_error_at(ld, child, "%s", message.data);
+	free(child);
+	free(message.data);
+}
+
+/*
+ * llm.backends[].params: generation parameters, each sent under the
+ * provider's own name (llm-provider.c); what is null is not sent.
+ */
+static void	finish_params(struct config_load *, json_t *, const char *,
+		    void *);
+
+static const struct config_row params_rows[] = {
+	{ NUMBER("temperature", struct config_backend, params.temperature,
+	    0, 2, NAN), .flags = CONFIG_NULLABLE },
+	{ NUMBER("top_p", struct config_backend, params.top_p, 0, 1, NAN),
+	    .flags = CONFIG_NULLABLE },
+	{ INTEGER("max_tokens", struct config_backend, params.max_tokens,
+	    1, 1000000, CONFIG_UNSET), .flags = CONFIG_NULLABLE },
+	{ STRING_LIST("stop", struct config_backend, params.stop,
+	    params.stop_count, config_rule_non_empty) },
+	{ INTEGER("seed", struct config_backend, params.seed, 0, 2147483647,
+	    CONFIG_UNSET), .flags = CONFIG_NULLABLE },
+	{ NUMBER("presence_penalty", struct config_backend,
+	    params.presence_penalty, -2, 2, NAN), .flags = CONFIG_NULLABLE },
+	{ NUMBER("frequency_penalty", struct config_backend,
+	    params.frequency_penalty, -2, 2, NAN), .flags = CONFIG_NULLABLE },
+};
+static const struct config_section params_section = {
+	"llm.backends[].params", ROWS(params_rows), finish_params
+};
+
+/* params.stop: at most CONFIG_MAX_STOP sequences (OpenAI takes 4). */
+static void
+finish_params(struct config_load *ld, json_t *object, const char *path,
+    void *target)
+{
+	struct config_backend	*b = target;
+
+	(void)object;
+	if (b->params.stop_count > CONFIG_MAX_STOP)
+		member_error(ld, &params_section, path,
+		    offsetof(struct config_backend, params.stop),
+		    "expected at most %d stop sequences, got %zu",
+		    CONFIG_MAX_STOP, b->params.stop_count);
+}
+
+/* llm.backends[].cost: the price of 1000 tokens, for accounting only. */
+static const struct config_row cost_rows[] = {
+	{ NUMBER("input_per_1k", struct config_backend, cost.input_per_1k,
+	    0, 1000000, 0) },
+	{ NUMBER("output_per_1k", struct config_backend, cost.output_per_1k,
+	    0, 1000000, 0) },
+};
+static const struct config_section cost_section = {
+	"llm.backends[].cost", ROWS(cost_rows), NULL
+};
+
+/* llm.backends[].rate_limit: null is no limit. */
+static const struct config_row rate_limit_rows[] = {
+	{ INTEGER("requests_per_minute", struct config_backend,
+	    rate_limit.requests_per_minute, 1, 1000000, CONFIG_UNSET),
+	    .flags = CONFIG_NULLABLE },
+	{ INTEGER("tokens_per_minute", struct config_backend,
+	    rate_limit.tokens_per_minute, 1, 1000000000, CONFIG_UNSET),
+	    .flags = CONFIG_NULLABLE },
+	{ INTEGER("max_wait_s", struct config_backend, rate_limit.max_wait_s,
+	    0, 3600, 0) },
+};
+static const struct config_section rate_limit_section = {
+	"llm.backends[].rate_limit", ROWS(rate_limit_rows), NULL
+};
+
+/*
+ * A back end's API key comes from one place at most; azure_openai needs a
+ * deployment, which the others do not take.
+ */
 static void
 finish_backend(struct config_load *ld, json_t *object, const char *path,
     void *target);
 
 static const struct config_choice providers[] = {
-	{ "openai", 0 }, { "ollama", 0 }, { "anthropic", 0 }, { NULL, 0 }
+	{ "openai", 0 }, { "ollama", 0 }, { "anthropic", 0 },
+	{ "azure_openai", 0 }, { "google", 0 }, { "cohere", 0 }, { NULL, 0 }
 };
+
+/* The api-version azure_openai sends when none is set (GA, 2024-10-21). */
+#define AZURE_API_VERSION	"2024-10-21"
 
 static const struct config_row backend_rows[] = {
 	{ STRING("name", struct config_backend, name,
@@ -359,6 +469,10 @@ static const struct config_row backend_rows[] = {
 	    NULL), .flags = CONFIG_REQUIRED },
 	{ STRING("model", struct config_backend, model, config_rule_non_empty,
 	    NULL), .flags = CONFIG_REQUIRED },
+	{ STRING("deployment", struct config_backend, deployment,
+	    config_rule_non_empty, NULL), .flags = CONFIG_NULLABLE },
+	{ STRING("api_version", struct config_backend, api_version,
+	    config_rule_non_empty, AZURE_API_VERSION) },
 	{ STRING("api_key_env", struct config_backend, api_key_env,
 	    config_rule_environment_name, NULL), .flags = CONFIG_NULLABLE },
 	{ STRING("api_key_file", struct config_backend, api_key_file,
@@ -368,6 +482,12 @@ static const struct config_row backend_rows[] = {
 	    60) },
 	{ INTEGER("max_in_flight", struct config_backend, max_in_flight,
 	    1, 10000, 64) },
+	{ SECTION("params", params_section) },
+	{ CUSTOM("headers", struct config_backend, headers, parse_headers,
+	    free_headers),
+	    .count_offset = offsetof(struct config_backend, headers_count) },
+	{ SECTION("cost", cost_section) },
+	{ SECTION("rate_limit", rate_limit_section) },
 	{ SECTION_POINTER("tls", struct config_backend, tls,
 	    backend_tls_section), .flags = CONFIG_NULLABLE },
 };
@@ -379,19 +499,34 @@ static void
 finish_backend(struct config_load *ld, json_t *object, const char *path,
     void *target)
 {
-	char	*child;
+	struct config_backend	*b = target;
+	bool			 azure;
 
-	(void)target;
-	if (!config_member_is_set(&backend_section, object,
-	    offsetof(struct config_backend, api_key_env)) ||
-	    !config_member_is_set(&backend_section, object,
+	if (config_member_is_set(&backend_section, object,
+	    offsetof(struct config_backend, api_key_env)) &&
+	    config_member_is_set(&backend_section, object,
 	    offsetof(struct config_backend, api_key_file)))
+		member_error(ld, &backend_section, path,
+		    offsetof(struct config_backend, api_key_file), "cannot be "
+		    "set together with api_key_env; set one of them (or "
+		    "neither)");
+	if (b->provider == NULL)
 		return;
-	child = config_member_path(&backend_section, path,
-	    offsetof(struct config_backend, api_key_file));
-	config_error_at(ld, child, "cannot be set together with api_key_env; "
-	    "set one of them (or neither)");
-	free(child);
+	azure = strcmp(b->provider, "azure_openai") == 0;
+	if (azure && !config_member_is_set(&backend_section, object,
+	    offsetof(struct config_backend, deployment)))
+		config_error_missing(ld, path, config_row_at(&backend_section,
+		    offsetof(struct config_backend, deployment))->key);
+	if (!azure && config_member_is_set(&backend_section, object,
+	    offsetof(struct config_backend, deployment)))
+		member_error(ld, &backend_section, path,
+		    offsetof(struct config_backend, deployment), "only "
+		    "\"provider\": \"azure_openai\" takes a deployment");
+	if (!azure && config_member_is_set(&backend_section, object,
+	    offsetof(struct config_backend, api_version)))
+		member_error(ld, &backend_section, path,
+		    offsetof(struct config_backend, api_version), "only "
+		    "\"provider\": \"azure_openai\" takes an api_version");
 }
 
 /*

@@ -126,10 +126,14 @@ config_check_string(struct config_load *ld, const char *path, json_t *value,
 	return (NULL);
 }
 
-/* Check that VALUE (at PATH) is an integer from MIN to MAX. */
+/*
+ * Check that VALUE (at PATH) is an integer from MIN to MAX; the message
+ * adds "or null" when CONFIG_NULLABLE is in FLAGS (the caller has taken
+ * null already).
+ */
 int
 config_check_integer(struct config_load *ld, const char *path, json_t *value,
-    json_int_t min, json_int_t max, json_int_t *out)
+    int flags, json_int_t min, json_int_t max, json_int_t *out)
 {
 	char	*expected;
 
@@ -139,7 +143,8 @@ config_check_integer(struct config_load *ld, const char *path, json_t *value,
 		return (0);
 	}
 	expected = config_xasprintf("an integer from %" JSON_INTEGER_FORMAT
-	    " to %" JSON_INTEGER_FORMAT, min, max);
+	    " to %" JSON_INTEGER_FORMAT "%s", min, max,
+	    flags & CONFIG_NULLABLE ? ", or null" : "");
 	config_error_expected(ld, path, value, expected, NULL);
 	free(expected);
 	return (-1);
@@ -192,9 +197,33 @@ config_free_strings(char **list, size_t count)
 	free(list);
 }
 
+/*
+ * The file FILE, named at key PATH, is one whose content counts:
+ * config_load() digests it, so a reload sees a rewritten file.
+ */
+void
+config_content_file(struct config_load *ld, const char *path,
+    const char *file)
+{
+	if (json_object_set_new(ld->config->files, path,
+	    json_pack("{s:s}", "path", file)) == -1)
+		abort();
+}
+
 static void	walk_section(struct config_load *,
 		    const struct config_section *, json_t *, const char *,
 		    void *);
+
+/*
+ * Is VALUE (present) to be taken as absent: null where the row allows it
+ * (CONFIG_NULL_IS_DEFAULT, or CONFIG_NULLABLE on an integer or a number)?
+ */
+static bool
+walk_null_is_absent(const struct config_row *row, json_t *value)
+{
+	return (json_is_null(value) &&
+	    (row->flags & (CONFIG_NULL_IS_DEFAULT | CONFIG_NULLABLE)));
+}
 
 /* An integer row: the default when absent (or null, if allowed) or wrong. */
 static void
@@ -206,10 +235,9 @@ walk_integer(struct config_load *ld, const struct config_row *row,
 	bool		 valid = false;
 
 	value = config_member_value(ld, object, parent, row->key, 0);
-	if (value != NULL && (!json_is_null(value) ||
-	    (~row->flags & CONFIG_NULL_IS_DEFAULT))) {
-		if (config_check_integer(ld, path, value, row->min, row->max,
-		    &n) == 0)
+	if (value != NULL && !walk_null_is_absent(row, value)) {
+		if (config_check_integer(ld, path, value, row->flags,
+		    row->min, row->max, &n) == 0)
 			valid = true;
 		else
 			n = row->default_integer;
@@ -217,6 +245,35 @@ walk_integer(struct config_load *ld, const struct config_row *row,
 	store_integer(config_row_field(row, target), row->store, n);
 	if (valid && row->check != NULL)
 		row->check(ld, object, path, target);
+}
+
+/*
+ * A number row: an integer or a real from min to max, stored as a double;
+ * the default when absent (or null, if allowed) or wrong.
+ */
+static void
+walk_number(struct config_load *ld, const struct config_row *row,
+    json_t *object, const char *parent, const char *path, void *target)
+{
+	json_t	*value;
+	double	 n = row->default_number;
+	char	*expected;
+
+	value = config_member_value(ld, object, parent, row->key, 0);
+	if (value != NULL && !walk_null_is_absent(row, value)) {
+		if (json_is_number(value) && json_number_value(value) >=
+		    row->min_number && json_number_value(value) <=
+		    row->max_number)
+			n = json_number_value(value);
+		else {
+			expected = config_xasprintf("a number from %.15g to "
+			    "%.15g%s", row->min_number, row->max_number,
+			    row->flags & CONFIG_NULLABLE ? ", or null" : "");
+			config_error_expected(ld, path, value, expected, NULL);
+			free(expected);
+		}
+	}
+	*(double *)config_row_field(row, target) = n;
 }
 
 /* A boolean row: the default when absent or wrong. */
@@ -254,11 +311,8 @@ walk_string(struct config_load *ld, const struct config_row *row,
 	}
 	s = config_check_string(ld, path, value, row->flags, row->rule);
 	*field = config_xstrdup(s);
-	/* config_load() digests it: a reload sees a rewritten file. */
-	if (s != NULL && (row->flags & CONFIG_CONTENT) &&
-	    json_object_set_new(ld->config->files, path,
-	    json_pack("{s:s}", "path", s)) == -1)
-		abort();
+	if (s != NULL && (row->flags & CONFIG_CONTENT))
+		config_content_file(ld, path, s);
 	if (s != NULL && row->check != NULL)
 		row->check(ld, object, path, target);
 }
@@ -449,6 +503,9 @@ walk_section(struct config_load *ld, const struct config_section *section,
 		case CONFIG_INTEGER:
 			walk_integer(ld, row, object, path, child, target);
 			break;
+		case CONFIG_NUMBER:
+			walk_number(ld, row, object, path, child, target);
+			break;
 		case CONFIG_BOOL:
 			walk_bool(ld, row, object, path, child, target);
 			break;
@@ -489,6 +546,7 @@ config_schema_free(const struct config_section *section, void *target)
 		row = &section->rows[i];
 		switch (row->type) {
 		case CONFIG_INTEGER:
+		case CONFIG_NUMBER:
 		case CONFIG_BOOL:
 			break;
 		case CONFIG_CHOICE:

@@ -52,16 +52,65 @@ struct config_tls {
 	bool	 insecure;	/* no host name check */
 };
 
+/* The longest value of an extra header (llm.backends[].headers). */
+#define CONFIG_MAX_HEADER_VALUE	8192
+
+/* An integer key whose default is null holds this when it is not set. */
+#define CONFIG_UNSET	(-1)
+
+/*
+ * The generation parameters of a back end (llm.backends[].params), sent
+ * under each provider's own names; what is not set is not sent.
+ */
+struct config_params {
+	double	  temperature;		/* NAN: not set */
+	double	  top_p;		/* NAN: not set */
+	double	  presence_penalty;	/* NAN: not set */
+	double	  frequency_penalty;	/* NAN: not set */
+	int	  max_tokens;		/* CONFIG_UNSET: not set */
+	int	  seed;			/* CONFIG_UNSET: not set */
+	char	**stop;
+	size_t	  stop_count;
+};
+
+/* Where the value of an extra header comes from. */
+enum config_header_source {
+	CONFIG_HEADER_LITERAL,	/* the text in the file */
+	CONFIG_HEADER_ENV,	/* {"env": VAR}: secret */
+	CONFIG_HEADER_FILE,	/* {"file": PATH}, its first line: secret */
+};
+
+/* One extra request header of a back end (llm.backends[].headers). */
+struct config_header {
+	char				*name;
+	enum config_header_source	 source;
+	char				*value;	/* text, variable or path */
+};
+
 struct config_backend {
 	char	*name;
-	char	*provider;	/* "openai", "ollama" or "anthropic" */
+	char	*provider;	/* one of llm_provider_parse()'s names */
 	char	*base_url;
 	char	*model;
+	char	*deployment;	/* azure_openai, or NULL */
+	char	*api_version;	/* azure_openai */
 	char	*api_key_env;	/* name of the variable, or NULL */
 	char	*api_key_file;	/* path, or NULL */
 	int	 timeout_s;
 	int	 max_in_flight;
-	struct config_tls *tls;	/* ca_file, cert_file, key_file; or NULL */
+	struct config_params	 params;
+	struct config_header	*headers;
+	size_t			 headers_count;
+	struct {
+		double	 input_per_1k;	/* per 1000 tokens */
+		double	 output_per_1k;
+	} cost;
+	struct {
+		int	 requests_per_minute;	/* CONFIG_UNSET: no limit */
+		int	 tokens_per_minute;	/* CONFIG_UNSET: no limit */
+		int	 max_wait_s;
+	} rate_limit;
+	struct config_tls	*tls;	/* ca_file, cert_file, key_file; or NULL */
 };
 
 struct config_llm {
@@ -134,6 +183,7 @@ struct config {
 		int		 reserved_admin_clients;	/* of max_clients */
 		int		 max_clients_per_uid;	/* non-admin uids */
 		int		 history_size;	/* commands "history" keeps */
+		size_t		 watch_buffer_bytes;	/* per watcher */
 	} control;
 
 	struct {
@@ -179,6 +229,13 @@ void		 config_problems_clear(struct config_problems *);
  */
 bool		 config_section_changed(const struct config *old,
 		    const struct config *new, const char *name);
+/*
+ * Is S fit to be the value of an HTTP header (the rule of the literal
+ * values of llm.backends[].headers, for those read from a variable or a
+ * file when a generation is built)?
+ */
+bool		 config_header_value_valid(const char *s);
+
 /* Does a file named in SECTION hold other content (config_load digests)? */
 bool		 config_files_changed(const struct config *old,
 		    const struct config *new, const char *section);

@@ -78,6 +78,7 @@ struct control_client {
 	bool			 eof;		/* peer shut its side */
 	bool			 closing;	/* close once output is out */
 	bool			 paused;	/* replies pile up */
+	uint64_t		 stream_dropped; /* events over the bound */
 	bool			 dropped;	/* freed on the next turn */
 	TAILQ_ENTRY(control_client) entry;
 };
@@ -248,13 +249,63 @@ control_client_close_after_write(struct control_client *c)
 	control_client_idle_timer(c, true);
 }
 
+/*
+ * An event line of a stream (watch).  A watcher that stops reading costs
+ * at most control.watch_buffer_bytes: beyond it events are dropped and
+ * counted, and once its queue is down to half a "lagged" event says how
+ * many (control_client_write_cb).  It is never disconnected for it.
+ */
+static void
+control_client_stream(struct control_client *c, json_t *line)
+{
+	size_t	 length, queued, max;
+	char	*text;
+
+	if (c->dropped || (text = proto_encode_line(line, &length)) == NULL)
+		return;
+	queued = control_client_queued(c);
+	max = c->control->config->control.watch_buffer_bytes;
+	if (c->stream_dropped > 0 || (queued > 0 && queued + length > max)) {
+		if (c->stream_dropped++ == 0)
+			bufferevent_setwatermark(c->bev, EV_WRITE, max / 2, 0);
+	} else
+		bufferevent_write(c->bev, text, length);
+	free(text);
+}
+
+/* The stream's queue is down to half: say what was dropped. */
+static void
+control_client_stream_lagged(struct control_client *c)
+{
+	json_t		*line;
+	char		*text;
+	size_t		 length;
+	uint64_t	 dropped = c->stream_dropped;
+
+	c->stream_dropped = 0;
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	if (c->item == NULL || c->item->cmd->lagged == NULL)
+		return;
+	/* Into a queue at half the bound: never over it. */
+	line = proto_reply_event(c->item->id, c->item->cmd->lagged(c->item,
+	    dropped));
+	if ((text = proto_encode_line(line, &length)) != NULL)
+		bufferevent_write(c->bev, text, length);
+	free(text);
+	json_decref(line);
+}
+
 /* Replies of the client's outstanding item. */
 static void
-control_client_reply_cb(__attribute__((unused)) struct cmdq_item *item,
-    json_t *line, bool final, void *arg)
+control_client_reply_cb(struct cmdq_item *item, json_t *line, bool final,
+    void *arg)
 {
 	struct control_client	*c = arg;
 
+	if (!final && (item->cmd->flags & CMD_STREAM)) {
+		control_client_stream(c, line);
+		return;
+	}
 	control_client_write(c, line);
 	if (!final || c->dropped)
 		return;
@@ -442,6 +493,10 @@ control_client_write_cb(struct bufferevent *bev, void *arg)
 	if (c->closing) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 			control_client_free(c);
+		return;
+	}
+	if (c->stream_dropped > 0) {
+		control_client_stream_lagged(c);
 		return;
 	}
 	if (c->paused) {

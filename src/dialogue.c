@@ -2,9 +2,12 @@
  * dialogue.c -- the DialogueManager and the "dialogue" tool.
  *
  * A TaskRequest for the dialogue tool carries "text" (required),
- * "conversation_id" and "system" (optional).  The manager keeps a history
- * per conversation and sends it with each turn.  The history lives here,
- * not in an LLM generation, so a conversation goes on across reload-llm.
+ * "conversation_id" and "system" (optional), and may choose its back end
+ * ("backend") and ask for its own "temperature" and "max_tokens", which
+ * the LLM service keeps within the back end's bounds.  The manager keeps a
+ * history per conversation and sends it with each turn.  The history lives
+ * here, not in an LLM generation, so a conversation goes on across
+ * reload-llm.
  *
  * A conversation_id is scoped to its requester (DESIGN 7.7): the key of a
  * conversation is the requester_ai_id and the id together, so another
@@ -21,6 +24,8 @@
  */
 #include <sys/queue.h>
 
+#include <limits.h>
+#include <math.h>
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -306,13 +311,54 @@ out:
 	dialogue_turn_free(turn);
 }
 
+/*
+ * The optional parameters of a turn that choose how the LLM is asked:
+ * "backend" (a back end's name), "temperature" (a number) and
+ * "max_tokens" (an integer); absent or null: the back end's own.  Out of
+ * range values are clamped by the LLM service, not refused.  Returns NULL,
+ * or why PARAMS are wrong.
+ */
+static const char *
+dialogue_options(json_t *params, struct llm_options *options)
+{
+	json_t	*value;
+
+	options->backend = NULL;
+	options->temperature = NAN;
+	options->max_tokens = CONFIG_UNSET;
+	value = json_object_get(params, "backend");
+	if (value != NULL && !json_is_null(value)) {
+		if (!json_is_string(value) || json_string_length(value) == 0)
+			return ("parameter \"backend\" must be the name of a "
+			    "back end");
+		options->backend = json_string_value(value);
+	}
+	value = json_object_get(params, "temperature");
+	if (value != NULL && !json_is_null(value)) {
+		if (!json_is_number(value))
+			return ("parameter \"temperature\" must be a number");
+		options->temperature = json_number_value(value);
+	}
+	value = json_object_get(params, "max_tokens");
+	if (value != NULL && !json_is_null(value)) {
+		if (!json_is_integer(value))
+			return ("parameter \"max_tokens\" must be an integer");
+		/* Clamped to 1 and to the back end's params.max_tokens. */
+		options->max_tokens = json_integer_value(value) < 1 ? 1 :
+		    json_integer_value(value) > INT_MAX ? INT_MAX :
+		    (int)json_integer_value(value);
+	}
+	return (NULL);
+}
+
 /* The dialogue tool: one turn of a conversation. */
 static void
 dialogue_exec(struct hsp_task *task)
 {
 	struct dialogue_turn	*turn;
+	struct llm_options	 options;
 	json_t			*params = task->parameters, *value, *messages;
-	const char		*text, *id = NULL, *system = NULL;
+	const char		*text, *id = NULL, *system = NULL, *why;
 
 	text = json_string_value(json_object_get(params, "text"));
 	if (text == NULL || *text == '\0') {
@@ -339,6 +385,10 @@ dialogue_exec(struct hsp_task *task)
 		}
 		system = json_string_value(value);
 	}
+	if ((why = dialogue_options(params, &options)) != NULL) {
+		task_finish(task, "failure", NULL, LLM_ERR_BAD_REQUEST, why);
+		return;
+	}
 
 	if ((turn = calloc(1, sizeof *turn)) == NULL) {
 		task_finish(task, "failure", NULL, LLM_ERR_UNAVAILABLE,
@@ -364,7 +414,7 @@ dialogue_exec(struct hsp_task *task)
 	messages = dialogue_history(turn->key);
 	json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "user",
 	    "content", text));
-	if (llm_submit(task->registry, messages, system,
+	if (llm_submit(task->registry, messages, system, &options,
 	    dialogue_done_cb, turn) == -1) {
 		dialogue.failed++;
 		dialogue_turn_free(turn);
@@ -378,7 +428,8 @@ const struct tool dialogue_tool = {
 	.suffix = "dialogue_v1",
 	.name = "dialogue",
 	.description = "Multi-turn chat with the agent's LLM; parameters: "
-	    "text, conversation_id (optional), system (optional).",
+	    "text, conversation_id, system, backend, temperature, max_tokens "
+	    "(all but text optional).",
 	.version = "1.0",
 	.available = llm_available,
 	.exec = dialogue_exec,

@@ -64,6 +64,7 @@ json_t		*proto_reply_ok(json_t *id, json_t *result);
 json_t		*proto_reply_error(json_t *id, const char *code,
 		    const char *message);
 json_t		*proto_reply_progress(json_t *id, json_t *progress);
+json_t		*proto_reply_event(json_t *id, json_t *event);
 char		*proto_encode_line(json_t *line, size_t *length);
 
 /* cmdq.c / cmd.c ------------------------------------------------------ */
@@ -76,6 +77,7 @@ enum cmd_retval {
 
 /* Command flags. */
 #define CMD_STATE_CHANGING	0x1	/* admin only, runs in the queue */
+#define CMD_STREAM		0x2	/* streams events until the client goes */
 
 struct cmd_entry {
 	const char	*name;
@@ -87,6 +89,10 @@ struct cmd_entry {
 	enum cmd_retval	(*exec)(struct cmdq_item *);
 	/* The command timed out: abandon it, leaving state as it was. */
 	void		(*cancel)(struct cmdq_item *);
+	/* CMD_STREAM: the client went away (end the item). */
+	void		(*gone)(struct cmdq_item *);
+	/* CMD_STREAM: the event that says DROPPED events were dropped. */
+	json_t		*(*lagged)(struct cmdq_item *, uint64_t dropped);
 };
 
 /* Where the replies to an item go; LINE is borrowed. */
@@ -142,7 +148,8 @@ struct cmdq {
 	struct event		*next_event;	/* runs the next item */
 	uint64_t		 completed;
 	uint64_t		 rejected_full;
-	/* Told of each state-changing item that ran, as it ends. */
+	/* Told of each state-changing item as it starts and as it ends. */
+	void			(*started)(struct cmdq_item *);
 	void			(*finished)(struct cmdq_item *);
 };
 
@@ -159,12 +166,21 @@ bool		 cmdq_idle(struct cmdq *);
 void		 cmdq_item_set_reply(struct cmdq_item *, cmdq_reply_cb,
 		    void *arg);
 void		 cmdq_item_progress(struct cmdq_item *, json_t *progress);
+void		 cmdq_item_event(struct cmdq_item *, json_t *event);
 void		 cmdq_item_ok(struct cmdq_item *, json_t *result);
 void		 cmdq_item_error(struct cmdq_item *, const char *code,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void		 cmdq_item_done(struct cmdq_item *);
 void		 cmdq_item_unlock(struct cmdq_item *);
 double		 cmdq_item_running_s(struct cmdq_item *);
+
+/* cmd-watch.c: the live stream of events. */
+bool		 watch_active(void);
+void		 watch_event(json_t *event);
+void		 watch_registry_event(struct registry *, const char *type,
+		    json_t *fields);
+void		 watch_command(struct cmdq_item *, bool start);
+void		 watch_end_all(const char *why);
 
 /* cmd-history.c: the last control.history_size state-changing commands. */
 void		 history_record(struct cmdq_item *);
@@ -299,6 +315,9 @@ struct registry {
 	/* Work started or ended on an instance; NULL: nobody to tell. */
 	void			(*work_changed)(void);
 	struct registry_drain	*drain;		/* a drain or resume waiting */
+	/* Something a watcher may want to see (FIELDS taken); NULL: none. */
+	void			(*event)(struct registry *, const char *type,
+				    json_t *fields);
 };
 
 struct registry	*registry_create(struct event_base *);
@@ -309,6 +328,7 @@ struct service_slot *registry_slot(struct registry *, enum service_id);
 struct service_slot *registry_find_slot(struct registry *, const char *);
 unsigned int	 registry_in_flight(struct registry *);
 unsigned int	 registry_slot_in_flight(struct service_slot *);
+unsigned int	 registry_slot_retiring(struct service_slot *);
 struct service_reload *registry_reload(struct service_slot *,
 		    struct config *, registry_reload_cb, void *arg,
 		    const char **code, char **cause);
@@ -332,6 +352,8 @@ int		 registry_drain(struct registry *, bool draining,
 void		 registry_drain_cancel(struct registry *);
 bool		 registry_quiet(struct registry *);
 json_t		*registry_slot_status(struct service_slot *);
+void		 registry_event(struct registry *, const char *type,
+		    json_t *fields);
 
 struct service_instance *service_instance_create(const struct service_ops *,
 		    void *data);
@@ -382,6 +404,7 @@ struct daemon {
 	struct control		*control;
 	struct metrics_http	*metrics_http;
 	struct timespec		 started;	/* CLOCK_MONOTONIC */
+	time_t			 draining_since;	/* 0: not draining */
 	uint64_t		 config_reloads_ok;
 	uint64_t		 config_reloads_failed;
 	int			 exit_code;

@@ -90,6 +90,32 @@ hsp_conn_state(struct hsp_conn *c, enum hsp_state state, const char *why)
 	c->state = state;
 }
 
+/*
+ * Tell watchers what happened to C's connection: EVENT (connected,
+ * disconnected, retrying, left_group, joined_group), with REASON and, for
+ * a retry, its DELAY_MS.  A connector not swapped in yet (generation 0) is
+ * a reload's: its events belong to the reload.
+ */
+static void
+hsp_conn_event(struct hsp_conn *c, const char *event, const char *reason,
+    unsigned int delay_ms)
+{
+	json_t	*fields;
+	char	*broker;
+
+	if (c->registry->event == NULL)
+		return;
+	broker = str_printf("%s:%d", c->cfg->host, c->cfg->port);
+	fields = json_pack("{s:s, s:s, s:I, s:s?, s:s?}", "service", "hsp",
+	    "event", event, "generation", (json_int_t)(c->inst != NULL ?
+	    c->inst->generation : 0), "broker", broker, "reason", reason);
+	free(broker);
+	if (fields != NULL && delay_ms > 0)
+		json_object_set_new(fields, "delay_s",
+		    json_real(delay_ms / 1e3));
+	registry_event(c->registry, "hsp", fields);
+}
+
 /* Record the last error of C (for status and the start reply). */
 void
 hsp_conn_error(struct hsp_conn *c, const char *fmt, ...)
@@ -227,6 +253,7 @@ hsp_conn_backoff(struct hsp_conn *c)
 	hsp_conn_state(c, HSP_STATE_BACKOFF, "waiting to reconnect");
 	log_info("hsp: reconnecting to %s:%d in %.1f s", c->cfg->host,
 	    c->cfg->port, delay / 1e3);
+	hsp_conn_event(c, "retrying", c->last_error, delay);
 	hsp_conn_timer_start(c, delay / 1e3);
 }
 
@@ -265,8 +292,10 @@ hsp_conn_failed(struct hsp_conn *c)
 		hsp_conn_report(c, false, c->last_error);
 		return;
 	}
-	if (was_up)
+	if (was_up) {
 		c->reconnects++;
+		hsp_conn_event(c, "disconnected", c->last_error, 0);
+	}
 	if (was_up)
 		log_warnx("hsp: lost the broker (%s); generation %llu is "
 		    "degraded", c->last_error,
@@ -421,6 +450,8 @@ hsp_group_done(struct hsp_conn *c, bool ok, bool joined)
 		c->in_group = joined;
 		log_info("hsp: %s share group %s", joined ? "joined" : "left",
 		    c->cfg->share_group);
+		hsp_conn_event(c, joined ? "joined_group" : "left_group",
+		    c->cfg->share_group, 0);
 	}
 	cb(arg, ok, ok ? NULL : "the broker refused the share-group "
 	    "subscription");
@@ -523,6 +554,7 @@ hsp_on_subscribe(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 	c->attempts = 0;
 	free(c->last_error);
 	c->last_error = NULL;
+	hsp_conn_event(c, "connected", NULL, 0);
 	log_info("hsp: connected to %s:%d as %s, %d subscriptions%s",
 	    c->cfg->host, c->cfg->port, c->client_id,
 	    c->topics_count - c->subscribe_offset,

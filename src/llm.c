@@ -15,6 +15,12 @@
  * error and is returned as it is.  Each back end runs at most max_in_flight
  * requests; as many again wait, more fail with "overloaded".
  *
+ * A back end with a rate_limit counts its requests and tokens over the
+ * last minute (llm-usage.c).  A request that finds it full waits on a
+ * timer of its own when room comes within the back end's max_wait_s,
+ * else moves on to the next back end at once, or fails with
+ * "rate_limited": the back end never sees it.
+ *
  * A reload builds a generation, probes each back end's model list (never a
  * billed generation; the first back end in "fallback" must answer), and is
  * swapped in; the old generation finishes its requests and is freed with
@@ -24,105 +30,27 @@
 #include <sys/queue.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
 #include "hotreloadd.h"
+#include "config.h"
 #include "hsp.h"
 #include "llm.h"
 #include "llm-curl.h"
+#include "llm-int.h"
 #include "log.h"
-
-#define LLM_FAILURES_TO_COOL	3
-#define LLM_COOL_DOWN_S		30
-#define LLM_PROBE_TIMEOUT_S	10
-#define LLM_KEY_MAX		4096
-
-struct llm_gen;
-
-/* One back end of one generation. */
-struct llm_backend {
-	struct llm_gen			*gen;
-	const struct config_backend	*cfg;
-	enum llm_provider		 provider;
-	char				*key;
-	char				*chat_url;
-	char				*models_url;
-	char				*shown_url;	/* no credentials */
-
-	unsigned int			 in_flight;
-	TAILQ_HEAD(, llm_request)	 waiting;
-	unsigned int			 waiting_count;
-
-	uint64_t			 requests;
-	uint64_t			 errors;
-	uint64_t			 successes;
-	double				 latency_ms_total;
-	unsigned int			 failures_in_a_row;
-	double				 cooled_until;	/* monotonic s */
-	char				*last_error;
-};
-
-/* A request to a back end: a chat on behalf of a caller, or a probe. */
-struct llm_request {
-	struct llm_gen			*gen;
-	bool				 probe;
-	struct llm_backend		*backend;	/* of this attempt */
-	size_t				 step;		/* in fallback order */
-	bool				 waiting;
-
-	json_t				*messages;
-	char				*system;
-	llm_done_cb			 cb;
-	void				*arg;
-
-	CURL				*easy;
-	struct curl_slist		*headers;
-	char				*body;
-	char				*response;
-	size_t				 response_length;
-	size_t				 response_size;	/* allocated */
-	bool				 response_too_large;
-	bool				 got_bytes;
-	char				 errbuf[CURL_ERROR_SIZE];
-	struct timespec			 attempt_started;
-
-	const char			*error_code;
-	char				*error;
-
-	TAILQ_ENTRY(llm_request)	 entry;		/* gen's list */
-	TAILQ_ENTRY(llm_request)	 wait_entry;	/* back end's queue */
-};
-TAILQ_HEAD(llm_requests, llm_request);
-
-/* One generation of the service. */
-struct llm_gen {
-	struct service_instance		*inst;
-	struct registry			*registry;
-	struct config			*config;
-	const struct config_llm		*cfg;
-	struct llm_backend		*backends;
-	size_t				 backends_count;
-	size_t				*order;		/* fallback, by index */
-	size_t				 order_count;
-	struct llm_requests		 requests;	/* chats */
-	struct llm_requests		 probes;
-	bool				 retiring;
-	struct event			*retire_timer;
-
-	service_started_cb		 started_cb;
-	unsigned int			 probes_pending;
-	char				*probe_error;	/* of the first */
-};
 
 static void	llm_request_try(struct llm_request *);
 static void	llm_retire_timeout_cb(evutil_socket_t, short, void *);
 
 /* Now on the monotonic clock, in seconds. */
-static double
+double
 llm_now(void)
 {
 	struct timespec	ts;
@@ -227,6 +155,8 @@ llm_request_finish(struct llm_request *req, struct llm_answer *answer)
 
 	TAILQ_REMOVE(&gen->requests, req, entry);
 	req->cb(&result, req->arg);
+	if (req->rate_timer != NULL)
+		event_free(req->rate_timer);
 	llm_request_clear_transfer(req);
 	json_decref(req->messages);
 	free(req->system);
@@ -294,24 +224,56 @@ llm_header_cb(__attribute__((unused)) char *data, size_t size, size_t n,
 	return (size * n);
 }
 
+/*
+ * The parameters REQ sends to back end B: B's, with the request's own
+ * temperature (within 0 to LLM_MAX_TEMPERATURE; the provider cuts it
+ * further) and max_tokens (from 1 to B's params.max_tokens, when that is
+ * set: the operator's bound on an answer's cost).
+ */
+static void
+llm_request_params(const struct llm_request *req, const struct llm_backend *b,
+    struct config_params *params)
+{
+	int	ceiling = b->cfg->params.max_tokens;
+
+	*params = b->cfg->params;
+	if (!isnan(req->temperature))
+		params->temperature = req->temperature < 0 ? 0 :
+		    req->temperature > LLM_MAX_TEMPERATURE ?
+		    LLM_MAX_TEMPERATURE : req->temperature;
+	if (req->max_tokens != CONFIG_UNSET) {
+		params->max_tokens = req->max_tokens < 1 ? 1 : req->max_tokens;
+		if (ceiling != CONFIG_UNSET && params->max_tokens > ceiling)
+			params->max_tokens = ceiling;
+	}
+}
+
 /* Build and add the transfer of REQ to back end B. */
 static int
 llm_request_transfer(struct llm_request *req, struct llm_backend *b)
 {
-	long	timeout_s = req->probe ? (b->cfg->timeout_s < LLM_PROBE_TIMEOUT_S ?
-		    b->cfg->timeout_s : LLM_PROBE_TIMEOUT_S) : b->cfg->timeout_s;
+	long			timeout_s = req->probe ? (b->cfg->timeout_s <
+				    LLM_PROBE_TIMEOUT_S ? b->cfg->timeout_s :
+				    LLM_PROBE_TIMEOUT_S) : b->cfg->timeout_s;
+	struct config_params	params;
+	struct llm_chat		chat;
 
 	req->backend = b;
 	if ((req->easy = llm_curl_easy()) == NULL)
 		return (-1);
-	req->headers = llm_provider_headers(b->provider, b->key, !req->probe);
+	req->headers = llm_provider_headers(b->provider, b->key, !req->probe,
+	    b->headers, b->headers_count);
 	curl_easy_setopt(req->easy, CURLOPT_URL, req->probe ? b->models_url :
 	    b->chat_url);
 	curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
 	if (!req->probe) {
-		req->body = llm_provider_chat_body(b->provider, b->cfg->model,
-		    req->system, req->messages);
-		if (req->body == NULL)
+		llm_request_params(req, b, &params);
+		chat.model = b->cfg->model;
+		chat.system = req->system;
+		chat.messages = req->messages;
+		chat.params = &params;
+		if ((req->body = llm_provider_chat_body(b->provider, &chat)) ==
+		    NULL)
 			return (-1);
 		curl_easy_setopt(req->easy, CURLOPT_POSTFIELDS, req->body);
 	}
@@ -335,14 +297,76 @@ llm_request_transfer(struct llm_request *req, struct llm_backend *b)
 	if (llm_curl_add(req->easy) == -1)
 		return (-1);
 	b->in_flight++;
-	if (!req->probe)
+	if (!req->probe) {
 		b->requests++;
+		llm_usage_note(&b->usage, llm_now(), 1, 0);
+	}
 	return (0);
+}
+
+/* Room may have come at the back end REQ waits for: try it again. */
+static void
+llm_rate_timer_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, void *arg)
+{
+	struct llm_request	*req = arg;
+
+	req->rate_waiting = false;
+	req->backend->rate_waiting--;
+	llm_request_try(req);
+}
+
+/*
+ * May REQ go to back end B at NOW under B's rate limit?  0: it may.  1:
+ * room comes within max_wait_s of when REQ first found B full, and REQ
+ * waits for it on its timer.  -1: it does not; REQ has its error, and
+ * goes on to the next back end.
+ */
+static int
+llm_request_rate_check(struct llm_request *req, struct llm_backend *b,
+    double now)
+{
+	int		 rpm = b->cfg->rate_limit.requests_per_minute;
+	int		 tpm = b->cfg->rate_limit.tokens_per_minute;
+	double		 wait;
+	uint64_t	 requests, tokens;
+	struct timeval	 tv;
+
+	if ((wait = llm_usage_wait(&b->usage, now, rpm, tpm)) <= 0) {
+		req->rate_deadline = 0;
+		return (0);
+	}
+	if (req->rate_deadline == 0)
+		req->rate_deadline = now + b->cfg->rate_limit.max_wait_s;
+	if (now + wait <= req->rate_deadline && (req->rate_timer != NULL ||
+	    (req->rate_timer = evtimer_new(req->gen->registry->base,
+	    llm_rate_timer_cb, req)) != NULL)) {
+		/* A little after room comes, not before. */
+		wait += 0.001;
+		tv.tv_sec = (time_t)wait;
+		tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
+		evtimer_add(req->rate_timer, &tv);
+		req->rate_waiting = true;
+		req->backend = b;
+		b->rate_waiting++;
+		return (1);
+	}
+	req->rate_deadline = 0;
+	b->rate_limited++;
+	llm_usage_minute(&b->usage, now, &requests, &tokens);
+	if (rpm != CONFIG_UNSET && requests >= (uint64_t)rpm)
+		llm_request_error(req, LLM_ERR_RATE_LIMITED, "%s: over its "
+		    "rate limit of %d requests a minute", b->cfg->name, rpm);
+	else
+		llm_request_error(req, LLM_ERR_RATE_LIMITED, "%s: over its "
+		    "rate limit of %d tokens a minute", b->cfg->name, tpm);
+	return (-1);
 }
 
 /*
  * Try the next back end in fallback order (from req->step).  Cooled-down
- * back ends are skipped while another one is left to try.
+ * back ends are skipped while another one is left to try; one over its
+ * rate limit is waited for or passed over (llm_request_rate_check).
  */
 static void
 llm_request_try(struct llm_request *req)
@@ -351,13 +375,20 @@ llm_request_try(struct llm_request *req)
 	struct llm_backend	*b;
 	double			 now = llm_now();
 
-	while (req->step < gen->order_count) {
-		b = &gen->backends[gen->order[req->step]];
-		if (b->cooled_until > now && req->step + 1 < gen->order_count) {
+	while (req->step < req->order_count) {
+		b = &gen->backends[req->order[req->step]];
+		if (b->cooled_until > now && req->step + 1 < req->order_count) {
 			if (req->error == NULL)
 				llm_request_error(req, LLM_ERR_UNAVAILABLE,
 				    "%s: cooling down after %u failures",
 				    b->cfg->name, b->failures_in_a_row);
+			req->step++;
+			continue;
+		}
+		switch (llm_request_rate_check(req, b, now)) {
+		case 1:
+			return;
+		case -1:
 			req->step++;
 			continue;
 		}
@@ -387,6 +418,34 @@ llm_request_try(struct llm_request *req)
 	llm_request_finish(req, NULL);
 }
 
+/*
+ * Tell watchers of back end B's health: EVENT ("cooled_down",
+ * "recovered") with REASON.  Only the current generation's back ends
+ * speak: a retiring generation's are about to go.
+ */
+static void
+llm_backend_event(struct llm_backend *b, const char *event,
+    const char *reason)
+{
+	struct llm_gen	*gen = b->gen;
+
+	if (gen->registry->event == NULL || gen->retiring)
+		return;
+	registry_event(gen->registry, "llm", json_pack("{s:s, s:s, s:s, s:I, "
+	    "s:s?}", "service", "llm", "backend", b->cfg->name, "event", event,
+	    "generation", (json_int_t)(gen->inst != NULL ?
+	    gen->inst->generation : 0), "reason", reason));
+}
+
+/* B answered: a back end that had failed has recovered. */
+static void
+llm_backend_ok(struct llm_backend *b)
+{
+	if (b->failures_in_a_row >= LLM_FAILURES_TO_COOL)
+		llm_backend_event(b, "recovered", NULL);
+	b->failures_in_a_row = 0;
+}
+
 /* B failed before answering: count it, and cool it down if it keeps on. */
 static void
 llm_backend_failed(struct llm_backend *b, const char *why)
@@ -401,6 +460,7 @@ llm_backend_failed(struct llm_backend *b, const char *why)
 		log_warnx("llm: back end %s failed %u times in a row (%s); "
 		    "cooling it down for %d s", b->cfg->name,
 		    b->failures_in_a_row, why, LLM_COOL_DOWN_S);
+		llm_backend_event(b, "cooled_down", why);
 	}
 }
 
@@ -412,7 +472,7 @@ llm_probe_done(struct llm_request *req, bool ok, const char *why)
 	struct llm_backend	*b = req->backend;
 
 	if (ok) {
-		b->failures_in_a_row = 0;
+		llm_backend_ok(b);
 		log_debug("llm: probe of %s (%s) answered", b->cfg->name,
 		    b->shown_url);
 	} else {
@@ -477,14 +537,14 @@ llm_transfer_done(struct llm_request *req, CURLcode result)
 			llm_probe_done(req, true, NULL);
 			goto out;
 		}
-		b->failures_in_a_row = 0;
-		b->latency_ms_total += ms;
+		llm_backend_ok(b);
 		parsed = llm_provider_parse_answer(b->provider, req->response,
 		    req->response_length, &answer, &why);
 		/* The raw body is not needed to build the result. */
 		llm_request_free_response(req);
 		if (parsed == 0) {
-			b->successes++;
+			llm_usage_answer(&b->usage, answer.usage, ms / 1e3,
+			    llm_now());
 			llm_request_finish(req, &answer);
 			llm_answer_clear(&answer);
 			goto out;
@@ -535,56 +595,12 @@ llm_transfer_done_cb(void *req, CURLcode result)
 	llm_transfer_done(req, result);
 }
 
-/*
- * Read a back end's key from its variable or file; the key is never logged.
- * The file must be a regular file (file_read_secret): a FIFO in its place
- * is an error, not a hang.  One readable by every user is used, with a
- * warning, once per generation that reads it.
- */
-static int
-llm_backend_key(struct llm_backend *b, const char *path, char **cause)
-{
-	const char	*value, *file = b->cfg->api_key_file;
-	char		*why, *warning;
-
-	if (b->cfg->api_key_env != NULL) {
-		value = getenv(b->cfg->api_key_env);
-		if (value == NULL || *value == '\0') {
-			*cause = str_printf("%s.api_key_env: the variable %s is "
-			    "not set", path, b->cfg->api_key_env);
-			return (-1);
-		}
-		b->key = strdup(value);
-		return (b->key != NULL ? 0 : -1);
-	}
-	if (file == NULL)
-		return (0);
-	if (file_read_secret(file, LLM_KEY_MAX, &b->key, &warning,
-	    &why) == -1) {
-		*cause = str_printf("%s.api_key_file %s: %s", path, file,
-		    why != NULL ? why : "out of memory");
-		free(why);
-		return (-1);
-	}
-	if (warning != NULL) {
-		log_warnx("%s.api_key_file %s: %s", path, file, warning);
-		free(warning);
-	}
-	if (b->key[0] == '\0') {
-		*cause = str_printf("%s.api_key_file %s is empty", path, file);
-		free(b->key);
-		b->key = NULL;
-		return (-1);
-	}
-	return (0);
-}
-
 /* Free a generation's data. */
 static void
 llm_gen_free(struct llm_gen *gen)
 {
 	struct llm_request	*req;
-	size_t			 i;
+	size_t			 i, j;
 
 	while ((req = TAILQ_FIRST(&gen->probes)) != NULL) {
 		TAILQ_REMOVE(&gen->probes, req, entry);
@@ -597,10 +613,10 @@ llm_gen_free(struct llm_gen *gen)
 	for (i = 0; i < gen->backends_count; i++) {
 		struct llm_backend *b = &gen->backends[i];
 
-		if (b->key != NULL) {
-			explicit_bzero(b->key, strlen(b->key));
-			free(b->key);
-		}
+		llm_secret_free(b->key);
+		for (j = 0; j < b->headers_count; j++)
+			llm_secret_free(b->headers[j].value);
+		free(b->headers);
 		free(b->chat_url);
 		free(b->models_url);
 		free(b->shown_url);
@@ -659,12 +675,11 @@ llm_create(struct registry *reg, const struct config *config, char **cause)
 		}
 		snprintf(tls_path, sizeof tls_path, "%s.tls", path);
 		if (llm_backend_key(b, path, cause) == -1 ||
+		    llm_backend_headers(b, path, cause) == -1 ||
 		    file_check_tls(b->cfg->tls, tls_path, cause) == -1)
 			goto fail;
-		b->chat_url = llm_provider_chat_url(b->provider,
-		    b->cfg->base_url);
-		b->models_url = llm_provider_models_url(b->provider,
-		    b->cfg->base_url);
+		b->chat_url = llm_provider_chat_url(b->provider, b->cfg);
+		b->models_url = llm_provider_models_url(b->provider, b->cfg);
 		b->shown_url = llm_url_without_credentials(b->cfg->base_url);
 		if (b->chat_url == NULL || b->models_url == NULL ||
 		    b->shown_url == NULL)
@@ -742,6 +757,10 @@ llm_retire_fail_all(struct llm_gen *gen)
 			TAILQ_REMOVE(&req->backend->waiting, req, wait_entry);
 			req->backend->waiting_count--;
 			req->waiting = false;
+		} else if (req->rate_waiting) {
+			evtimer_del(req->rate_timer);
+			req->backend->rate_waiting--;
+			req->rate_waiting = false;
 		} else if (req->easy != NULL)
 			req->backend->in_flight--;
 		if (gen->registry->shutting_down)
@@ -807,72 +826,6 @@ llm_destroy(struct service_instance *inst)
 		llm_gen_free(inst->data);
 }
 
-/* Format a monotonic deadline as wall-clock ISO-8601, for status. */
-static json_t *
-llm_deadline_json(double deadline)
-{
-	double	 left = deadline - llm_now();
-	time_t	 when;
-	struct tm tm;
-	char	 buf[32];
-
-	if (left <= 0)
-		return (json_null());
-	when = time(NULL) + (time_t)left;
-	gmtime_r(&when, &tm);
-	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return (json_string(buf));
-}
-
-/* Status details of the llm slot. */
-static json_t *
-llm_status(struct service_instance *inst)
-{
-	struct llm_gen		*gen = inst->data;
-	struct llm_backend	*b;
-	json_t			*backends = json_array(), *fallback;
-	const char		*auth;
-	size_t			 i;
-	bool			 any_healthy = false, healthy;
-
-	for (i = 0; i < gen->backends_count; i++) {
-		b = &gen->backends[i];
-		healthy = b->failures_in_a_row == 0 &&
-		    b->cooled_until <= llm_now();
-		any_healthy |= healthy;
-		auth = b->cfg->api_key_env != NULL ? "env" :
-		    b->cfg->api_key_file != NULL ? "file" : "none";
-		json_array_append_new(backends, json_pack("{s:s, s:s, s:s, "
-		    "s:s, s:s, s:b, s:o, s:I, s:I, s:I, s:I, s:f, s:I, s:s?}",
-		    "name", b->cfg->name,
-		    "provider", b->cfg->provider,
-		    "model", b->cfg->model,
-		    "url", b->shown_url,
-		    "auth", auth,
-		    "healthy", healthy,
-		    "cooled_down_until", llm_deadline_json(b->cooled_until),
-		    "requests", (json_int_t)b->requests,
-		    "errors", (json_int_t)b->errors,
-		    "in_flight", (json_int_t)b->in_flight,
-		    "waiting", (json_int_t)b->waiting_count,
-		    "mean_latency_ms", b->successes > 0 ?
-		    b->latency_ms_total / (double)b->successes : 0.0,
-		    "max_in_flight", (json_int_t)b->cfg->max_in_flight,
-		    "last_error", b->last_error));
-	}
-	fallback = json_array();
-	for (i = 0; i < gen->order_count; i++)
-		json_array_append_new(fallback,
-		    json_string(gen->backends[gen->order[i]].cfg->name));
-	return (json_pack("{s:s, s:o, s:o, s:b, s:i}",
-	    "state", any_healthy || gen->backends_count == 0 ? "running" :
-	    "degraded",
-	    "backends", backends,
-	    "fallback", fallback,
-	    "probe_on_reload", gen->cfg->probe_on_reload,
-	    "retire_timeout_s", gen->cfg->retire_timeout_s));
-}
-
 /* Does the new configuration change the service? */
 static bool
 llm_changed(const struct config *old, const struct config *new)
@@ -907,19 +860,60 @@ llm_available(struct registry *reg)
 	return (registry_slot(reg, SERVICE_LLM)->current != NULL);
 }
 
+/* The index of the back end called NAME in GEN, or -1. */
+static ssize_t
+llm_backend_find(const struct llm_gen *gen, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < gen->backends_count; i++) {
+		if (strcmp(gen->backends[i].cfg->name, name) == 0)
+			return ((ssize_t)i);
+	}
+	return (-1);
+}
+
+/* Refuse REQ, which names NAME, a back end GEN does not have. */
+static void
+llm_request_no_such_backend(struct llm_request *req, const char *name)
+{
+	struct llm_gen	*gen = req->gen;
+	char		*known = NULL, *more;
+	size_t		 i;
+
+	for (i = 0; i < gen->backends_count; i++) {
+		more = str_printf("%s%s%s", known != NULL ? known : "",
+		    i > 0 ? ", " : "", gen->backends[i].cfg->name);
+		free(known);
+		if ((known = more) == NULL)
+			break;
+	}
+	/* The name came from the network: cut, and kept valid UTF-8. */
+	llm_request_error(req, LLM_ERR_NO_SUCH_BACKEND, "no back end is "
+	    "named \"%.64s\" (the back ends: %s)", name,
+	    known != NULL ? known : "");
+	str_utf8_repair(req->error);
+	free(known);
+	llm_request_finish(req, NULL);
+}
+
 /*
  * Send a chat (MESSAGES: [{role, content}], SYSTEM may be NULL) to the
- * current generation.  CB is called once with the outcome, possibly before
- * llm_submit() returns (overload, nothing configured).  Returns -1 only when
- * there is no LLM service at all (CB is not called then).
+ * current generation, with OPTIONS (NULL: none): a back end to use
+ * instead of the fallback order, and the request's own temperature and
+ * max_tokens.  CB is called once with the outcome, possibly before
+ * llm_submit() returns (overload, no such back end, nothing configured).
+ * Returns -1 only when there is no LLM service at all (CB is not called
+ * then).
  */
 int
 llm_submit(struct registry *reg, json_t *messages, const char *system,
-    llm_done_cb cb, void *arg)
+    const struct llm_options *options, llm_done_cb cb, void *arg)
 {
 	struct service_instance	*inst;
 	struct llm_request	*req;
 	struct llm_gen		*gen;
+	ssize_t			 named = -1;
 
 	inst = registry_slot(reg, SERVICE_LLM)->current;
 	if (inst == NULL || (req = calloc(1, sizeof *req)) == NULL)
@@ -928,11 +922,25 @@ llm_submit(struct registry *reg, json_t *messages, const char *system,
 	req->gen = gen;
 	req->messages = json_incref(messages);
 	req->system = system != NULL ? strdup(system) : NULL;
+	req->temperature = options != NULL ? options->temperature : NAN;
+	req->max_tokens = options != NULL ? options->max_tokens : CONFIG_UNSET;
+	req->order = gen->order;
+	req->order_count = gen->order_count;
 	req->cb = cb;
 	req->arg = arg;
 	service_instance_work_begin(inst);
 	TAILQ_INSERT_TAIL(&gen->requests, req, entry);
-	if (gen->order_count == 0) {
+	if (options != NULL && options->backend != NULL) {
+		if ((named = llm_backend_find(gen, options->backend)) == -1) {
+			llm_request_no_such_backend(req, options->backend);
+			return (0);
+		}
+		/* That back end alone: no fallback, no skipping. */
+		req->only = (size_t)named;
+		req->order = &req->only;
+		req->order_count = 1;
+	}
+	if (req->order_count == 0) {
 		llm_request_error(req, LLM_ERR_UNAVAILABLE, "no back end in "
 		    "llm.fallback");
 		llm_request_finish(req, NULL);
@@ -940,45 +948,6 @@ llm_submit(struct registry *reg, json_t *messages, const char *system,
 	}
 	llm_request_try(req);
 	return (0);
-}
-
-/* Back-end metrics of the current generation. */
-void
-llm_metrics(struct service_slot *slot, FILE *f)
-{
-	struct service_instance	*inst = slot->current;
-	struct llm_gen		*gen;
-	struct llm_backend	*b;
-	size_t			 i;
-
-	if (inst == NULL)
-		return;
-	gen = inst->data;
-	fprintf(f, "# HELP hotreload_llm_requests_total LLM requests sent, by "
-	    "back end (current generation).\n# TYPE "
-	    "hotreload_llm_requests_total counter\n");
-	for (i = 0; i < gen->backends_count; i++) {
-		b = &gen->backends[i];
-		fprintf(f, "hotreload_llm_requests_total{backend=\"%s\"} "
-		    "%llu\n", b->cfg->name, (unsigned long long)b->requests);
-	}
-	fprintf(f, "# HELP hotreload_llm_errors_total LLM requests that "
-	    "failed, by back end (current generation).\n# TYPE "
-	    "hotreload_llm_errors_total counter\n");
-	for (i = 0; i < gen->backends_count; i++) {
-		b = &gen->backends[i];
-		fprintf(f, "hotreload_llm_errors_total{backend=\"%s\"} %llu\n",
-		    b->cfg->name, (unsigned long long)b->errors);
-	}
-	fprintf(f, "# HELP hotreload_llm_backend_healthy 1 when the back end "
-	    "is neither failing nor cooled down.\n# TYPE "
-	    "hotreload_llm_backend_healthy gauge\n");
-	for (i = 0; i < gen->backends_count; i++) {
-		b = &gen->backends[i];
-		fprintf(f, "hotreload_llm_backend_healthy{backend=\"%s\"} %d\n",
-		    b->cfg->name, b->failures_in_a_row == 0 &&
-		    b->cooled_until <= llm_now() ? 1 : 0);
-	}
 }
 
 /* Release curl (exit). */

@@ -81,6 +81,8 @@ daemon_uptime_s(void)
 void
 daemon_exit(int code)
 {
+	/* Watchers get their final line before the loop ends. */
+	watch_end_all("shutting_down");
 	hr->exit_code = code;
 	event_base_loopexit(hr->base, NULL);
 }
@@ -177,6 +179,21 @@ main_print_problems(struct config_problems *problems, bool plain)
 		free(escaped);
 	}
 	return (problems->errors > 0);
+}
+
+/* A state-changing command starts: watchers see it. */
+static void
+main_item_started(struct cmdq_item *item)
+{
+	watch_command(item, true);
+}
+
+/* It ends: watchers see it, the history keeps it. */
+static void
+main_item_finished(struct cmdq_item *item)
+{
+	watch_command(item, false);
+	history_record(item);
 }
 
 /*
@@ -375,7 +392,9 @@ main(int argc, char **argv)
 	    (size_t)hr->config->control.queue_depth,
 	    hr->config->control.command_timeout_s)) == NULL)
 		fatalx("out of memory");
-	hr->cmdq->finished = history_record;
+	hr->cmdq->started = main_item_started;
+	hr->cmdq->finished = main_item_finished;
+	hr->registry->event = watch_registry_event;
 	/* The dialogue tool is the LLM side's; the dispatcher takes it. */
 	if (dispatcher_register(&dialogue_tool) == -1)
 		fatalx("the tool table is full");

@@ -97,6 +97,14 @@ metrics_render(void)
 	metrics_header(f, "hotreload_draining", "gauge",
 	    "1 while new work is refused.");
 	fprintf(f, "hotreload_draining %d\n", hr->registry->draining ? 1 : 0);
+	metrics_header(f, "hotreload_draining_since_seconds", "gauge",
+	    "Unix time the drain began; 0 when not draining.");
+	fprintf(f, "hotreload_draining_since_seconds %lld\n",
+	    hr->registry->draining ? (long long)hr->draining_since : 0LL);
+	metrics_header(f, "hotreload_drain_timeout_seconds", "gauge",
+	    "drain.timeout_s: how long a drain waits for work in flight.");
+	fprintf(f, "hotreload_drain_timeout_seconds %d\n",
+	    hr->config->drain.timeout_s);
 	metrics_header(f, "hotreload_in_flight", "gauge",
 	    "Units of work in flight, all services and generations.");
 	fprintf(f, "hotreload_in_flight %u\n",
@@ -168,6 +176,13 @@ metrics_render(void)
 		slot = registry_slot(hr->registry, i);
 		fprintf(f, "hotreload_service_in_flight{service=\"%s\"} %u\n",
 		    slot->name, registry_slot_in_flight(slot));
+	}
+	metrics_header(f, "hotreload_service_retiring", "gauge",
+	    "Old generations of the service still finishing their work.");
+	for (i = 0; i < SERVICE_COUNT; i++) {
+		slot = registry_slot(hr->registry, i);
+		fprintf(f, "hotreload_service_retiring{service=\"%s\"} %u\n",
+		    slot->name, registry_slot_retiring(slot));
 	}
 
 	/* Each module's own lines, in the order of the slots. */

@@ -288,6 +288,16 @@ proto_reply_progress(json_t *id, json_t *progress)
 	return (line);
 }
 
+/* An event line of a stream (watch); takes EVENT. */
+json_t *
+proto_reply_event(json_t *id, json_t *event)
+{
+	json_t	*line = proto_reply_start(id);
+
+	json_object_set_new(line, HR_FIELD_EVENT, event);
+	return (line);
+}
+
 /*
  * Encode LINE compactly with its newline; the caller frees the result.
  * Reals keep jansson's default precision, which round-trips: a reply echoes

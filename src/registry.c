@@ -209,6 +209,31 @@ registry_record(struct service_slot *slot, bool ok, long duration_ms,
 		slot->reloads_failed++;
 }
 
+/*
+ * Tell whoever watches (the event hook, watch) of TYPE with FIELDS (taken):
+ * the hook is main.c's; without it the fields are dropped.
+ */
+void
+registry_event(struct registry *reg, const char *type, json_t *fields)
+{
+	if (reg->event != NULL)
+		reg->event(reg, type, fields);
+	else
+		json_decref(fields);
+}
+
+/* A reload phase of SLOT (generation GENERATION) for watchers. */
+static void
+registry_phase(struct service_slot *slot, uint64_t generation,
+    const char *phase, const char *reason)
+{
+	if (slot->registry->event == NULL)
+		return;
+	registry_event(slot->registry, "reload", json_pack("{s:s, s:I, s:s, "
+	    "s:s?}", "service", slot->name, "generation",
+	    (json_int_t)generation, "phase", phase, "reason", reason));
+}
+
 /* Put INST out of service: it finishes its work and calls back. */
 static void
 registry_retire(struct service_slot *slot, struct service_instance *inst)
@@ -222,6 +247,8 @@ registry_retire(struct service_slot *slot, struct service_instance *inst)
 		log_info("%s: retiring generation %llu (%u in flight)",
 		    slot->name, (unsigned long long)inst->generation,
 		    inst->in_flight);
+	registry_phase(slot, inst->generation, "retiring", inst->generation ==
+	    0 ? "never swapped in" : NULL);
 	inst->ops->retire(inst);
 }
 
@@ -262,6 +289,7 @@ registry_swap(struct service_reload *r)
 	r->config = NULL;
 	if (slot->registry->swapped != NULL)
 		slot->registry->swapped(slot->registry, slot, old, inst);
+	registry_phase(slot, inst->generation, "swap", NULL);
 	if (old != NULL)
 		registry_retire(slot, old);
 	registry_record(slot, true, duration_ms, NULL);
@@ -294,12 +322,15 @@ registry_reload_done_cb(__attribute__((unused)) evutil_socket_t fd,
 			registry_record(slot, false,
 			    (long)(timespec_elapsed_s(&r->started) * 1e3),
 			    r->cause);
+		registry_phase(slot, slot->generation + 1, "failed", r->cause);
 		inst->dead = true;
 		service_instance_unref(inst);
 		r->cb(r->arg, false, HR_ERR_RELOAD_FAILED, r->cause, NULL);
 		registry_reload_free(r);
 		return;
 	}
+	registry_phase(slot, slot->generation + 1, "ready", r->check ?
+	    "a check: it is discarded" : NULL);
 	if (r->hold) {
 		/* A part of a transaction: its owner commits or abandons. */
 		r->ready = true;
@@ -405,6 +436,7 @@ registry_reload(struct service_slot *slot, struct config *config,
 	inst->reload = r;
 	log_info("%s: starting generation %llu", slot->name,
 	    (unsigned long long)slot->generation + 1);
+	registry_phase(slot, slot->generation + 1, "build", NULL);
 	inst->ops->start(inst, registry_started_cb);
 	return (r);
 }
@@ -459,6 +491,8 @@ registry_reload_abandon(struct service_reload *r, const char *why)
 		log_warnx("%s: reload abandoned (%s); generation %llu stays",
 		    slot->name, why, (unsigned long long)slot->generation);
 	}
+	registry_phase(slot, slot->generation + 1, "cancelled", why != NULL ?
+	    why : "discarded");
 	if (r->ready)
 		registry_retire(slot, inst);
 	else {
@@ -476,6 +510,18 @@ void
 registry_reload_cancel(struct service_reload *r)
 {
 	registry_reload_abandon(r, "cancelled");
+}
+
+/* How many old generations of SLOT are still retiring. */
+unsigned int
+registry_slot_retiring(struct service_slot *slot)
+{
+	struct service_instance	*inst;
+	unsigned int		 n = 0;
+
+	TAILQ_FOREACH(inst, &slot->retiring, entry)
+		n++;
+	return (n);
 }
 
 /* Retire every current instance (shutdown). */
@@ -798,5 +844,6 @@ service_instance_retired(struct service_instance *inst)
 	else
 		log_info("%s: generation %llu retired", slot->name,
 		    (unsigned long long)inst->generation);
+	registry_phase(slot, inst->generation, "retired", NULL);
 	service_instance_unref(inst);
 }

@@ -36,6 +36,7 @@
 #define HR_FIELD_RESULT			"result"
 #define HR_FIELD_ERROR			"error"
 #define HR_FIELD_PROGRESS		"progress"
+#define HR_FIELD_EVENT			"event"
 
 /* Command names. */
 #define HR_CMD_STATUS			"status"
@@ -50,6 +51,7 @@
 #define HR_CMD_HISTORY			"history"
 #define HR_CMD_ROLLBACK			"rollback"
 #define HR_CMD_AGENTS			"agents"
+#define HR_CMD_WATCH			"watch"
 
 /* Error codes of a failed request. */
 #define HR_ERR_BAD_REQUEST		"bad_request"

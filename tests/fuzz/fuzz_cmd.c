@@ -152,6 +152,33 @@ fuzz_cmd_usable_agents(json_t *args)
 	    json_string_length(capability) > 0));
 }
 
+/* watch: "services" an array of service names (watch_service_bit). */
+static bool
+fuzz_cmd_usable_watch(json_t *args)
+{
+	static const char *const names[] = { "llm", "hsp", "tool_dispatcher",
+	    "dialogue_manager", "service_discovery", NULL };
+	json_t	*services = json_object_get(args, "services"), *name;
+	size_t	 i, j;
+
+	if (json_object_size(args) != (services != NULL ? 1 : 0))
+		return (false);
+	if (services == NULL)
+		return (true);
+	if (!json_is_array(services))
+		return (false);
+	json_array_foreach(services, i, name) {
+		for (j = 0; names[j] != NULL; j++) {
+			if (json_is_string(name) && strcmp(
+			    json_string_value(name), names[j]) == 0)
+				break;
+		}
+		if (names[j] == NULL)
+			return (false);
+	}
+	return (true);
+}
+
 /* Every command of the table; a new one must be added here. */
 static const struct fuzz_cmd_expect fuzz_cmd_expected[] = {
 	{ HR_CMD_STATUS, fuzz_cmd_usable_none },
@@ -165,6 +192,7 @@ static const struct fuzz_cmd_expect fuzz_cmd_expected[] = {
 	{ HR_CMD_HISTORY, fuzz_cmd_usable_history },
 	{ HR_CMD_ROLLBACK, fuzz_cmd_usable_rollback },
 	{ HR_CMD_AGENTS, fuzz_cmd_usable_agents },
+	{ HR_CMD_WATCH, fuzz_cmd_usable_watch },
 };
 #define FUZZ_CMD_EXPECTED_COUNT \
 	(sizeof fuzz_cmd_expected / sizeof fuzz_cmd_expected[0])
@@ -406,6 +434,13 @@ cmdq_item_progress(__attribute__((unused)) struct cmdq_item *item,
 	fuzz_cmd_unreachable(__func__);
 }
 
+void
+cmdq_item_event(__attribute__((unused)) struct cmdq_item *item,
+    __attribute__((unused)) json_t *event)
+{
+	fuzz_cmd_unreachable(__func__);
+}
+
 double
 cmdq_item_running_s(__attribute__((unused)) struct cmdq_item *item)
 {
@@ -514,6 +549,12 @@ log_info(__attribute__((unused)) const char *fmt, ...)
 
 void
 log_warnx(__attribute__((unused)) const char *fmt, ...)
+{
+	fuzz_cmd_unreachable(__func__);
+}
+
+void
+log_debug(__attribute__((unused)) const char *fmt, ...)
 {
 	fuzz_cmd_unreachable(__func__);
 }

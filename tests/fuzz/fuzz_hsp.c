@@ -204,7 +204,8 @@ fuzz_llm_answer_cb(__attribute__((unused)) evutil_socket_t fd,
 /* Ask the stand-in LLM; checks the history the dialogue tool sends. */
 int
 llm_submit(__attribute__((unused)) struct registry *reg, json_t *messages,
-    const char *system, llm_done_cb cb, void *arg)
+    const char *system, __attribute__((unused)) const struct llm_options *o,
+    llm_done_cb cb, void *arg)
 {
 	struct fuzz_llm_turn	*turn;
 	json_t			*message;

@@ -36,6 +36,8 @@ declare -A LLM_PID=()
 RESULT=
 # Seconds loadpeer waits for results after its last request.
 LLM_WAIT=${LLM_WAIT:-20}
+# Seconds a loadpeer run may take in all before it is stopped.
+LLM_RUN_S=${LLM_RUN_S:-60}
 # drain.timeout_s of the configurations (a bound on the daemon's stop).
 LLM_DRAIN_S=${LLM_DRAIN_S:-3}
 
@@ -259,7 +261,7 @@ llm_load() {
 	shift 3
 	[[ " $* " == *" --no-filter "* || " $* " == *" --capability-"* ]] &&
 		filter=()
-	run timeout -k 2 60 "$LOADPEER" -p "$BROKER_PORT" --target "$AI_ID" \
+	run timeout -k 2 "$LLM_RUN_S" "$LOADPEER" -p "$BROKER_PORT" --target "$AI_ID" \
 	    --id "did:hsp:$peer" -n "$count" "${filter[@]}" \
 	    --params "$params" --wait "$LLM_WAIT" "$@"
 }
@@ -268,7 +270,7 @@ llm_load() {
 llm_load_bg() {
 	local file=$1 peer=$2 count=$3 params=$4
 	shift 4
-	start_helper timeout -k 2 60 "$LOADPEER" -p "$BROKER_PORT" \
+	start_helper timeout -k 2 "$LLM_RUN_S" "$LOADPEER" -p "$BROKER_PORT" \
 	    --target "$AI_ID" --id "did:hsp:$peer" -n "$count" \
 	    --capability-name dialogue --params "$params" --wait "$LLM_WAIT" "$@" \
 	    >"$file" 2>"$file.err"

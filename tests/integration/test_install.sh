@@ -92,7 +92,7 @@ completions() {
 	    sh "$D/usr/share/bash-completion/completions/hotreloadctl" "$@" |
 	    LC_ALL=C sort | tr '\n' ' '
 }
-assert_eq "agents drain history metrics reload reload-hsp reload-llm resume rollback status undrain version " \
+assert_eq "agents drain history metrics reload reload-hsp reload-llm resume rollback status undrain version watch " \
     "$(completions hotreloadctl '')" "completion: the commands"
 assert_eq "reload reload-hsp reload-llm resume " "$(completions hotreloadctl -j re)" \
     "completion: commands after a global option"
@@ -117,6 +117,8 @@ assert_eq "--limit " "$(completions hotreloadctl history --)" \
     "completion: the option of history"
 assert_eq "--capability " "$(completions hotreloadctl agents --)" \
     "completion: the option of agents"
+assert_eq "hsp " "$(completions hotreloadctl watch --service hs)" \
+    "completion: watch --service completes a service"
 mkdir -p "$T/sockets" && : >"$T/sockets/one.sock"
 assert_eq "$T/sockets/one.sock " "$(completions hotreloadctl -s "$T/sockets/o")" \
     "completion: -s completes file names"

@@ -65,6 +65,9 @@ outcome() {
 # ---- 500, then cool-down after 3 failures in a row
 llm_control bad '{"status": 500}'
 use "$BAD" "$GOOD"
+# A watcher of the llm service sees the cool-down (hotreloadctl watch).
+ctl -j watch --service llm >"$T/watch.json" 2>&1 &
+WATCHER=$!
 llm_ask peer-500a '{"text":"one"}'
 assert_eq "good says: one good 1" "$(outcome)" "bad answers 500: good answers"
 B=$(status_backend bad)
@@ -86,6 +89,16 @@ assert_match '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' "$(jfield cooled_down_unt
     "after 3 failures in a row: bad's cooled_down_until is set"
 assert_json services.llm.state running "llm state stays running (good is healthy)" "$(ctl -j status)"
 assert_log "cooling it down" "the log says bad is cooled down"
+cooled_event() {
+	grep -q '"backend":"bad","event":"cooled_down"' "$T/watch.json"
+}
+assert_eventually "a watcher sees bad cooled down" 5 cooled_event
+kill "$WATCHER"
+wait "$WATCHER" 2>/dev/null
+assert_contains '"type":"llm"' "$(grep cooled_down "$T/watch.json")" \
+    "the cool-down is an llm event"
+assert_contains '"reason":"HTTP 500' "$(grep cooled_down "$T/watch.json")" \
+    "the cool-down event says why"
 
 llm_ask peer-500c '{"text":"four"}'
 assert_eq "good says: four good 1" "$(outcome)" "while bad cools down: good answers"

@@ -186,7 +186,7 @@ peer_start roll -n "$ROLL_N" --rate "$ROLL_RATE"
 wait_until 10 completed_sum_above 200 ||
 	fatal "the pool serves nothing of the stream"
 t0=$(now_ms)
-run "$ROLLING" --timeout 10 --reload reload-hsp --reload reload-llm \
+run "$ROLLING" --watch --timeout 10 --reload reload-hsp --reload reload-llm \
     "$T/m1.sock" "unix:$T/m2.sock" "$T/m3.sock"
 note "rolling-reload of 3 members under load took $(($(now_ms) - t0)) ms"
 printf '%s\n' "$OUT" | sed 's/^/#   /'
@@ -201,6 +201,13 @@ for i in "${MEMBERS[@]}"; do
 	assert_line "\[$i/3\] [^ ]*m$i\.sock: status check: ok, not draining, hsp connected, in share group pool \(.*" \
 	    "$OUT" "rolling-reload: member $i passed the status check"
 done
+# --watch: each member's events follow its steps.
+assert_eq 3 "$(grep -cE '^  \| [0-9T:.-]+Z  command  start drain from ' <<<"$OUT")" \
+    "rolling-reload --watch: the drain of each of the 3 members was watched"
+assert_eq 3 "$(grep -cE '^  \| [0-9T:.-]+Z  reload   hsp +gen [0-9]+ +swap' <<<"$OUT")" \
+    "rolling-reload --watch: each member's hsp swap was watched"
+assert_eq 3 "$(grep -cE '^  \| [0-9T:.-]+Z  hsp      joined_group ' <<<"$OUT")" \
+    "rolling-reload --watch: each member joining its share group again was watched"
 last_check=$(grep -n -e ' --check: ' <<<"$OUT" | tail -n 1 | cut -d: -f1)
 first_drain=$(grep -n -e ': drain --wait' <<<"$OUT" | head -n 1 | cut -d: -f1)
 assert_gt "${last_check:-0}" "${first_drain:-0}" \

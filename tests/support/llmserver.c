@@ -2,18 +2,25 @@
  * llmserver.c -- a stand-in LLM back end for the integration tests.
  *
  * One small HTTP server (libevent's evhttp, 127.0.0.1 only) that speaks
- * enough of the three providers' APIs for hotreloadd to talk to it:
+ * enough of the providers' APIs for hotreloadd to talk to it:
  *
- *   OpenAI-compatible  POST .../chat/completions, GET .../models
+ *   OpenAI-compatible  POST .../chat/completions, GET .../models (also
+ *                      Azure OpenAI's .../openai/deployments/D/chat/
+ *                      completions and .../openai/models)
  *   Ollama             POST .../api/chat, GET .../api/tags
  *   Anthropic          POST .../messages, GET .../models with an
  *                      anthropic-version header
+ *   Gemini             POST .../models/MODEL:generateContent,
+ *                      GET .../v1beta/models
+ *   Cohere             POST .../v2/chat
  *
  * Every chat is answered "<name> says: <last user message>" (or a fixed
  * --reply), so a test can tell which back end answered and what it was sent;
  * --reply-bytes (or reply_bytes) makes the reply N bytes of "x" and
  * --pad-bytes (pad_bytes) adds N bytes of empty objects to the answer, for
- * tests of how a client copes with a huge answer.
+ * tests of how a client copes with a huge answer.  The usage an answer
+ * reports is about a token for 4 characters, or what prompt_tokens and
+ * completion_tokens set, so that a test can count exactly.
  * An Ollama chat without "stream": false gets NDJSON, as from Ollama; the
  * others refuse "stream": true.
  * A test changes the behaviour at run time through POST /control (delay,
@@ -86,6 +93,8 @@ enum provider {
 	PROVIDER_OPENAI,
 	PROVIDER_OLLAMA,
 	PROVIDER_ANTHROPIC,
+	PROVIDER_GOOGLE,
+	PROVIDER_COHERE,
 };
 
 enum endpoint_kind {
@@ -110,6 +119,8 @@ struct settings {
 	char		*reply;		/* NULL: "<name> says: .." */
 	long		 reply_bytes;	/* > 0: a reply this long, of "x" */
 	long		 pad_bytes;	/* > 0: "padding": [{},{},..] this long */
+	long		 prompt_tokens;	/* > 0: the usage answers report */
+	long		 completion_tokens;
 	long		 fail_next;	/* chats still to fail */
 	int		 fail_status;
 	bool		 models_ok;	/* model lists ignore all that */
@@ -175,7 +186,10 @@ static const struct endpoint endpoints[] = {
 	    PROVIDER_OPENAI },
 	{ "/api/chat", EVHTTP_REQ_POST, ENDPOINT_CHAT, PROVIDER_OLLAMA },
 	{ "/messages", EVHTTP_REQ_POST, ENDPOINT_CHAT, PROVIDER_ANTHROPIC },
+	{ ":generateContent", EVHTTP_REQ_POST, ENDPOINT_CHAT, PROVIDER_GOOGLE },
+	{ "/v2/chat", EVHTTP_REQ_POST, ENDPOINT_CHAT, PROVIDER_COHERE },
 	{ "/api/tags", EVHTTP_REQ_GET, ENDPOINT_MODELS, PROVIDER_OLLAMA },
+	{ "/v1beta/models", EVHTTP_REQ_GET, ENDPOINT_MODELS, PROVIDER_GOOGLE },
 	/* PROVIDER_ANTHROPIC instead when an anthropic-version is sent. */
 	{ "/models", EVHTTP_REQ_GET, ENDPOINT_MODELS, PROVIDER_OPENAI },
 };
@@ -384,8 +398,8 @@ settings_to_json(const struct llmserver *server)
 			hanging++;
 	}
 	return json_checked(json_pack(
-	    "{s:o, s:i, s:I, s:i, s:b, s:b, s:s?, s:I, s:I, s:I, s:i, s:b,"
-	    " s:i, s:O,"
+	    "{s:o, s:i, s:I, s:i, s:b, s:b, s:s?, s:I, s:I, s:I, s:I, s:I,"
+	    " s:i, s:b, s:i, s:O,"
 	    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 	    "name", json_string_lossy(server->name, strlen(server->name)),
 	    "port", server->port,
@@ -396,6 +410,8 @@ settings_to_json(const struct llmserver *server)
 	    "reply", s->reply,
 	    "reply_bytes", (json_int_t)s->reply_bytes,
 	    "pad_bytes", (json_int_t)s->pad_bytes,
+	    "prompt_tokens", (json_int_t)s->prompt_tokens,
+	    "completion_tokens", (json_int_t)s->completion_tokens,
 	    "fail_next", (json_int_t)s->fail_next,
 	    "fail_status", s->fail_status,
 	    "models_ok", s->models_ok,
@@ -483,7 +499,8 @@ settings_apply(struct settings *next, const struct settings *initial,
 {
 	static const char *const known[] = {
 		"delay_ms", "status", "hang", "stall", "reply", "reply_bytes",
-		"pad_bytes", "fail_next", "models_ok", "models_status", "models", "reset",
+		"pad_bytes", "prompt_tokens", "completion_tokens", "fail_next",
+		"models_ok", "models_status", "models", "reset",
 	};
 	const char	*key;
 	const json_t	*value, *model;
@@ -572,6 +589,16 @@ settings_apply(struct settings *next, const struct settings *initial,
 	    LLMSERVER_MAX_REPLY_BYTES, &number, cause, size) == -1)
 		return -1;
 	next->pad_bytes = (long)number;
+	number = next->prompt_tokens;
+	if (settings_get_integer(changes, "prompt_tokens", 0, INT_MAX, &number,
+	    cause, size) == -1)
+		return -1;
+	next->prompt_tokens = (long)number;
+	number = next->completion_tokens;
+	if (settings_get_integer(changes, "completion_tokens", 0, INT_MAX,
+	    &number, cause, size) == -1)
+		return -1;
+	next->completion_tokens = (long)number;
 
 	if ((value = json_object_get(changes, "models")) != NULL) {
 		if (!json_is_array(value) || json_array_size(value) == 0) {
@@ -646,6 +673,16 @@ response_set_error(struct response *response, enum provider provider,
 		break;
 	case PROVIDER_OLLAMA:
 		body = json_pack("{s:O}", "error", text);
+		break;
+	case PROVIDER_GOOGLE:
+		body = json_pack("{s:{s:i, s:O, s:s}}", "error", "code", status,
+		    "message", text, "status", status == 429 ?
+		    "RESOURCE_EXHAUSTED" : status >= 500 ? "INTERNAL" :
+		    "INVALID_ARGUMENT");
+		break;
+	case PROVIDER_COHERE:
+		body = json_pack("{s:s, s:O}", "id", "llmserver-error",
+		    "message", text);
 		break;
 	}
 	json_decref(text);
@@ -1066,14 +1103,43 @@ chat_clear(struct chat *chat)
 }
 
 /*
- * Read a chat request body.  Returns 0, or -1 with a cause for the client.
- * Ollama streams unless told not to; the others only when asked.
+ * The model a Gemini request names in its PATH (".../models/M:
+ * generateContent"), decoded, or NULL.
+ */
+static json_t *
+google_model(const char *path)
+{
+	const char	*start, *end;
+	char		*encoded, *decoded;
+	json_t		*model;
+
+	if ((start = strstr(path, "/models/")) == NULL ||
+	    (end = strrchr(path, ':')) == NULL || end < start + 8)
+		return NULL;
+	start += 8;
+	encoded = xasprintf("%.*s", (int)(end - start), start);
+	decoded = evhttp_uridecode(encoded, 0, NULL);
+	model = decoded != NULL ? json_string_lossy(decoded, strlen(decoded)) :
+	    NULL;
+	free(decoded);
+	free(encoded);
+	return model;
+}
+
+/*
+ * Read a chat request body (to PATH).  Returns 0, or -1 with a cause for
+ * the client.  Gemini's turns are "contents" of "parts", its system prompt
+ * "systemInstruction" and its model in the path; the others' are
+ * "messages" of "content".  Ollama streams unless told not to; the others
+ * only when asked.
  */
 static int
 chat_parse(const struct llmserver *server, enum provider provider,
-    const json_t *body, struct chat *chat, char *cause, size_t size)
+    const json_t *body, const char *path, struct chat *chat, char *cause,
+    size_t size)
 {
 	const json_t	*messages, *message, *role, *model, *stream;
+	const char	*list = "messages", *member = "content";
 	char		*text;
 	size_t		 index, length;
 
@@ -1082,23 +1148,31 @@ chat_parse(const struct llmserver *server, enum provider provider,
 		snprintf(cause, size, "the request body must be a JSON object");
 		return -1;
 	}
-	messages = json_object_get(body, "messages");
+	if (provider == PROVIDER_GOOGLE) {
+		list = "contents";
+		member = "parts";
+		text = content_text(json_object_get(json_object_get(body,
+		    "systemInstruction"), "parts"), &length);
+		chat->prompt_characters += utf8_characters(text, length);
+		free(text);
+	}
+	messages = json_object_get(body, list);
 	if (messages == NULL) {
-		snprintf(cause, size, "messages: field required");
+		snprintf(cause, size, "%s: field required", list);
 		return -1;
 	}
 	if (!json_is_array(messages) || json_array_size(messages) == 0) {
-		snprintf(cause, size, "messages: must be a non-empty array");
+		snprintf(cause, size, "%s: must be a non-empty array", list);
 		return -1;
 	}
 	json_array_foreach(messages, index, message) {
 		if (!json_is_object(message)) {
 			snprintf(cause, size,
-			    "messages[%zu]: must be an object", index);
+			    "%s[%zu]: must be an object", list, index);
 			chat_clear(chat);
 			return -1;
 		}
-		text = content_text(json_object_get(message, "content"),
+		text = content_text(json_object_get(message, member),
 		    &length);
 		chat->prompt_characters += utf8_characters(text, length);
 		role = json_object_get(message, "role");
@@ -1120,8 +1194,13 @@ chat_parse(const struct llmserver *server, enum provider provider,
 		chat->stream = json_is_true(stream);
 
 	model = json_object_get(body, "model");
-	chat->model = json_incref(json_is_string(model) ? (json_t *)model :
-	    json_array_get(server->current.models, 0));
+	if (provider == PROVIDER_GOOGLE)
+		chat->model = google_model(path);
+	else if (json_is_string(model))
+		chat->model = json_incref((json_t *)model);
+	if (chat->model == NULL)
+		chat->model = json_incref(json_array_get(server->current.models,
+		    0));
 	return 0;
 }
 
@@ -1233,6 +1312,10 @@ chat_answer(const struct llmserver *server, enum provider provider,
 	reply = chat_reply(server, chat, &length);
 	prompt = (json_int_t)(chat->prompt_characters / 4 + 1);
 	completion = (json_int_t)(utf8_characters(reply, length) / 4 + 1);
+	if (server->current.prompt_tokens > 0)
+		prompt = server->current.prompt_tokens;
+	if (server->current.completion_tokens > 0)
+		completion = server->current.completion_tokens;
 	timestamp_format(now, sizeof now);
 
 	switch (provider) {
@@ -1279,6 +1362,28 @@ chat_answer(const struct llmserver *server, enum provider provider,
 		    "prompt_eval_count", prompt,
 		    "eval_count", completion);
 		break;
+	case PROVIDER_GOOGLE:
+		body = json_pack("{s:[{s:{s:s, s:[{s:s%}]}, s:s, s:i}],"
+		    " s:{s:I, s:I, s:I}, s:O}",
+		    "candidates", "content", "role", "model", "parts", "text",
+		    reply, length, "finishReason", "STOP", "index", 0,
+		    "usageMetadata", "promptTokenCount", prompt,
+		    "candidatesTokenCount", completion,
+		    "totalTokenCount", prompt + completion,
+		    "modelVersion", chat->model);
+		break;
+	case PROVIDER_COHERE:
+		snprintf(id, sizeof id, "cohere-%llu", n);
+		body = json_pack("{s:s, s:s, s:{s:s, s:[{s:s, s:s%}]},"
+		    " s:{s:{s:I, s:I}, s:{s:I, s:I}}}",
+		    "id", id, "finish_reason", "COMPLETE",
+		    "message", "role", "assistant", "content", "type", "text",
+		    "text", reply, length,
+		    "usage", "billed_units", "input_tokens", prompt,
+		    "output_tokens", completion,
+		    "tokens", "input_tokens", prompt,
+		    "output_tokens", completion);
+		break;
 	}
 	free(reply);
 	response_set_json(response, 200, json_checked(body));
@@ -1303,7 +1408,7 @@ chat_respond(struct llmserver *server, enum provider provider,
 		return;
 	}
 	if (chat_parse(server, provider, json_object_get(record, "body"),
-	    &chat, cause, sizeof cause) == -1) {
+	    record_path(record), &chat, cause, sizeof cause) == -1) {
 		response_set_error(response, provider, 400, cause);
 		return;
 	}
@@ -1363,6 +1468,10 @@ models_respond(struct llmserver *server, enum provider provider,
 			entry = json_pack("{s:O, s:s, s:O}", "id", model,
 			    "type", "model", "display_name", model);
 			break;
+		case PROVIDER_GOOGLE:
+			entry = json_pack("{s:s+, s:O}", "name", "models/",
+			    json_string_value(model), "displayName", model);
+			break;
 		case PROVIDER_OLLAMA:
 		default:
 			entry = json_pack("{s:O, s:O}", "name", model,
@@ -1385,6 +1494,8 @@ models_respond(struct llmserver *server, enum provider provider,
 		    json_array_size(s->models) - 1))));
 		break;
 	case PROVIDER_OLLAMA:
+	case PROVIDER_GOOGLE:
+	case PROVIDER_COHERE:
 		response_set_json(response, 200, json_checked(json_pack(
 		    "{s:o}", "models", list)));
 		break;
@@ -1615,9 +1726,10 @@ usage(FILE *out)
 "         [--status N] [--hang] [--name NAME] [--reply TEXT]\n"
 "         [--reply-bytes N] [--pad-bytes N] [--model NAME]\n"
 "\n"
-"A stand-in LLM back end on 127.0.0.1 speaking the OpenAI-compatible,\n"
-"Ollama and Anthropic APIs, for the integration tests.  Prints the port on\n"
-"standard output once it listens; runs until SIGTERM or SIGINT.\n"
+"A stand-in LLM back end on 127.0.0.1 speaking the OpenAI-compatible (and\n"
+"Azure OpenAI), Ollama, Anthropic, Gemini and Cohere APIs, for the\n"
+"integration tests.  Prints the port on standard output once it listens;\n"
+"runs until SIGTERM or SIGINT.\n"
 "\n"
 "  --port N          port to listen on (0, the default: any free port)\n"
 "  --port-file FILE  also write the port to FILE (atomically)\n"
@@ -1640,9 +1752,13 @@ usage(FILE *out)
 "                                                    unless \"stream\":false)\n"
 "  POST .../messages          GET .../models with anthropic-version:\n"
 "                                                    Anthropic\n"
+"  POST .../models/M:generateContent  GET .../v1beta/models  Gemini\n"
+"  POST .../v2/chat                                  Cohere\n"
 "  GET|POST /control   settings and counters; POST a JSON object with any of\n"
 "      delay_ms, status, hang, stall (send the headers and half the body,\n"
 "      then nothing), reply (string or null), reply_bytes, pad_bytes,\n"
+"      prompt_tokens and completion_tokens (the usage answers report;\n"
+"      0: about one for 4 characters),\n"
 "      fail_next (the next N\n"
 "      chats answer \"status\" of the same object, default 500), models_ok,\n"
 "      models_status, models (array of names), reset (to the command line)\n"

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <check.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,26 @@ expect_one_error(const char *text, const char *expected)
 	ck_assert_uint_eq(problems.errors, 1);
 	ck_assert(!problems.list[0].warning);
 	ck_assert_str_eq(problems.list[0].text, expected);
+}
+
+/*
+ * Load TEXT (to free), expect it to be rejected with exactly the errors
+ * EXPECTED (ending with NULL), in that order.
+ */
+static void
+expect_errors(char *text, const char *const *expected)
+{
+	struct config	*c;
+	size_t		 i;
+
+	c = load(text);
+	free(text);
+	ck_assert_ptr_null(c);
+	for (i = 0; expected[i] != NULL; i++) {
+		ck_assert_uint_gt(problems.count, i);
+		ck_assert_str_eq(problems.list[i].text, expected[i]);
+	}
+	ck_assert_uint_eq(problems.count, i);
 }
 
 /* snprintf() into a new string. */
@@ -564,6 +585,232 @@ START_TEST(test_both_api_key_sources)
 }
 END_TEST
 
+/* One back end of provider PROVIDER with more members MORE, as a file. */
+static char *
+backend_with(const char *provider, const char *more)
+{
+	return (format("{\"control\": {}, \"llm\": {\"backends\": [\n"
+	    "{\"name\": \"a\", \"provider\": \"%s\", "
+	    "\"base_url\": \"http://h\", \"model\": \"m\",\n%s}]}}", provider,
+	    more));
+}
+
+/* params, cost and rate_limit: values kept, defaults "not set". */
+START_TEST(test_backend_params)
+{
+	struct config		*c;
+	struct config_backend	*b;
+	char			*text;
+
+	text = backend_with("openai", " \"params\": {\"temperature\": 0.5, "
+	    "\"top_p\": 1, \"max_tokens\": 300, \"stop\": [\"END\", \"##\"], "
+	    "\"seed\": 0, \"presence_penalty\": -2, \"frequency_penalty\": "
+	    "null},\n \"cost\": {\"input_per_1k\": 0.25, \"output_per_1k\": 2},"
+	    "\n \"rate_limit\": {\"requests_per_minute\": 2, "
+	    "\"max_wait_s\": 5}");
+	c = load(text);
+	free(text);
+	ck_assert_ptr_nonnull(c);
+	b = &c->llm->backends[0];
+	ck_assert(b->params.temperature == 0.5);
+	ck_assert(b->params.top_p == 1);
+	ck_assert_int_eq(b->params.max_tokens, 300);
+	ck_assert_uint_eq(b->params.stop_count, 2);
+	ck_assert_str_eq(b->params.stop[1], "##");
+	ck_assert_int_eq(b->params.seed, 0);
+	ck_assert(b->params.presence_penalty == -2);
+	ck_assert(isnan(b->params.frequency_penalty));
+	ck_assert(b->cost.input_per_1k == 0.25);
+	ck_assert(b->cost.output_per_1k == 2);
+	ck_assert_int_eq(b->rate_limit.requests_per_minute, 2);
+	ck_assert_int_eq(b->rate_limit.tokens_per_minute, CONFIG_UNSET);
+	ck_assert_int_eq(b->rate_limit.max_wait_s, 5);
+	ck_assert_ptr_null(b->deployment);
+	ck_assert_uint_eq(b->headers_count, 0);
+	config_free(c);
+
+	/* Nothing set: nothing sent, no cost, no limit. */
+	text = backend_with("openai", " \"timeout_s\": 60");
+	c = load(text);
+	free(text);
+	ck_assert_ptr_nonnull(c);
+	b = &c->llm->backends[0];
+	ck_assert(isnan(b->params.temperature) && isnan(b->params.top_p));
+	ck_assert_int_eq(b->params.max_tokens, CONFIG_UNSET);
+	ck_assert_int_eq(b->params.seed, CONFIG_UNSET);
+	ck_assert_uint_eq(b->params.stop_count, 0);
+	ck_assert(b->cost.input_per_1k == 0 && b->cost.output_per_1k == 0);
+	ck_assert_int_eq(b->rate_limit.requests_per_minute, CONFIG_UNSET);
+	ck_assert_int_eq(b->rate_limit.max_wait_s, 0);
+	ck_assert_str_eq(b->api_version, "2024-10-21");
+	config_free(c);
+}
+END_TEST
+
+/* The bounds of params, cost and rate_limit, with their exact messages. */
+START_TEST(test_backend_params_bounds)
+{
+	static const char *const expected[] = {
+		"t.conf:3:13: llm.backends[0].params.temperature: expected a "
+		"number from 0 to 2, or null, got 2.5",
+		"t.conf:3:33: llm.backends[0].params.top_p: expected a number "
+		"from 0 to 1, or null, got the string \"1\"",
+		"t.conf:3:47: llm.backends[0].params.max_tokens: expected an "
+		"integer from 1 to 1000000, or null, got 0",
+		"t.conf:3:64: llm.backends[0].params.seed: expected an integer "
+		"from 0 to 2147483647, or null, got 1.5",
+		"t.conf:3:86: llm.backends[0].params.stop[0]: expected a "
+		"non-empty string, got the string \"\"",
+		"t.conf:4:11: llm.backends[0].cost.input_per_1k: expected a "
+		"number from 0 to 1000000, got -1",
+		"t.conf:5:17: llm.backends[0].rate_limit.requests_per_minute: "
+		"expected an integer from 1 to 1000000, or null, got 0",
+		"t.conf:5:43: llm.backends[0].rate_limit.max_wait_s: expected "
+		"an integer from 0 to 3600, got null",
+		NULL
+	};
+	char	*text;
+
+	expect_errors(backend_with("openai", " \"params\": {\"temperature\": "
+	    "2.5, \"top_p\": \"1\", \"max_tokens\": 0, \"seed\": 1.5, "
+	    "\"stop\": [\"\"]},\n \"cost\": {\"input_per_1k\": -1},\n "
+	    "\"rate_limit\": {\"requests_per_minute\": 0, \"max_wait_s\": "
+	    "null}"), expected);
+
+	config_problems_clear(&problems);
+	text = backend_with("openai", " \"params\": {\"stop\": [\"1\", \"2\", "
+	    "\"3\", \"4\", \"5\", \"6\", \"7\", \"8\", \"9\", \"10\", \"11\", "
+	    "\"12\", \"13\", \"14\", \"15\", \"16\", \"17\"]}");
+	expect_one_error(text, "t.conf:3:13: llm.backends[0].params.stop: "
+	    "expected at most 16 stop sequences, got 17");
+	free(text);
+}
+END_TEST
+
+/*
+ * azure_openai needs a deployment; the others take neither a deployment
+ * nor an api_version.
+ */
+START_TEST(test_backend_azure_keys)
+{
+	struct config	*c;
+	char		*text;
+
+	text = backend_with("azure_openai", " \"timeout_s\": 60");
+	expect_one_error(text, "t.conf:2:1: llm.backends[0].deployment: "
+	    "required key is missing");
+	free(text);
+	config_problems_clear(&problems);
+
+	text = backend_with("openai", " \"deployment\": \"d\"");
+	expect_one_error(text, "t.conf:3:2: llm.backends[0].deployment: "
+	    "only \"provider\": \"azure_openai\" takes a deployment");
+	free(text);
+	config_problems_clear(&problems);
+
+	text = backend_with("google", " \"api_version\": \"2024-10-21\"");
+	expect_one_error(text, "t.conf:3:2: llm.backends[0].api_version: "
+	    "only \"provider\": \"azure_openai\" takes an api_version");
+	free(text);
+	config_problems_clear(&problems);
+
+	text = backend_with("azure_openai", " \"deployment\": \"gpt4o\", "
+	    "\"api_version\": \"2025-01-01-preview\"");
+	c = load(text);
+	free(text);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(c->llm->backends[0].provider, "azure_openai");
+	ck_assert_str_eq(c->llm->backends[0].deployment, "gpt4o");
+	ck_assert_str_eq(c->llm->backends[0].api_version,
+	    "2025-01-01-preview");
+	config_free(c);
+}
+END_TEST
+
+/*
+ * headers: literal, env and file values in file order; a file value is
+ * digested as api_key_file is.
+ */
+START_TEST(test_backend_headers)
+{
+	struct config		*c;
+	struct config_backend	*b;
+	char			*text;
+
+	text = backend_with("openai", " \"headers\": {\"X-Title\": "
+	    "\"demo app\", \"X-Env\": {\"env\": \"GW_TOKEN\"}, "
+	    "\"X-File\": {\"file\": \"/etc/gw.token\"}}");
+	c = load(text);
+	free(text);
+	ck_assert_ptr_nonnull(c);
+	b = &c->llm->backends[0];
+	ck_assert_uint_eq(b->headers_count, 3);
+	ck_assert_str_eq(b->headers[0].name, "X-Title");
+	ck_assert_int_eq(b->headers[0].source, CONFIG_HEADER_LITERAL);
+	ck_assert_str_eq(b->headers[0].value, "demo app");
+	ck_assert_str_eq(b->headers[1].name, "X-Env");
+	ck_assert_int_eq(b->headers[1].source, CONFIG_HEADER_ENV);
+	ck_assert_str_eq(b->headers[1].value, "GW_TOKEN");
+	ck_assert_int_eq(b->headers[2].source, CONFIG_HEADER_FILE);
+	ck_assert_str_eq(b->headers[2].value, "/etc/gw.token");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+	    c->files, "llm.backends[0].headers.X-File.file"), "path")),
+	    "/etc/gw.token");
+	config_free(c);
+}
+END_TEST
+
+/* What headers refuses, without quoting a value back. */
+START_TEST(test_backend_headers_refused)
+{
+	static const char *const expected[] = {
+		"t.conf:3:14: llm.backends[0].headers[\"Bad Name\"]: expected "
+		"a header name of 1 to 64 letters, digits or !#$%&'*+-.^_`|~",
+		"t.conf:3:31: llm.backends[0].headers.content-type: hotreloadd "
+		"sets this header itself",
+		/* The value is not quoted back: it may be a credential. */
+		"t.conf:3:61: llm.backends[0].headers.X-A: expected a header "
+		"value of 1 to 8192 bytes, without control characters or "
+		"spaces at either end",
+		"t.conf:3:88: llm.backends[0].headers.X-C: expected a string, "
+		"{\"env\": VARIABLE} or {\"file\": PATH}, got an object",
+		"t.conf:3:131: llm.backends[0].headers.X-D.path: unknown key",
+		"t.conf:3:154: llm.backends[0].headers.X-E.file: expected an "
+		"absolute path, got the string \"f\"",
+		"t.conf:3:181: llm.backends[0].headers.x-f: the header X-F is "
+		"already set (header names are not case-sensitive)",
+		"t.conf:3:197: llm.backends[0].headers.X-G: expected a string, "
+		"{\"env\": VARIABLE} or {\"file\": PATH}, got 3",
+		NULL
+	};
+	char	*text, *members, *more;
+	int	 i;
+
+	expect_errors(backend_with("openai", " \"headers\": {\"Bad Name\": "
+	    "\"v\", \"content-type\": \"text/plain\", "
+	    "\"X-A\": \"secret\\r\\nX-B: 1\", "
+	    "\"X-C\": {\"env\": \"A\", \"file\": \"/f\"}, "
+	    "\"X-D\": {\"path\": \"/f\"}, \"X-E\": {\"file\": \"f\"}, "
+	    "\"X-F\": \"ok\", \"x-f\": \"again\", \"X-G\": 3}"), expected);
+
+	/* At most 32 headers. */
+	config_problems_clear(&problems);
+	members = format("\"H0\": \"v\"");
+	for (i = 1; i < 33; i++) {
+		more = format("%s, \"H%d\": \"v\"", members, i);
+		free(members);
+		members = more;
+	}
+	more = format(" \"headers\": {%s}", members);
+	text = backend_with("openai", more);
+	expect_one_error(text, "t.conf:3:2: llm.backends[0].headers: "
+	    "expected at most 32 headers, got 33");
+	free(text);
+	free(more);
+	free(members);
+}
+END_TEST
+
 START_TEST(test_backend_values)
 {
 	struct config	*c;
@@ -579,8 +826,9 @@ START_TEST(test_backend_values)
 	    "llm.backends[0].name: expected a name of 1 to 64 letters, digits, "
 	    "'_', '.' or '-', got the string \"a b\"");
 	ck_assert_str_eq(problems.list[1].text, "t.conf:2:17: "
-	    "llm.backends[0].provider: expected one of \"openai\", \"ollama\" "
-	    "or \"anthropic\", got the string \"opnai\" "
+	    "llm.backends[0].provider: expected one of \"openai\", \"ollama\", "
+	    "\"anthropic\", \"azure_openai\", \"google\" or \"cohere\", got "
+	    "the string \"opnai\" "
 	    "(did you mean \"openai\"?)");
 	ck_assert_str_eq(problems.list[2].text, "t.conf:2:38: "
 	    "llm.backends[0].base_url: expected a URL starting with http:// or "
@@ -1411,8 +1659,15 @@ row_default_text(const struct config_row *row)
 
 	switch (row->type) {
 	case CONFIG_INTEGER:
+		if (row->flags & CONFIG_NULLABLE)
+			return (strdup("null"));
 		snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT,
 		    row->default_integer);
+		return (strdup(number));
+	case CONFIG_NUMBER:
+		if (row->flags & CONFIG_NULLABLE)
+			return (strdup("null"));
+		snprintf(number, sizeof number, "%.15g", row->default_number);
 		return (strdup(number));
 	case CONFIG_BOOL:
 		return (strdup(row->default_integer ? "true" : "false"));
@@ -1461,11 +1716,15 @@ doc_compare_section(struct doc *doc, const struct config_section *section)
 			    got == NULL ? "none" : got, MAN_PAGE);
 		free(want);
 		free(got);
-		if (row->type != CONFIG_INTEGER)
+		if (row->type == CONFIG_INTEGER)
+			snprintf(bounds, sizeof bounds, "An integer from %"
+			    JSON_INTEGER_FORMAT " to %" JSON_INTEGER_FORMAT,
+			    row->min, row->max);
+		else if (row->type == CONFIG_NUMBER)
+			snprintf(bounds, sizeof bounds, "A number from %.15g "
+			    "to %.15g", row->min_number, row->max_number);
+		else
 			continue;
-		snprintf(bounds, sizeof bounds, "An integer from %"
-		    JSON_INTEGER_FORMAT " to %" JSON_INTEGER_FORMAT,
-		    row->min, row->max);
 		if (strncmp(k->text, bounds, strlen(bounds)) != 0)
 			doc_mismatch(doc, "%s: %s: \"%s\" in the schema, \"%.*s\" "
 			    "in %s", section->name, row->key, bounds,
@@ -1545,8 +1804,20 @@ shipped_compare_section(struct doc *doc, const struct config_section *section,
 		    *path == '\0' ? "" : ".", row->key);
 		switch (row->type) {
 		case CONFIG_INTEGER:
-			same = json_is_integer(value) &&
-			    json_integer_value(value) == row->default_integer;
+			if (row->flags & CONFIG_NULLABLE)
+				same = json_is_null(value);
+			else
+				same = json_is_integer(value) &&
+				    json_integer_value(value) ==
+				    row->default_integer;
+			break;
+		case CONFIG_NUMBER:
+			if (row->flags & CONFIG_NULLABLE)
+				same = json_is_null(value);
+			else
+				same = json_is_number(value) &&
+				    json_number_value(value) ==
+				    row->default_number;
 			break;
 		case CONFIG_BOOL:
 			same = json_is_boolean(value) &&
@@ -1698,6 +1969,11 @@ config_suite(void)
 	tcase_add_test(tc, test_duplicate_backend_names);
 	tcase_add_test(tc, test_both_api_key_sources);
 	tcase_add_test(tc, test_backend_values);
+	tcase_add_test(tc, test_backend_params);
+	tcase_add_test(tc, test_backend_params_bounds);
+	tcase_add_test(tc, test_backend_azure_keys);
+	tcase_add_test(tc, test_backend_headers);
+	tcase_add_test(tc, test_backend_headers_refused);
 	tcase_add_test(tc, test_bad_mode);
 	tcase_add_test(tc, test_socket);
 	tcase_add_test(tc, test_hsp_values);

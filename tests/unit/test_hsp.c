@@ -133,6 +133,23 @@ reload(struct config *config)
 	ck_assert_ptr_null(cause);
 }
 
+/*
+ * Start a first generation whose broker refuses (CONFIG, which the test
+ * frees) and wait until it backs off; returns its instance.
+ */
+static struct service_instance *
+start_backing_off(struct config *config)
+{
+	enum hsp_state	backoff = HSP_STATE_BACKOFF;
+	int		one = 1;
+
+	reload(config);
+	ck_assert(run_until(called_back, &one, 5));
+	ck_assert(last_ok);
+	ck_assert(run_until(in_state, &backoff, 5));
+	return (registry_slot(reg, SERVICE_HSP)->current);
+}
+
 static void
 setup(void)
 {
@@ -195,18 +212,12 @@ END_TEST
 START_TEST(first_generation_starts_and_backs_off)
 {
 	struct config		*config = hsp_config(refused_port(), 5);
-	enum hsp_state		 backoff = HSP_STATE_BACKOFF;
 	struct service_slot	*slot = registry_slot(reg, SERVICE_HSP);
 	struct hsp_conn		*c;
 	json_t			*status;
-	int			 one = 1;
 
-	reload(config);
-	ck_assert(run_until(called_back, &one, 5));
-	ck_assert(last_ok);
+	c = start_backing_off(config)->data;
 	ck_assert_uint_eq(slot->generation, 1);
-	ck_assert(run_until(in_state, &backoff, 5));
-	c = slot->current->data;
 	ck_assert_uint_ge(c->backoff_ms, HSP_BACKOFF_FIRST_MS);
 	status = slot->ops->status(slot->current);
 	ck_assert_str_eq(json_string_value(json_object_get(status, "state")),
@@ -277,15 +288,10 @@ END_TEST
 START_TEST(retire_while_backing_off_closes)
 {
 	struct config		*config = hsp_config(refused_port(), 5);
-	enum hsp_state		 backoff = HSP_STATE_BACKOFF;
 	struct service_slot	*slot = registry_slot(reg, SERVICE_HSP);
 	struct service_instance	*inst;
-	int			 one = 1;
 
-	reload(config);
-	ck_assert(run_until(called_back, &one, 5));
-	ck_assert(run_until(in_state, &backoff, 5));
-	inst = slot->current;
+	inst = start_backing_off(config);
 	service_instance_ref(inst);
 	registry_retire_all(reg);
 	ck_assert_int_eq(((struct hsp_conn *)inst->data)->state,

@@ -44,6 +44,7 @@ int
 llm_submit(__attribute__((unused)) struct registry *r,
     __attribute__((unused)) json_t *messages,
     __attribute__((unused)) const char *system,
+    __attribute__((unused)) const struct llm_options *options,
     __attribute__((unused)) llm_done_cb cb, __attribute__((unused)) void *arg)
 {
 	return (-1);
