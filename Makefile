@@ -35,7 +35,7 @@ COMPLETIONDIR	?= $(DATAROOTDIR)/bash-completion/completions
 WITH_SYSTEMD	?= yes
 
 PKG_CONFIG	?= pkg-config
-PKGS		= libevent jansson libmosquitto libcurl nettle
+PKGS		= libevent jansson libmosquitto libcurl nettle openssl
 
 # systemd (sd_notify, socket activation, journal fields): used unless
 # WITH_SYSTEMD=no, when pkg-config finds libsystemd.  Without it the daemon's
@@ -133,7 +133,7 @@ UNIT_test_router	= src/router.o src/dedup.o src/hsp-envelope.o \
 			  src/discovery.o src/registry.o $(CONFIG_OBJS) \
 			  src/util.o src/log.o tests/support/stubs-hsp.o
 UNIT_test_hsp		= src/hsp.o src/hsp-connect.o src/hsp-intake.o \
-			  src/hsp-loop.o src/hsp-pub.o src/hsp-envelope.o \
+			  src/hsp-loop.o src/hsp-pub.o src/hsp-tls.o src/hsp-envelope.o \
 			  src/router.o src/dedup.o src/dispatcher.o \
 			  src/discovery.o src/registry.o $(CONFIG_OBJS) \
 			  src/util.o src/log.o
@@ -155,8 +155,9 @@ tests/support/loadpeer: $(B)/tests/support/loadpeer.o $(B)/tests/support/tool.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 tests/support/llmserver: $(B)/tests/support/llmserver.o \
-		$(B)/tests/support/tool.o
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+		$(B)/tests/support/llmserver-tls.o $(B)/tests/support/tool.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) \
+		$$($(PKG_CONFIG) --libs libevent_openssl)
 
 .PHONY: all clean distclean check check-build check-unit check-integration \
 	check-structure demo deps install uninstall configure dist FORCE

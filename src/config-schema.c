@@ -310,6 +310,46 @@ static const struct config_section drain_section = {
 	"drain", ROWS(drain_rows), NULL
 };
 
+/* A client certificate and its key go together (any tls section S). */
+static void
+check_cert_and_key(struct config_load *ld, const struct config_section *s,
+    json_t *object, const char *path)
+{
+	if (config_member_is_set(s, object,
+	    offsetof(struct config_tls, cert_file)) !=
+	    config_member_is_set(s, object,
+	    offsetof(struct config_tls, key_file)))
+		config_error_at(ld, path, "cert_file and key_file go together: "
+		    "set both or neither");
+}
+
+/* llm.backends[].tls: a private CA and a client certificate for a gateway. */
+static void
+finish_backend_tls(struct config_load *ld, json_t *object, const char *path,
+    void *target);
+
+/* A file of a tls section: an absolute path whose content counts. */
+#define TLS_FILE(k, field)						\
+	{ STRING(k, struct config_tls, field, config_rule_absolute_path,	\
+	    NULL), .flags = CONFIG_NULLABLE | CONFIG_CONTENT }
+
+static const struct config_row backend_tls_rows[] = {
+	TLS_FILE("ca_file", ca_file),
+	TLS_FILE("cert_file", cert_file),
+	TLS_FILE("key_file", key_file),
+};
+static const struct config_section backend_tls_section = {
+	"llm.backends[].tls", ROWS(backend_tls_rows), finish_backend_tls
+};
+
+static void
+finish_backend_tls(struct config_load *ld, json_t *object, const char *path,
+    void *target)
+{
+	(void)target;
+	check_cert_and_key(ld, &backend_tls_section, object, path);
+}
+
 /*
  * Report the member of SECTION that fills the field at OFFSET, in the
  * object at PATH, with the message FMT.
@@ -448,6 +488,8 @@ static const struct config_row backend_rows[] = {
 	    .count_offset = offsetof(struct config_backend, headers_count) },
 	{ SECTION("cost", cost_section) },
 	{ SECTION("rate_limit", rate_limit_section) },
+	{ SECTION_POINTER("tls", struct config_backend, tls,
+	    backend_tls_section), .flags = CONFIG_NULLABLE },
 };
 static const struct config_section backend_section = {
 	"llm.backends[]", ROWS(backend_rows), finish_backend
@@ -686,19 +728,18 @@ static void
 finish_tls(struct config_load *ld, json_t *object, const char *path,
     void *target);
 
+static const struct config_choice tls_versions[] = {
+	{ "tlsv1.2", 12 }, { "tlsv1.3", 13 }, { NULL, 0 }
+};
+
 static const struct config_row tls_rows[] = {
-	{ STRING("ca_file", struct config_tls, ca_file,
-	    config_rule_absolute_path, NULL),
-	    .flags = CONFIG_NULLABLE | CONFIG_CONTENT },
-	{ STRING("ca_path", struct config_tls, ca_path,
-	    config_rule_absolute_path, NULL),
-	    .flags = CONFIG_NULLABLE | CONFIG_CONTENT },
-	{ STRING("cert_file", struct config_tls, cert_file,
-	    config_rule_absolute_path, NULL),
-	    .flags = CONFIG_NULLABLE | CONFIG_CONTENT },
-	{ STRING("key_file", struct config_tls, key_file,
-	    config_rule_absolute_path, NULL),
-	    .flags = CONFIG_NULLABLE | CONFIG_CONTENT },
+	TLS_FILE("ca_file", ca_file),
+	TLS_FILE("ca_path", ca_path),
+	TLS_FILE("cert_file", cert_file),
+	TLS_FILE("key_file", key_file),
+	{ CHOICE("min_version", struct config_tls, min_version, tls_versions,
+	    "tlsv1.2") },
+	{ BOOLEAN("insecure", struct config_tls, insecure, false) },
 };
 static const struct config_section tls_section = {
 	"hsp.broker.tls", ROWS(tls_rows), finish_tls
@@ -717,12 +758,7 @@ finish_tls(struct config_load *ld, json_t *object, const char *path,
 	    offsetof(struct config_tls, ca_path)))
 		config_error_at(ld, path, "set ca_file or ca_path (or both) "
 		    "to verify the broker");
-	if (config_member_is_set(s, object,
-	    offsetof(struct config_tls, cert_file)) !=
-	    config_member_is_set(s, object,
-	    offsetof(struct config_tls, key_file)))
-		config_error_at(ld, path, "cert_file and key_file go together: "
-		    "set both or neither");
+	check_cert_and_key(ld, s, object, path);
 }
 
 static const struct config_row broker_rows[] = {

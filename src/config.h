@@ -43,6 +43,15 @@ struct config_problems {
 	size_t			 warnings;
 };
 
+struct config_tls {
+	char	*ca_file;
+	char	*ca_path;
+	char	*cert_file;
+	char	*key_file;
+	int	 min_version;	/* 12 (TLS 1.2) or 13 (TLS 1.3) */
+	bool	 insecure;	/* no host name check */
+};
+
 /* The longest value of an extra header (llm.backends[].headers). */
 #define CONFIG_MAX_HEADER_VALUE	8192
 
@@ -101,6 +110,7 @@ struct config_backend {
 		int	 tokens_per_minute;	/* CONFIG_UNSET: no limit */
 		int	 max_wait_s;
 	} rate_limit;
+	struct config_tls	*tls;	/* ca_file, cert_file, key_file; or NULL */
 };
 
 struct config_llm {
@@ -113,12 +123,6 @@ struct config_llm {
 	size_t			 dialogue_history_bytes; /* all conversations */
 };
 
-struct config_tls {
-	char	*ca_file;
-	char	*ca_path;
-	char	*cert_file;
-	char	*key_file;
-};
 
 struct config_hsp {
 	char			*host;

@@ -429,6 +429,9 @@ bool		 str_utf8_valid(const char *);
 double		 timespec_elapsed_s(const struct timespec *since);
 
 int		 file_check_regular(const char *, char **);
+struct config_tls;
+int		 file_check_tls(const struct config_tls *, const char *,
+		    char **);
 int		 file_read(const char *, size_t, char **, size_t *, mode_t *,
 		    char **);
 int		 file_read_secret(const char *, size_t, char **, char **,

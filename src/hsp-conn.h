@@ -7,6 +7,7 @@
  *   hsp-connect.c  client ids, topics, credentials, one connection attempt
  *   hsp-loop.c     libmosquitto on the daemon's libevent loop
  *   hsp-intake.c   reading: batches, back-pressure, held messages
+ *   hsp-tls.c      TLS to the broker: our own SSL_CTX, what was refused
  *   hsp-pub.c      the publishing connection, unacknowledged publishes,
  *                  the router's publisher
  *
@@ -80,6 +81,22 @@ enum hsp_state {
 	HSP_STATE_CLOSED,
 };
 
+/*
+ * TLS of one MQTT connection (hsp-tls.c): its own OpenSSL context, and what
+ * the current handshake found.
+ */
+struct hsp_tls {
+	struct ssl_ctx_st	*ctx;		/* NULL: plain TCP */
+	const char		*host;		/* the configured name */
+	int			 min_version;	/* 12 or 13 */
+	bool			 sni;		/* host is a name */
+	bool			 client_certificate; /* cert_file is set */
+	bool			 handshake_done;
+	bool			 accepted;	/* CONNACK: TLS is fine */
+	char			*failure;	/* what it refused, or NULL */
+	char			 cause[300];	/* hsp_tls_explain() */
+};
+
 /* The publishing connection of a connector (see the top of the file). */
 struct hsp_pub {
 	struct mosquitto	*mosq;
@@ -94,6 +111,7 @@ struct hsp_pub {
 	unsigned int		 backoff_ms;
 	uint64_t		 reconnects;
 	char			*last_error;
+	struct hsp_tls		 tls;
 };
 
 struct hsp_conn {
@@ -111,6 +129,7 @@ struct hsp_conn {
 	bool			 dropping;	/* our own disconnect, not a loss */
 	char			*address;	/* resolved broker address */
 	char			*password;
+	struct hsp_tls		 tls;
 
 	/* Reload: fail the start rather than retry. */
 	bool			 strict;
@@ -200,9 +219,18 @@ void	 hsp_on_disconnect(struct mosquitto *mosq, void *obj, int rc,
 char	*hsp_client_id(const struct config *config, char letter);
 int	 hsp_conn_topics(struct hsp_conn *c);
 int	 hsp_read_password(struct hsp_conn *c, char **cause);
-int	 hsp_check_tls_files(struct hsp_conn *c, char **cause);
 int	 hsp_conn_new_mosq(struct hsp_conn *c, char **cause);
 void	 hsp_conn_connect(struct hsp_conn *c);
+
+/* hsp-tls.c: TLS to the broker */
+int	 hsp_tls_init(struct hsp_tls *, const struct config_hsp *, char **);
+int	 hsp_tls_attach(struct hsp_tls *, struct mosquitto *, char **);
+void	 hsp_tls_reset(struct hsp_tls *);
+void	 hsp_tls_accepted(struct hsp_tls *);
+const char	*hsp_tls_explain(struct hsp_tls *, const char *why);
+void	 hsp_tls_free(struct hsp_tls *);
+bool	 hsp_tls_handshaking(struct mosquitto *);
+char	*hsp_connack_cause(const struct hsp_conn *, int rc);
 
 /* hsp-loop.c: libmosquitto on the daemon's libevent loop */
 const char	*hsp_strerror(int rc);

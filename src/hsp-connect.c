@@ -113,32 +113,24 @@ hsp_read_password(struct hsp_conn *c, char **cause)
 }
 
 /*
- * The TLS files must be regular files: libmosquitto opens them itself, and
- * a FIFO in their place would block the loop in open().
+ * The cause of a refused CONNACK, RC being an MQTT 5 reason code or an MQTT
+ * 3.1.1 return code.  A refusal of the credentials (a wrong password, a
+ * user the broker does not know or no longer accepts) says so first, so
+ * that an operator can tell it from any other refusal.
  */
-int
-hsp_check_tls_files(struct hsp_conn *c, char **cause)
+char *
+hsp_connack_cause(const struct hsp_conn *c, int rc)
 {
-	const struct config_tls	*tls = c->cfg->tls;
-	const char		*names[] = { "ca_file", "cert_file", "key_file" };
-	const char		*paths[3];
-	char			*why;
-	size_t			 i;
+	bool	v5 = c->cfg->protocol == 5, credentials;
 
-	if (tls == NULL)
-		return (0);
-	paths[0] = tls->ca_file;
-	paths[1] = tls->cert_file;
-	paths[2] = tls->key_file;
-	for (i = 0; i < 3; i++) {
-		if (paths[i] == NULL || file_check_regular(paths[i], &why) == 0)
-			continue;
-		*cause = str_printf("hsp.broker.tls.%s %s: %s", names[i],
-		    paths[i], why != NULL ? why : "out of memory");
-		free(why);
-		return (-1);
-	}
-	return (0);
+	credentials = v5 ? rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD ||
+	    rc == MQTT_RC_NOT_AUTHORIZED ||
+	    rc == MQTT_RC_BAD_AUTHENTICATION_METHOD :
+	    rc == CONNACK_REFUSED_BAD_USERNAME_PASSWORD ||
+	    rc == CONNACK_REFUSED_NOT_AUTHORIZED;
+	return (str_printf("%sthe broker refused the connection: %s",
+	    credentials ? "credentials refused: " : "",
+	    v5 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc)));
 }
 
 /*
@@ -170,8 +162,7 @@ hsp_set_will(struct hsp_conn *c, struct mosquitto *mosq, size_t index)
 int
 hsp_conn_new_mosq(struct hsp_conn *c, char **cause)
 {
-	const struct config_tls	*tls = c->cfg->tls;
-	int			 rc;
+	int	rc;
 
 	if (c->mosq != NULL)
 		mosquitto_destroy(c->mosq);
@@ -197,12 +188,8 @@ hsp_conn_new_mosq(struct hsp_conn *c, char **cause)
 		*cause = str_printf("MQTT credentials: %s", hsp_strerror(rc));
 		return (-1);
 	}
-	if (tls != NULL && (rc = mosquitto_tls_set(c->mosq, tls->ca_file,
-	    tls->ca_path, tls->cert_file, tls->key_file, NULL)) !=
-	    MOSQ_ERR_SUCCESS) {
-		*cause = str_printf("hsp.broker.tls: %s", hsp_strerror(rc));
+	if (hsp_tls_attach(&c->tls, c->mosq, cause) == -1)
 		return (-1);
-	}
 	if (c->cfg->protocol == 5) {
 		mosquitto_property	*props = NULL;
 		size_t			 packet;
@@ -250,10 +237,11 @@ hsp_conn_connect_address(struct hsp_conn *c)
 		}
 	}
 	hsp_conn_state(c, HSP_STATE_CONNECTING, "TCP connect and CONNECT");
+	hsp_tls_reset(&c->tls);
 	rc = mosquitto_connect_bind_async(c->mosq, c->address,
 	    c->cfg->port, c->cfg->keepalive_s, NULL);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		hsp_conn_lost(c, hsp_strerror(rc));
+		hsp_conn_lost(c, hsp_tls_explain(&c->tls, hsp_strerror(rc)));
 		return;
 	}
 	hsp_conn_update(c);
@@ -296,8 +284,9 @@ hsp_conn_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
 
 /*
  * One connection attempt: resolve the broker's name without blocking
- * (numeric addresses and TLS skip it: with TLS libmosquitto needs the name
- * to check the certificate), then connect.  Bounded by connect_timeout_s.
+ * (numeric addresses skip it; with TLS the certificate is still checked
+ * against the name, see hsp-tls.c), then connect.  Bounded by
+ * connect_timeout_s.
  */
 void
 hsp_conn_connect(struct hsp_conn *c)
@@ -323,7 +312,7 @@ hsp_conn_connect(struct hsp_conn *c)
 	hsp_conn_state(c, HSP_STATE_CONNECTING, "connection attempt");
 	numeric = inet_pton(AF_INET, c->cfg->host, scratch) == 1 ||
 	    inet_pton(AF_INET6, c->cfg->host, scratch) == 1;
-	if (numeric || c->cfg->tls != NULL || hsp_dns == NULL) {
+	if (numeric || hsp_dns == NULL) {
 		free(c->address);
 		c->address = strdup(c->cfg->host);
 		hsp_conn_connect_address(c);

@@ -109,7 +109,7 @@ hsp_conn_io(struct hsp_conn *c, int (*loop)(struct mosquitto *, int))
 		clock_gettime(CLOCK_MONOTONIC, &c->last_read);
 	rc = loop(c->mosq, 1);
 	if (rc != MOSQ_ERR_SUCCESS && c->fd != -1 && !c->inst->dead)
-		hsp_conn_lost(c, hsp_strerror(rc));
+		hsp_conn_lost(c, hsp_tls_explain(&c->tls, hsp_strerror(rc)));
 	else if (!c->inst->dead) {
 		hsp_conn_update(c);
 		hsp_conn_intake(c);
@@ -117,12 +117,20 @@ hsp_conn_io(struct hsp_conn *c, int (*loop)(struct mosquitto *, int))
 	service_instance_unref(c->inst);
 }
 
-/* Socket writable and libmosquitto has something to send. */
+/*
+ * Socket writable and libmosquitto has something to send.  While a TLS
+ * handshake is under way mosquitto_loop_write() sends nothing: only
+ * mosquitto_loop_read() moves the handshake on (its own select loop calls
+ * SSL_connect() on either event), so a writable socket goes there.
+ */
 static void
 hsp_conn_write_cb(__attribute__((unused)) evutil_socket_t fd,
     __attribute__((unused)) short events, void *arg)
 {
-	hsp_conn_io(arg, mosquitto_loop_write);
+	struct hsp_conn	*c = arg;
+
+	hsp_conn_io(c, c->mosq != NULL && hsp_tls_handshaking(c->mosq) ?
+	    mosquitto_loop_read : mosquitto_loop_write);
 }
 
 /* Once a second: keepalive pings and libmosquitto's own timeouts. */

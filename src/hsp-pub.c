@@ -197,7 +197,8 @@ hsp_pub_io(struct hsp_conn *c, int (*loop)(struct mosquitto *, int))
 	service_instance_ref(c->inst);
 	rc = loop(c->pub.mosq, 1);
 	if (rc != MOSQ_ERR_SUCCESS && c->pub.fd != -1 && !c->inst->dead)
-		hsp_pub_lost(c, hsp_strerror(rc));
+		hsp_pub_lost(c, hsp_tls_explain(&c->pub.tls,
+		    hsp_strerror(rc)));
 	else if (!c->inst->dead) {
 		hsp_pub_update(c);
 		/* PUBACKs may bring the daemon under its limits. */
@@ -215,12 +216,16 @@ hsp_pub_read_cb(__attribute__((unused)) evutil_socket_t fd,
 	hsp_pub_io(arg, mosquitto_loop_read);
 }
 
-/* The publishing socket is writable and libmosquitto has data. */
+/* The publishing socket is writable (as hsp_conn_write_cb). */
 static void
 hsp_pub_write_cb(__attribute__((unused)) evutil_socket_t fd,
     __attribute__((unused)) short events, void *arg)
 {
-	hsp_pub_io(arg, mosquitto_loop_write);
+	struct hsp_conn	*c = arg;
+
+	hsp_pub_io(c, c->pub.mosq != NULL &&
+	    hsp_tls_handshaking(c->pub.mosq) ? mosquitto_loop_read :
+	    mosquitto_loop_write);
 }
 
 /* Follow the publishing connection's socket (as hsp_conn_update). */
@@ -243,10 +248,9 @@ hsp_pub_on_connect(__attribute__((unused)) struct mosquitto *mosq,
 
 	if (c->inst->dead)
 		return;
+	hsp_tls_accepted(&c->pub.tls);
 	if (rc != 0) {
-		char	*why = str_printf("broker refused the connection: %s",
-		    c->cfg->protocol == 5 ? mosquitto_reason_string(rc) :
-		    mosquitto_connack_string(rc));
+		char	*why = hsp_connack_cause(c, rc);
 
 		hsp_pub_drop(c);
 		hsp_pub_lost(c, why != NULL ? why : "refused");
@@ -278,7 +282,8 @@ hsp_pub_on_disconnect(__attribute__((unused)) struct mosquitto *mosq,
 	if (c->inst->dead || c->pub.dropping ||
 	    (!c->pub.connected && !c->pub.connecting))
 		return;
-	hsp_pub_lost(c, rc == 0 ? "disconnected" : hsp_strerror(rc));
+	hsp_pub_lost(c, hsp_tls_explain(&c->pub.tls, rc == 0 ?
+	    "disconnected" : hsp_strerror(rc)));
 }
 
 /* Close the publishing connection ourselves. */
@@ -300,7 +305,6 @@ hsp_pub_drop(struct hsp_conn *c)
 int
 hsp_pub_new_mosq(struct hsp_conn *c, char **cause)
 {
-	const struct config_tls	*tls = c->cfg->tls;
 	struct mosquitto	*m;
 	int			 rc;
 
@@ -325,13 +329,7 @@ hsp_pub_new_mosq(struct hsp_conn *c, char **cause)
 		*cause = str_printf("MQTT credentials: %s", hsp_strerror(rc));
 		return (-1);
 	}
-	if (tls != NULL && (rc = mosquitto_tls_set(m, tls->ca_file,
-	    tls->ca_path, tls->cert_file, tls->key_file, NULL)) !=
-	    MOSQ_ERR_SUCCESS) {
-		*cause = str_printf("hsp.broker.tls: %s", hsp_strerror(rc));
-		return (-1);
-	}
-	return (0);
+	return (hsp_tls_attach(&c->pub.tls, m, cause));
 }
 
 /*
@@ -348,10 +346,12 @@ hsp_pub_connect(struct hsp_conn *c)
 		return;
 	evtimer_del(c->pub.timer);
 	c->pub.connecting = true;
+	hsp_tls_reset(&c->pub.tls);
 	rc = mosquitto_connect_bind_async(c->pub.mosq, c->address,
 	    c->cfg->port, c->cfg->keepalive_s, NULL);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		hsp_pub_lost(c, hsp_strerror(rc));
+		hsp_pub_lost(c, hsp_tls_explain(&c->pub.tls,
+		    hsp_strerror(rc)));
 		return;
 	}
 	hsp_pub_update(c);

@@ -394,10 +394,13 @@ hsp_on_connect(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 
 	if (c->inst->dead)
 		return;
+	hsp_tls_accepted(&c->tls);
 	if (rc != 0) {
-		hsp_conn_error(c, "%s:%d: broker refused the connection: %s",
-		    c->cfg->host, c->cfg->port, c->cfg->protocol == 5 ?
-		    mosquitto_reason_string(rc) : mosquitto_connack_string(rc));
+		char	*why = hsp_connack_cause(c, rc);
+
+		hsp_conn_error(c, "%s:%d: %s", c->cfg->host, c->cfg->port,
+		    why != NULL ? why : "the broker refused the connection");
+		free(why);
 		hsp_conn_drop(c);
 		hsp_conn_failed(c);
 		return;
@@ -615,10 +618,34 @@ hsp_on_disconnect(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 	 */
 	if (c->state == HSP_STATE_BACKOFF || c->state == HSP_STATE_CLOSED)
 		return;
-	hsp_conn_lost(c, rc == 0 ? "disconnected" : hsp_strerror(rc));
+	hsp_conn_lost(c, hsp_tls_explain(&c->tls, rc == 0 ? "disconnected" :
+	    hsp_strerror(rc)));
 }
 
 /* The publishing connection ----------------------------------------- */
+
+/*
+ * The resolver every connector shares: the name servers of
+ * /etc/resolv.conf, or, for the tests only, of the file named by
+ * HOTRELOADD_TEST_RESOLV_CONF (a resolver that answers slowly shows that
+ * the loop does not wait for it).
+ */
+static struct evdns_base *
+hsp_dns_new(struct event_base *base)
+{
+	struct evdns_base	*dns;
+	const char		*file = getenv("HOTRELOADD_TEST_RESOLV_CONF");
+
+	if (file == NULL || *file == '\0')
+		return (evdns_base_new(base,
+		    EVDNS_BASE_INITIALIZE_NAMESERVERS));
+	log_warnx("hsp: resolving with the name servers of %s "
+	    "(HOTRELOADD_TEST_RESOLV_CONF, for tests only)", file);
+	if ((dns = evdns_base_new(base, 0)) != NULL &&
+	    evdns_base_resolv_conf_parse(dns, DNS_OPTIONS_ALL, file) != 0)
+		log_warnx("hsp: %s: cannot read it all", file);
+	return (dns);
+}
 
 /* Build a connector from CONFIG; nothing touches the network yet. */
 static struct service_instance *
@@ -650,7 +677,9 @@ hsp_create(struct registry *reg, const struct config *config, char **cause)
 	TAILQ_INIT(&c->pending_order);
 	TAILQ_INIT(&c->held);
 	if (hsp_conn_topics(c) == -1 || hsp_read_password(c, cause) == -1 ||
-	    hsp_check_tls_files(c, cause) == -1 ||
+	    file_check_tls(c->cfg->tls, "hsp.broker.tls", cause) == -1 ||
+	    hsp_tls_init(&c->tls, c->cfg, cause) == -1 ||
+	    hsp_tls_init(&c->pub.tls, c->cfg, cause) == -1 ||
 	    (c->timer = evtimer_new(reg->base, hsp_conn_timer_cb, c)) ==
 	    NULL || (c->intake_timer = evtimer_new(reg->base,
 	    hsp_conn_intake_cb, c)) == NULL ||
@@ -665,9 +694,13 @@ hsp_create(struct registry *reg, const struct config *config, char **cause)
 		return (NULL);
 	}
 	c->inst = inst;
+	if (c->cfg->tls != NULL && c->cfg->tls->insecure)
+		log_warnx("hsp: hsp.broker.tls.insecure is set: the broker's "
+		    "certificate is NOT checked against %s; anyone with a "
+		    "certificate from the same CA can pose as the broker",
+		    c->cfg->host);
 	if (hsp_dns == NULL)
-		hsp_dns = evdns_base_new(reg->base,
-		    EVDNS_BASE_INITIALIZE_NAMESERVERS);
+		hsp_dns = hsp_dns_new(reg->base);
 	return (inst);
 }
 
@@ -776,6 +809,8 @@ hsp_conn_free(struct hsp_conn *c)
 	}
 	if (c->mosq != NULL)
 		mosquitto_destroy(c->mosq);
+	hsp_tls_free(&c->tls);
+	hsp_tls_free(&c->pub.tls);
 	for (i = 0; i < c->topics_count; i++)
 		free(c->topics[i]);
 	free(c->topics);

@@ -197,3 +197,22 @@ llm_curl_shutdown(void)
 		curl_global_cleanup();
 	}
 }
+
+/*
+ * The back end's tls section on the transfer EASY: its CA instead of the
+ * system's, its client certificate and key.  libcurl reads the files at
+ * each handshake; they were checked to be regular files (file_check_tls)
+ * when the generation was built.
+ */
+void
+llm_curl_tls(CURL *easy, const struct config_tls *tls)
+{
+	if (tls == NULL)
+		return;
+	if (tls->ca_file != NULL)
+		curl_easy_setopt(easy, CURLOPT_CAINFO, tls->ca_file);
+	if (tls->cert_file != NULL) {
+		curl_easy_setopt(easy, CURLOPT_SSLCERT, tls->cert_file);
+		curl_easy_setopt(easy, CURLOPT_SSLKEY, tls->key_file);
+	}
+}

@@ -17,5 +17,7 @@ CURL		*llm_curl_easy(void);
 int		 llm_curl_add(CURL *);
 void		 llm_curl_remove(CURL *);
 void		 llm_curl_shutdown(void);
+struct config_tls;
+void		 llm_curl_tls(CURL *, const struct config_tls *);
 
 #endif /* HOTRELOAD_LLM_CURL_H */

@@ -289,6 +289,7 @@ llm_request_transfer(struct llm_request *req, struct llm_backend *b)
 	    (timeout_s < 10 ? timeout_s : 10) * 1000);
 	curl_easy_setopt(req->easy, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(req->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	llm_curl_tls(req->easy, b->cfg->tls);
 	curl_easy_setopt(req->easy, CURLOPT_USERAGENT,
 	    "hotreloadd/" HOTRELOAD_VERSION);
 	req->errbuf[0] = '\0';
@@ -637,7 +638,7 @@ llm_create(struct registry *reg, const struct config *config, char **cause)
 	const struct config_llm	*cfg = config->llm;
 	struct llm_gen		*gen;
 	struct llm_backend	*b;
-	char			 path[64];
+	char			 path[64], tls_path[72];
 	size_t			 i, j;
 
 	*cause = NULL;
@@ -672,8 +673,10 @@ llm_create(struct registry *reg, const struct config *config, char **cause)
 			    "\"%s\"", path, b->cfg->provider);
 			goto fail;
 		}
+		snprintf(tls_path, sizeof tls_path, "%s.tls", path);
 		if (llm_backend_key(b, path, cause) == -1 ||
-		    llm_backend_headers(b, path, cause) == -1)
+		    llm_backend_headers(b, path, cause) == -1 ||
+		    file_check_tls(b->cfg->tls, tls_path, cause) == -1)
 			goto fail;
 		b->chat_url = llm_provider_chat_url(b->provider, b->cfg);
 		b->models_url = llm_provider_models_url(b->provider, b->cfg);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "hotreloadd.h"
 
 /* Format into a new string; NULL when out of memory. */
@@ -143,9 +144,9 @@ file_type_name(mode_t mode)
 }
 
 /*
- * Is PATH a regular file?  For files a library opens itself (the TLS
- * files libmosquitto hands to OpenSSL): a FIFO there would block the loop
- * in open().  Returns 0, or -1 with *CAUSE (to free) worded as file_read's.
+ * Is PATH a regular file?  For files a library opens itself (the TLS files
+ * OpenSSL and libcurl read): a FIFO there would block the loop in open().
+ * Returns 0, or -1 with *CAUSE (to free) worded as file_read's.
  */
 int
 file_check_regular(const char *path, char **cause)
@@ -160,6 +161,35 @@ file_check_regular(const char *path, char **cause)
 	if (!S_ISREG(sb.st_mode)) {
 		*cause = str_printf("not a regular file (%s)",
 		    file_type_name(sb.st_mode));
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The files of TLS, the section at PATH ("hsp.broker.tls"), must be
+ * regular files (file_check_regular).  Returns 0 (also for no TLS), or -1
+ * with *CAUSE (to free) naming the key and the file.
+ */
+int
+file_check_tls(const struct config_tls *tls, const char *path, char **cause)
+{
+	const char	*names[] = { "ca_file", "cert_file", "key_file" };
+	const char	*paths[3];
+	char		*why;
+	size_t		 i;
+
+	if (tls == NULL)
+		return (0);
+	paths[0] = tls->ca_file;
+	paths[1] = tls->cert_file;
+	paths[2] = tls->key_file;
+	for (i = 0; i < 3; i++) {
+		if (paths[i] == NULL || file_check_regular(paths[i], &why) == 0)
+			continue;
+		*cause = str_printf("%s.%s %s: %s", path, names[i], paths[i],
+		    why != NULL ? why : "out of memory");
+		free(why);
 		return (-1);
 	}
 	return (0);

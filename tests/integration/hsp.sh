@@ -67,6 +67,49 @@ hsp_config() {
 	    "$AI_ID" "$hsp")"
 }
 
+# secure_config BROKER [EXTRA]: write CONFIG with ai_id AI_ID and an hsp
+# section whose broker object has the members BROKER (JSON text: host,
+# port, tls, username ...), and the further hsp members EXTRA.
+#   secure_config '"host": "127.0.0.1", "port": 8883, "tls": {...}'
+secure_config() {
+	local hsp="\"broker\": {$1}"
+	[[ -n ${2-} ]] && hsp+=", $2"
+	write_config '' "$(printf '"ai_id": "%s",\n  "hsp": {%s}' "$AI_ID" \
+	    "$hsp")"
+}
+
+# make_pki DIR [make-pki options]: a CA with server and client
+# certificates in DIR (scripts/make-pki).
+make_pki() {
+	local dir=$1
+	shift
+	"$TOP/scripts/make-pki" "$@" "$dir" >/dev/null ||
+		fatal "scripts/make-pki $* $dir failed"
+}
+
+# listener_file NAME LINE...: write $T/NAME.conf for "broker start
+# --listener" (its port is then in $BROKER_DIR/NAME.port) and add it to
+# LISTENERS.
+LISTENERS=()
+listener_file() {
+	local name=$1
+	shift
+	printf '%s\n' "$@" >"$T/$name.conf"
+	LISTENERS+=(--listener "$T/$name.conf")
+}
+
+# Start the test's broker with the listeners of LISTENERS; sets BROKER_PORT
+# (the plain, anonymous one).
+broker_start_listeners() {
+	BROKER_PORT=$("$BROKER" start "${LISTENERS[@]}" "$BROKER_DIR") ||
+		fatal "cannot start the broker"
+}
+
+# The port of listener NAME.
+listener_port() {
+	cat "$BROKER_DIR/$1.port"
+}
+
 # Succeeds when the hsp connector is connected and subscribed.
 hsp_connected() {
 	status_is services.hsp.connected true

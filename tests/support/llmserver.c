@@ -61,6 +61,7 @@
 #include <event2/util.h>
 #include <jansson.h>
 
+#include "llmserver-tls.h"
 #include "tool.h"
 
 const char	*tool_name = "llmserver";
@@ -1932,6 +1933,7 @@ main(int argc, char **argv)
 	evhttp_set_timeout(server.http, LLMSERVER_CONNECTION_TIMEOUT_S);
 	evhttp_set_max_body_size(server.http, LLMSERVER_MAX_BODY);
 	evhttp_set_gencb(server.http, server_request_cb, &server);
+	llmserver_tls_setup(server.http);
 
 	server.sigterm_event = evsignal_new(server.base, SIGTERM,
 	    server_signal_cb, &server);

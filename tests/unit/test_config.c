@@ -231,6 +231,8 @@ START_TEST(test_full_config)
 	ck_assert_ptr_null(c->hsp->tls->ca_path);
 	ck_assert_str_eq(c->hsp->tls->cert_file, "/etc/hr/c.pem");
 	ck_assert_str_eq(c->hsp->tls->key_file, "/etc/hr/k.pem");
+	ck_assert_int_eq(c->hsp->tls->min_version, 12);
+	ck_assert(!c->hsp->tls->insecure);
 	ck_assert_int_eq(c->hsp->keepalive_s, 5);
 	ck_assert_int_eq(c->hsp->protocol, 5);
 	ck_assert(c->hsp->persistent);
@@ -909,6 +911,60 @@ START_TEST(test_socket)
 	expect_one_error(text, "t.conf:1:14: control.socket: expected an "
 	    "absolute path shorter than 108 bytes, got a path of 108 bytes");
 	free(text);
+}
+END_TEST
+
+START_TEST(test_hsp_tls_values)
+{
+	struct config	*c;
+
+	c = load("{\"control\": {}, \"ai_id\": \"a\", \"hsp\": {\n"
+	    "\"broker\": {\"tls\": {\"ca_file\": \"/ca\",\n"
+	    "  \"min_version\": \"tlsv1.1\", \"insecure\": \"yes\"}}}}");
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 2);
+	ck_assert_str_eq(problems.list[0].text, "t.conf:3:3: "
+	    "hsp.broker.tls.min_version: expected \"tlsv1.2\" or \"tlsv1.3\", "
+	    "got the string \"tlsv1.1\" (did you mean \"tlsv1.2\"?)");
+	ck_assert_str_eq(problems.list[1].text, "t.conf:3:29: "
+	    "hsp.broker.tls.insecure: expected true or false, got the string "
+	    "\"yes\"");
+	c = load("{\"control\": {}, \"ai_id\": \"a\", \"hsp\": {\n"
+	    "\"broker\": {\"tls\": {\"ca_path\": \"/ca\",\n"
+	    "  \"min_version\": \"tlsv1.3\", \"insecure\": true}}}}");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->hsp->tls->min_version, 13);
+	ck_assert(c->hsp->tls->insecure);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_llm_tls_values)
+{
+	struct config	*c;
+
+	c = load("{\"control\": {}, \"llm\": {\"backends\": [\n"
+	    "{\"name\": \"a\", \"provider\": \"openai\", "
+	    "\"base_url\": \"https://h\", \"model\": \"m\",\n"
+	    " \"tls\": {\"ca_file\": \"ca.pem\", \"cert_file\": \"/c\"}}]}}");
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(problems.count, 2);
+	ck_assert_str_eq(problems.list[0].text, "t.conf:3:2: "
+	    "llm.backends[0].tls: cert_file and key_file go together: set "
+	    "both or neither");
+	ck_assert_str_eq(problems.list[1].text, "t.conf:3:10: "
+	    "llm.backends[0].tls.ca_file: expected an absolute path, or null, "
+	    "got the string \"ca.pem\"");
+	c = load("{\"control\": {}, \"llm\": {\"backends\": [\n"
+	    "{\"name\": \"a\", \"provider\": \"openai\", "
+	    "\"base_url\": \"https://h\", \"model\": \"m\",\n"
+	    " \"tls\": {\"ca_file\": \"/ca.pem\", \"cert_file\": \"/c\", "
+	    "\"key_file\": \"/k\"}}]}}");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(c->llm->backends[0].tls->ca_file, "/ca.pem");
+	ck_assert_str_eq(c->llm->backends[0].tls->key_file, "/k");
+	ck_assert_ptr_null(c->llm->backends[0].tls->ca_path);
+	config_free(c);
 }
 END_TEST
 
@@ -1921,6 +1977,8 @@ config_suite(void)
 	tcase_add_test(tc, test_bad_mode);
 	tcase_add_test(tc, test_socket);
 	tcase_add_test(tc, test_hsp_values);
+	tcase_add_test(tc, test_hsp_tls_values);
+	tcase_add_test(tc, test_llm_tls_values);
 	tcase_add_test(tc, test_metrics_listen);
 	tcase_add_test(tc, test_errors_in_file_order);
 	tcase_add_test(tc, test_positions_after_escapes);
