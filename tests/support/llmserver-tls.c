@@ -25,6 +25,9 @@
 #include "llmserver-tls.h"
 #include "tool.h"
 
+/* The server's context, freed at its end (llmserver_tls_free). */
+static SSL_CTX	*llmserver_tls_ctx;
+
 /* A new connection: a TLS bufferevent that accepts. */
 static struct bufferevent *
 llmserver_tls_bev_cb(struct event_base *base, void *arg)
@@ -63,5 +66,14 @@ llmserver_tls_setup(struct evhttp *http)
 		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	}
 	/* The context lives as long as the server. */
+	llmserver_tls_ctx = ctx;
 	evhttp_set_bevcb(http, llmserver_tls_bev_cb, ctx);
+}
+
+/* The server has ended: free its context (the leak checkers look). */
+void
+llmserver_tls_free(void)
+{
+	SSL_CTX_free(llmserver_tls_ctx);
+	llmserver_tls_ctx = NULL;
 }

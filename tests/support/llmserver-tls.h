@@ -7,5 +7,6 @@
 struct evhttp;
 
 void	llmserver_tls_setup(struct evhttp *);
+void	llmserver_tls_free(void);
 
 #endif /* HOTRELOAD_LLMSERVER_TLS_H */

@@ -1954,5 +1954,6 @@ main(int argc, char **argv)
 		tool_fatal(1, "event_base_dispatch failed");
 
 	server_free(&server);
+	llmserver_tls_free();
 	return 0;
 }
