@@ -41,12 +41,9 @@ history_generations(void)
 static json_t *
 history_time(const struct timespec *ts)
 {
-	struct tm	tm;
-	char		text[32];
+	char	text[TIME_TEXT_SIZE];
 
-	gmtime_r(&ts->tv_sec, &tm);
-	strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-	return (json_sprintf("%s.%03ldZ", text, ts->tv_nsec / 1000000));
+	return (json_string(time_text_ms(ts, text)));
 }
 
 /* Append one entry (ORIGIN and ERROR are taken), dropping the oldest. */

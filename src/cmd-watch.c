@@ -57,13 +57,10 @@ static json_t *
 watch_now(void)
 {
 	struct timespec	ts;
-	struct tm	tm;
-	char		text[32];
+	char		text[TIME_TEXT_SIZE];
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-	return (json_sprintf("%s.%03ldZ", text, ts.tv_nsec / 1000000));
+	return (json_string(time_text_ms(&ts, text)));
 }
 
 /* The bit of service NAME, 0 when it is none. */

@@ -427,6 +427,10 @@ size_t		 str_utf8_repair(char *);
 bool		 str_utf8_valid(const char *);
 
 double		 timespec_elapsed_s(const struct timespec *since);
+/* "2026-12-02T11:35:07.123Z": TS (CLOCK_REALTIME), UTC, milliseconds. */
+#define TIME_TEXT_SIZE	32
+const char	*time_text_ms(const struct timespec *ts,
+		    char text[TIME_TEXT_SIZE]);
 
 int		 file_check_regular(const char *, char **);
 struct config_tls;

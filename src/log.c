@@ -129,8 +129,7 @@ log_vwrite(int priority, const char *suffix, const char *fmt, va_list ap)
 	char		 message[4096];
 	char		 line[4 * sizeof message];
 	struct timespec	 ts;
-	struct tm	 tm;
-	char		 when[32];
+	char		 when[TIME_TEXT_SIZE];
 	size_t		 used;
 
 	vsnprintf(message, sizeof message, fmt, ap);
@@ -144,10 +143,8 @@ log_vwrite(int priority, const char *suffix, const char *fmt, va_list ap)
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ldZ hotreloadd: %s: %s\n", when,
-	    ts.tv_nsec / 1000000, names[priority], line);
+	fprintf(stderr, "%s hotreloadd: %s: %s\n", time_text_ms(&ts, when),
+	    names[priority], line);
 }
 
 void

@@ -52,6 +52,20 @@ timespec_elapsed_s(const struct timespec *since)
 	    (double)(now.tv_nsec - since->tv_nsec) / 1e9);
 }
 
+/* TS as "2026-12-02T11:35:07.123Z" in TEXT, which it returns. */
+const char *
+time_text_ms(const struct timespec *ts, char text[TIME_TEXT_SIZE])
+{
+	struct tm	tm;
+	char		seconds[24];
+
+	gmtime_r(&ts->tv_sec, &tm);
+	strftime(seconds, sizeof seconds, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(text, TIME_TEXT_SIZE, "%.19s.%03uZ", seconds,
+	    (unsigned int)(ts->tv_nsec / 1000000) % 1000);
+	return (text);
+}
+
 /*
  * Length of the valid UTF-8 sequence at S (RFC 3629: no overlong forms, no
  * surrogates, nothing above U+10FFFF), or 0 if it is not one.  Reads no
