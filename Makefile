@@ -115,25 +115,27 @@ UNIT_TESTS	= tests/unit/test_config tests/unit/test_proto \
 		  tests/unit/test_cmdq tests/unit/test_registry \
 		  tests/unit/test_router tests/unit/test_llm_provider \
 		  tests/unit/test_llm_usage \
-		  tests/unit/test_log tests/unit/test_hsp tests/unit/test_dedup
+		  tests/unit/test_log tests/unit/test_hsp tests/unit/test_dedup \
+		  tests/unit/test_jscan
 CONFIG_OBJS	= src/config.o src/config-diag.o src/config-rules.o src/digest.o \
 		  src/config-headers.o src/config-scan.o src/config-schema.o \
 		  src/config-walk.o
 UNIT_test_config	= $(CONFIG_OBJS) src/util.o
 UNIT_test_log		= src/log.o src/util.o
 UNIT_test_dedup		= src/dedup.o
+UNIT_test_jscan		= src/jscan.o src/util.o
 UNIT_test_proto		= src/proto.o src/util.o
 UNIT_test_cmdq		= src/cmdq.o src/proto.o src/log.o src/util.o
 UNIT_test_registry	= src/registry.o src/util.o src/log.o \
 			  $(CONFIG_OBJS)
 UNIT_test_llm_provider	= src/llm-provider.o src/util.o
 UNIT_test_llm_usage	= src/llm-usage.o src/util.o
-UNIT_test_router	= src/router.o src/dedup.o src/hsp-envelope.o \
+UNIT_test_router	= src/router.o src/dedup.o src/hsp-envelope.o src/jscan.o \
 			  src/dispatcher.o src/dialogue.o \
 			  src/discovery.o src/registry.o $(CONFIG_OBJS) \
 			  src/util.o src/log.o tests/support/stubs-hsp.o
 UNIT_test_hsp		= src/hsp.o src/hsp-connect.o src/hsp-intake.o \
-			  src/hsp-loop.o src/hsp-pub.o src/hsp-tls.o src/hsp-envelope.o \
+			  src/hsp-loop.o src/hsp-pub.o src/hsp-tls.o src/hsp-envelope.o src/jscan.o \
 			  src/router.o src/dedup.o src/dispatcher.o \
 			  src/discovery.o src/registry.o $(CONFIG_OBJS) \
 			  src/util.o src/log.o

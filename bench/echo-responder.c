@@ -55,18 +55,20 @@ stop_cb(int sig)
 	stop_requested = 1;
 }
 
-/* Publish ENVELOPE (taken) on TOPIC, QoS 1. */
+/* Publish an envelope of TYPE around PAYLOAD (taken) on TOPIC, QoS 1. */
 static int
-publish(struct mosquitto *mosq, const char *topic, json_t *envelope)
+publish(struct mosquitto *mosq, const char *topic, enum hsp_type type,
+    const struct envelope_head *head, json_t *payload)
 {
 	char	*text;
+	size_t	 length;
 	int	 rc;
 
-	text = json_dumps(envelope, JSON_COMPACT);
-	json_decref(envelope);
+	text = envelope_json(type, head, payload, &length);
+	json_decref(payload);
 	if (text == NULL)
 		return -1;
-	rc = mosquitto_publish(mosq, NULL, topic, (int)strlen(text), text, 1,
+	rc = mosquitto_publish(mosq, NULL, topic, (int)length, text, 1,
 	    false);
 	free(text);
 	return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
@@ -91,6 +93,7 @@ on_message_cb(struct mosquitto *mosq, void *arg,
 				*request_id, *requester, *callback;
 	char			 result_id[37], when[40], *topic = NULL;
 	struct timespec		 started, ended;
+	struct envelope_head	 head;
 
 	(void)props;
 	clock_gettime(CLOCK_MONOTONIC, &started);
@@ -118,11 +121,12 @@ on_message_cb(struct mosquitto *mosq, void *arg,
 		envelope_timestamp(when);
 		if (asprintf(&topic, "hsp/acks/%s", sender) == -1)
 			goto out;
-		if (publish(mosq, topic, envelope_new(
-		    HSP_ACKNOWLEDGEMENT, r->ai_id, sender, message_id,
-		    "acknowledgement", "low", false, json_pack("{s:s, s:s, s:s}",
-		    "status", "received", "ack_timestamp", when,
-		    "target_message_id", message_id))) == 0)
+		head = (struct envelope_head){ r->ai_id, sender,
+		    correlation_id, "acknowledgement", "low", false };
+		if (publish(mosq, topic, HSP_ACKNOWLEDGEMENT, &head,
+		    json_pack("{s:s, s:s, s:s}", "status", "received",
+		    "ack_timestamp", when, "target_message_id",
+		    message_id)) == 0)
 			r->acks++;
 		free(topic);
 		topic = NULL;
@@ -146,9 +150,9 @@ on_message_cb(struct mosquitto *mosq, void *arg,
 	    "timestamp_completed", when, "execution_metadata",
 	    "time_taken_ms", (json_int_t)((ended.tv_sec - started.tv_sec) *
 	    1000 + (ended.tv_nsec - started.tv_nsec) / 1000000));
-	if (publish(mosq, topic, envelope_new(HSP_TASK_RESULT,
-	    r->ai_id, requester, correlation_id, "response", "medium", false,
-	    result)) == 0)
+	head = (struct envelope_head){ r->ai_id, requester, correlation_id,
+	    "response", "medium", false };
+	if (publish(mosq, topic, HSP_TASK_RESULT, &head, result) == 0)
 		r->results++;
 out:
 	free(topic);

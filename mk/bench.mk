@@ -26,7 +26,7 @@ CLEAN_EXTRA	+= $(BENCH_PROGS)
 bench/ctlbench: $(B)/bench/ctlbench.o $(B)/tests/support/tool.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-bench/echo-responder: $(B)/bench/echo-responder.o $(B)/src/hsp-envelope.o \
+bench/echo-responder: $(B)/bench/echo-responder.o $(B)/src/hsp-envelope.o $(B)/src/jscan.o \
 		$(B)/src/util.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

@@ -15,21 +15,24 @@
 # config (the configuration loader), hsp (HSP envelopes and the router with
 # the real dispatcher, discovery and dialogue tool, a stub connector and a
 # stand-in LLM), cmd (the command table and every command's argument check,
-# on request lines, with stubs for what only the commands' exec calls).  Inputs libFuzzer generates stay in build-fuzz/, never
+# on request lines, with stubs for what only the commands' exec calls),
+# jscan (the tree-less JSON reader of the HSP hot path, against jansson).
+# Inputs libFuzzer generates stay in build-fuzz/, never
 # in the tree; a crash is kept by copying it to tests/fuzz/regressions/NAME/.
 
 FUZZ_B		= build-fuzz
 FUZZ_CC		?= $(or $(shell command -v clang 2>/dev/null),clang-14)
 FUZZ_SECONDS	?= 60
-FUZZ_TARGETS	= proto config hsp cmd
+FUZZ_TARGETS	= proto config hsp cmd jscan
 FUZZ_SANITIZE	= -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS	= -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iinclude -Isrc $(DEFS) \
 		  $(PKG_CFLAGS) -g -O1 -fno-omit-frame-pointer $(FUZZ_SANITIZE)
 
 # What each harness links besides itself.
 FUZZ_SRCS_proto		= src/proto.c src/util.c
+FUZZ_SRCS_jscan		= src/jscan.c src/util.c
 FUZZ_SRCS_config	= $(CONFIG_OBJS:.o=.c) src/util.c
-FUZZ_SRCS_hsp		= src/router.c src/dedup.c src/hsp-envelope.c \
+FUZZ_SRCS_hsp		= src/router.c src/dedup.c src/hsp-envelope.c src/jscan.c \
 			  src/dispatcher.c src/dialogue.c src/discovery.c \
 			  src/registry.c $(CONFIG_OBJS:.o=.c) src/util.c \
 			  tests/support/stubs-hsp.c
@@ -38,11 +41,13 @@ FUZZ_SRCS_cmd		= src/cmd.c $(filter-out src/cmd-shutdown.c, \
 			  $(wildcard src/cmd-*.c)) src/proto.c src/util.c
 # The longest input per target: a request line a little over the smallest
 # control.max_request_bytes; a configuration file; a few envelopes; one
-# request line, long enough for arguments far longer than any cause quotes.
+# request line, long enough for arguments far longer than any cause quotes;
+# a JSON text.
 FUZZ_MAX_LEN_proto	= 4096
 FUZZ_MAX_LEN_config	= 8192
 FUZZ_MAX_LEN_hsp	= 8192
 FUZZ_MAX_LEN_cmd	= 4096
+FUZZ_MAX_LEN_jscan	= 4096
 
 # The objects, under build directory $(1), that harness $(2) links.
 fuzz_objs	= $(addprefix $(1)/,$(patsubst %.c,%.o,$(FUZZ_SRCS_$(2))))

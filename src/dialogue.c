@@ -357,7 +357,8 @@ dialogue_exec(struct hsp_task *task)
 {
 	struct dialogue_turn	*turn;
 	struct llm_options	 options;
-	json_t			*params = task->parameters, *value, *messages;
+	json_t			*params = task_parameters(task), *value;
+	json_t			*messages;
 	const char		*text, *id = NULL, *system = NULL, *why;
 
 	text = json_string_value(json_object_get(params, "text"));

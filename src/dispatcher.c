@@ -21,12 +21,15 @@ static uint64_t		 dispatcher_failed;
 static uint64_t		 dispatcher_rejected;
 static unsigned int	 dispatcher_running;
 
-/* echo: the request's parameters come back as the result payload. */
+/*
+ * echo: the request's parameters come back as the result payload, as the
+ * requester wrote them (checked JSON text; no tree is built).
+ */
 static void
 tool_echo_exec(struct hsp_task *task)
 {
-	task_finish(task, "success", json_deep_copy(task->parameters), NULL,
-	    NULL);
+	task_finish_text(task, "success", task->parameters_text,
+	    task->parameters_length);
 }
 
 static const struct tool echo_tool = {
@@ -112,23 +115,19 @@ dispatcher_capability_id(const struct tool *tool, const char *ai_id)
 }
 
 /*
- * Find the tool for a TaskRequest payload.  NULL with CODE and WHY (to free)
- * when nothing matches.
+ * Find the tool for a TaskRequest by its capability_id_filter BY_ID and
+ * capability_name_filter BY_NAME (NULL: not given).  NULL with CODE and WHY
+ * (to free) when nothing matches.
  */
 const struct tool *
-dispatcher_find(struct registry *reg, json_t *payload, const char **code,
-    char **why)
+dispatcher_find(struct registry *reg, const char *by_id, const char *by_name,
+    const char **code, char **why)
 {
-	const char		*by_id, *by_name;
 	const struct tool	*tool;
 	char			*id;
 	size_t			 i;
 	bool			 match;
 
-	by_id = json_string_value(json_object_get(payload,
-	    "capability_id_filter"));
-	by_name = json_string_value(json_object_get(payload,
-	    "capability_name_filter"));
 	for (i = 0; i < DISPATCHER_TOOLS_COUNT; i++) {
 		tool = dispatcher_tools[i];
 		if (!dispatcher_available(reg, tool))
@@ -184,6 +183,33 @@ task_finish(struct hsp_task *task, const char *status, json_t *payload,
 	else
 		dispatcher_failed++;
 	task->done(task, status, payload, error_code, error_message);
+}
+
+/*
+ * A task has an outcome whose payload is the JSON text PAYLOAD of LENGTH
+ * bytes (borrowed until the task is done): what echo answers, without a
+ * tree.
+ */
+void
+task_finish_text(struct hsp_task *task, const char *status,
+    const char *payload, size_t length)
+{
+	task->result_text = payload;
+	task->result_length = length;
+	task_finish(task, status, NULL, NULL, NULL);
+}
+
+/*
+ * TASK's parameters as a jansson object, read from their text the first
+ * time a tool asks (echo never does); NULL when memory runs out.
+ */
+json_t *
+task_parameters(struct hsp_task *task)
+{
+	if (task->parameters == NULL)
+		task->parameters = json_loadb(task->parameters_text,
+		    task->parameters_length, 0, NULL);
+	return (task->parameters);
 }
 
 /*

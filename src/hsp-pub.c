@@ -4,7 +4,8 @@
  * acknowledgements, adverts) and reconnects on its own with back-off;
  * every QoS 1 publish kept until the broker acknowledges it, and handed to
  * the current connector when a retired one closes without that; and the
- * router's publisher (router_set_publisher).
+ * router's publisher (router_set_publisher), which hands over the text
+ * of each envelope.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -374,25 +375,6 @@ hsp_pub_timer_cb(__attribute__((unused)) evutil_socket_t fd,
 }
 
 /*
- * Publish ENVELOPE (borrowed) on TOPIC at QoS 1 through connector INST.
- * While disconnected libmosquitto keeps QoS 1 messages and sends them after
- * reconnecting, so only a refusal counts as a failure.
- */
-int
-hsp_publish(struct service_instance *inst, const char *topic, json_t *envelope,
-    const struct hsp_publish_options *options)
-{
-	struct hsp_conn	*c = inst->data;
-	char		*text;
-
-	if (c->pub.mosq == NULL || c->state == HSP_STATE_CLOSED)
-		return (-1);
-	if ((text = json_dumps(envelope, JSON_COMPACT)) == NULL)
-		return (-1);
-	return (hsp_publish_text(c, topic, text, strlen(text), options));
-}
-
-/*
  * Publish TEXT (taken) of LENGTH bytes on TOPIC at QoS 1 through C, as
  * OPTIONS say (NULL: not retained), and keep it until the broker
  * acknowledges it.
@@ -429,12 +411,18 @@ hsp_publish_text(struct hsp_conn *c, const char *topic, char *text,
 	return (0);
 }
 
-/* The router's publisher: hsp_publish, for a router_publisher. */
+/*
+ * The router's publisher: TEXT (taken) through connector INST.  While
+ * disconnected libmosquitto keeps QoS 1 messages and sends them after
+ * reconnecting, so only a refusal counts as a failure.
+ */
 static int
-hsp_publisher_publish(void *arg, const char *topic, json_t *envelope,
-    const struct hsp_publish_options *options)
+hsp_publisher_publish(void *arg, const char *topic, char *text,
+    size_t length, const struct hsp_publish_options *options)
 {
-	return (hsp_publish(arg, topic, envelope, options));
+	struct service_instance	*inst = arg;
+
+	return (hsp_publish_text(inst->data, topic, text, length, options));
 }
 
 /* The router's publisher: hsp_is_connected, for a router_publisher. */

@@ -2,7 +2,8 @@
  * hsp.h -- the HSP side of the daemon: envelopes, the router, the tool
  * dispatcher, service discovery and the MQTT connector.
  *
- *   hsp-envelope.c  parse and validate HSP envelopes; build new ones
+ *   hsp-envelope.c  parse and validate HSP envelopes (with jscan.c, no
+ *                   tree); write new ones as text in one pass
  *   router.c        one router for every connector generation: dedup by
  *                   message_id, ACKs, dispatch, results
  *   dispatcher.c    the ToolDispatcher: the tool table (echo, ...)
@@ -47,15 +48,49 @@ enum hsp_malformed {
 	HSP_MALFORMED_COUNT
 };
 
-/* A validated message; ROOT owns the strings and PAYLOAD. */
+/*
+ * A validated message.  Its strings are decoded copies in STRINGS; a
+ * TaskRequest's parameters are their JSON text in the message it was
+ * parsed from (valid until that is freed); the payload of any other kind
+ * is a jansson tree.
+ */
 struct hsp_message {
-	json_t		*root;
 	enum hsp_type	 type;
 	const char	*message_id;
-	const char	*correlation_id;	/* NULL when null */
+	const char	*correlation_id;	/* NULL when null or "" */
 	const char	*sender;
-	json_t		*payload;
+	const char	*recipient;	/* NULL when absent or not a string */
+	const char	*message_type;
 	bool		 requires_ack;
+	/* A TaskRequest (NULL: absent or not a string). */
+	const char	*request_id;
+	const char	*requester;
+	const char	*callback;
+	const char	*capability_id;
+	const char	*capability_name;
+	const char	*parameters;	/* an object's JSON text */
+	size_t		 parameters_length;
+	/* Every other kind. */
+	json_t		*payload;
+	char		*strings;
+};
+
+/* The head of an envelope we send (everything but its ids and times). */
+struct envelope_head {
+	const char	*sender;
+	const char	*recipient;
+	const char	*correlation_id;	/* NULL: null */
+	const char	*pattern;
+	const char	*priority;
+	bool		 requires_ack;
+};
+
+/* An envelope being written (envelope_begin ... envelope_end). */
+struct envelope_text {
+	char	*data;
+	size_t	 length;
+	size_t	 size;
+	bool	 failed;	/* out of memory: envelope_end says NULL */
 };
 
 extern const char *const hsp_type_names[HSP_TYPE_COUNT];
@@ -65,10 +100,21 @@ int		 envelope_parse(const void *data, size_t length,
 		    struct hsp_message *, enum hsp_malformed *kind,
 		    char **why);
 void		 envelope_clear(struct hsp_message *);
-json_t		*envelope_new(enum hsp_type, const char *sender,
-		    const char *recipient, const char *correlation_id,
-		    const char *pattern, const char *priority,
-		    bool requires_ack, json_t *payload);
+void		 envelope_begin(struct envelope_text *, enum hsp_type,
+		    const struct envelope_head *);
+char		*envelope_end(struct envelope_text *, size_t *length);
+char		*envelope_json(enum hsp_type, const struct envelope_head *,
+		    const json_t *payload, size_t *length);
+void		 envelope_text_key(struct envelope_text *, const char *key);
+void		 envelope_text_raw(struct envelope_text *, const char *text,
+		    size_t length);
+void		 envelope_text_string(struct envelope_text *, const char *);
+/* Append the JSON text of the string literal S. */
+#define ENVELOPE_TEXT_LITERAL(t, s)	\
+	envelope_text_raw((t), (s), sizeof(s) - 1)
+void		 envelope_text_number(struct envelope_text *,
+		    unsigned long long);
+void		 envelope_text_json(struct envelope_text *, const json_t *);
 void		 envelope_uuid4(char out[37]);
 void		 envelope_timestamp(char out[40]);
 
@@ -99,12 +145,17 @@ struct hsp_task {
 	struct service_instance	*connector;	/* where it came from */
 	struct registry		*registry;	/* the services it may use */
 	const struct tool	*tool;
-	json_t			*request;	/* the whole envelope */
-	json_t			*parameters;	/* borrowed from request */
-	char			*request_id;
-	char			*requester;
-	char			*correlation_id;
-	char			*reply_topic;
+	/* In one block with the task (router_task_new). */
+	const char		*parameters_text;	/* an object's JSON */
+	size_t			 parameters_length;
+	const char		*request_id;
+	const char		*requester;
+	const char		*correlation_id;
+	const char		*reply_topic;
+	json_t			*parameters;	/* see task_parameters() */
+	/* A result payload given as JSON text (task_finish_text). */
+	const char		*result_text;
+	size_t			 result_length;
 	struct timespec		 started;
 };
 
@@ -112,7 +163,8 @@ int		 dispatcher_init(const char *ai_id);
 int		 dispatcher_register(const struct tool *);
 void		 dispatcher_free(void);
 const struct tool *dispatcher_find(struct registry *,
-		    json_t *request_payload, const char **code, char **why);
+		    const char *capability_id, const char *capability_name,
+		    const char **code, char **why);
 void		 dispatcher_run(struct hsp_task *);
 json_t		*dispatcher_adverts(struct registry *, const char *ai_id,
 		    const char *status, bool all);
@@ -120,6 +172,9 @@ json_t		*dispatcher_status(struct registry *);
 void		 task_finish(struct hsp_task *, const char *status,
 		    json_t *payload, const char *error_code,
 		    const char *error_message);
+void		 task_finish_text(struct hsp_task *, const char *status,
+		    const char *payload, size_t length);
+json_t		*task_parameters(struct hsp_task *);
 
 /* discovery.c --------------------------------------------------------- */
 
@@ -159,17 +214,17 @@ struct hsp_publish_options {
 };
 
 struct router_publisher {
-	/* Publish ENVELOPE (borrowed) on TOPIC: 0, or -1 when refused. */
-	int		(*publish)(void *arg, const char *topic,
-			    json_t *envelope,
-			    const struct hsp_publish_options *);
+	/* Publish TEXT (taken) of LENGTH bytes on TOPIC: 0, or -1 when
+	 * refused. */
+	int		(*publish)(void *arg, const char *topic, char *text,
+			    size_t length, const struct hsp_publish_options *);
 	/* Is it connected (worth advertising through now)? */
 	bool		(*ready)(void *arg);
 	void		*arg;
 };
 
 void		 router_set_publisher(const struct router_publisher *);
-int		 router_publish(const char *topic, json_t *envelope);
+int		 router_publish(const char *topic, char *text, size_t length);
 void		 router_advertise(const struct router_publisher *via,
 		    const char *ai_id);
 void		 router_readvertise(void);
@@ -185,8 +240,6 @@ extern const struct service_ops hsp_service_ops;
 extern const struct service_ops tool_dispatcher_service_ops;
 extern const struct service_ops discovery_service_ops;
 
-int		 hsp_publish(struct service_instance *, const char *topic,
-		    json_t *envelope, const struct hsp_publish_options *);
 void		 hsp_publisher(struct service_instance *,
 		    struct router_publisher *);
 bool		 hsp_is_connected(struct service_instance *);

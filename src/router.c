@@ -213,14 +213,19 @@ router_set_publisher(const struct router_publisher *publisher)
 		memset(&router.publisher, 0, sizeof router.publisher);
 }
 
-/* Publish ENVELOPE (taken) on TOPIC through the current connector. */
+/*
+ * Publish TEXT (taken; NULL: building it ran out of memory) of LENGTH
+ * bytes on TOPIC through the current connector.
+ */
 int
-router_publish(const char *topic, json_t *envelope)
+router_publish(const char *topic, char *text, size_t length)
 {
 	struct router_publisher	*via = &router.publisher;
 
-	if (via->publish == NULL || via->publish(via->arg, topic,
-	    envelope, NULL) == -1) {
+	if (text == NULL || via->publish == NULL ||
+	    via->publish(via->arg, topic, text, length, NULL) == -1) {
+		if (via->publish == NULL || text == NULL)
+			free(text);
 		router.publish_failed++;
 		if (time(NULL) - router.publish_failed_logged >= 10) {
 			log_warnx("hsp: cannot publish to %s (%llu failed so "
@@ -228,11 +233,35 @@ router_publish(const char *topic, json_t *envelope)
 			    (unsigned long long)router.publish_failed);
 			router.publish_failed_logged = time(NULL);
 		}
-		json_decref(envelope);
 		return (-1);
 	}
-	json_decref(envelope);
 	return (0);
+}
+
+/*
+ * PREFIX and A, and "/" and B when B is not NULL: in BUFFER of SIZE bytes
+ * when it fits, else allocated (free it when it is not BUFFER); NULL when
+ * memory ran out.  Topics are made per message: no printf on that path.
+ */
+static char *
+router_topic(char *buffer, size_t size, const char *prefix, const char *a,
+    const char *b)
+{
+	size_t	np = strlen(prefix), na = strlen(a), nb;
+	char	*topic = buffer;
+
+	nb = b != NULL ? strlen(b) + 1 : 0;
+	if (np + na + nb + 1 > size && (topic = malloc(np + na + nb + 1)) ==
+	    NULL)
+		return (NULL);
+	memcpy(topic, prefix, np);
+	memcpy(topic + np, a, na);
+	if (b != NULL) {
+		topic[np + na] = '/';
+		memcpy(topic + np + na + 1, b, nb - 1);
+	}
+	topic[np + na + nb] = '\0';
+	return (topic);
 }
 
 /*
@@ -244,22 +273,82 @@ router_publish(const char *topic, json_t *envelope)
 static void
 router_acknowledge(struct hsp_message *msg)
 {
-	char	 when[40], *topic;
-	json_t	*ack;
+	struct envelope_head	 head = { router.ai_id, msg->sender,
+				    msg->correlation_id != NULL ?
+				    msg->correlation_id : msg->message_id,
+				    "acknowledgement", "low", false };
+	struct envelope_text	 t;
+	char			 when[40], buffer[256], *topic, *text;
+	size_t			 length = 0;
 
 	envelope_timestamp(when);
-	ack = envelope_new(HSP_ACKNOWLEDGEMENT, router.ai_id, msg->sender,
-	    msg->correlation_id != NULL ? msg->correlation_id :
-	    msg->message_id, "acknowledgement", "low", false,
-	    json_pack("{s:s, s:s, s:s}", "status", "received",
-	    "ack_timestamp", when, "target_message_id", msg->message_id));
-	if ((topic = str_printf("hsp/acks/%s", msg->sender)) == NULL) {
-		json_decref(ack);
+	envelope_begin(&t, HSP_ACKNOWLEDGEMENT, &head);
+	ENVELOPE_TEXT_LITERAL(&t, "{\"status\":\"received\","
+	    "\"ack_timestamp\":\"");
+	envelope_text_raw(&t, when, strlen(when));
+	ENVELOPE_TEXT_LITERAL(&t, "\",\"target_message_id\":");
+	envelope_text_string(&t, msg->message_id);
+	ENVELOPE_TEXT_LITERAL(&t, "}");
+	text = envelope_end(&t, &length);
+	if ((topic = router_topic(buffer, sizeof buffer, "hsp/acks/",
+	    msg->sender, NULL)) == NULL) {
+		free(text);
 		return;
 	}
-	if (router_publish(topic, ack) == 0)
+	if (router_publish(topic, text, length) == 0)
 		router.acks_sent++;
-	free(topic);
+	if (topic != buffer)
+		free(topic);
+}
+
+/*
+ * A task for request MSG, in one block with its strings: the parameters'
+ * text, the ids, and the topic its result goes to (the callback_address
+ * when it is valid, else hsp/results/<requester>/<request_id>; BAD says
+ * why a callback_address was refused).
+ */
+static struct hsp_task *
+router_task_new(struct hsp_message *msg, const char **bad)
+{
+	struct hsp_task	*task;
+	const char	*correlation_id, *callback = msg->callback;
+	size_t		 size, n_request, n_requester, n_correlation, n_topic;
+	char		*p;
+
+	*bad = NULL;
+	if (callback != NULL && (*callback == '\0' ||
+	    !router_callback_valid(callback, bad)))
+		callback = NULL;
+	/* The result correlates with the request's correlation id, else
+	 * with its message id (HSP.md "Request/result"). */
+	correlation_id = msg->correlation_id != NULL ? msg->correlation_id :
+	    msg->message_id;
+	n_request = strlen(msg->request_id) + 1;
+	n_requester = strlen(msg->requester) + 1;
+	n_correlation = strlen(correlation_id) + 1;
+	n_topic = callback != NULL ? strlen(callback) + 1 :
+	    strlen(ROUTER_RESULTS_PREFIX) + n_requester + n_request;
+	size = msg->parameters_length + 1 + n_request + n_requester +
+	    n_correlation + n_topic;
+	if ((task = calloc(1, sizeof *task + size)) == NULL)
+		return (NULL);
+	p = (char *)(task + 1);
+	task->parameters_text = memcpy(p, msg->parameters,
+	    msg->parameters_length);
+	task->parameters_length = msg->parameters_length;
+	p += msg->parameters_length + 1;
+	task->request_id = memcpy(p, msg->request_id, n_request);
+	p += n_request;
+	task->requester = memcpy(p, msg->requester, n_requester);
+	p += n_requester;
+	task->correlation_id = memcpy(p, correlation_id, n_correlation);
+	p += n_correlation;
+	if (callback != NULL)
+		task->reply_topic = memcpy(p, callback, n_topic);
+	else
+		task->reply_topic = router_topic(p, n_topic,
+		    ROUTER_RESULTS_PREFIX, msg->requester, msg->request_id);
+	return (task);
 }
 
 /* Start work on a TaskRequest that came in on FROM. */
@@ -267,11 +356,10 @@ static void
 router_task_request(struct service_instance *from, struct hsp_message *msg)
 {
 	struct hsp_task		*task;
-	const char		*callback, *code, *bad = NULL;
+	const char		*code, *bad;
 	char			*why = NULL;
-	json_t			*payload = msg->payload;
 
-	if ((task = calloc(1, sizeof *task)) == NULL)
+	if ((task = router_task_new(msg, &bad)) == NULL)
 		return;
 	task->done = router_task_done;
 	task->connector = from;
@@ -279,24 +367,6 @@ router_task_request(struct service_instance *from, struct hsp_message *msg)
 	service_instance_work_begin(from);
 	router.tasks_in_flight++;
 	clock_gettime(CLOCK_MONOTONIC, &task->started);
-	task->request = json_incref(msg->root);
-	task->parameters = json_object_get(payload, "parameters");
-	task->request_id = strdup(json_string_value(json_object_get(payload,
-	    "request_id")));
-	task->requester = strdup(json_string_value(json_object_get(payload,
-	    "requester_ai_id")));
-	/* The result correlates with the request's correlation id, else
-	 * with its message id (HSP.md "Request/result"). */
-	task->correlation_id = strdup(msg->correlation_id != NULL ?
-	    msg->correlation_id : msg->message_id);
-	callback = json_string_value(json_object_get(payload,
-	    "callback_address"));
-	if (callback != NULL && *callback != '\0' &&
-	    router_callback_valid(callback, &bad))
-		task->reply_topic = strdup(callback);
-	else
-		task->reply_topic = str_printf("hsp/results/%s/%s",
-		    task->requester, task->request_id);
 	if (bad != NULL) {
 		router.bad_callbacks++;
 		why = str_printf("callback_address refused: %s; the result "
@@ -315,8 +385,8 @@ router_task_request(struct service_instance *from, struct hsp_message *msg)
 		    "draining; send the request elsewhere or retry later");
 		return;
 	}
-	if ((task->tool = dispatcher_find(router.registry, payload, &code,
-	    &why)) == NULL) {
+	if ((task->tool = dispatcher_find(router.registry, msg->capability_id,
+	    msg->capability_name, &code, &why)) == NULL) {
 		task_finish(task, "failure", NULL, code, why);
 		free(why);
 		return;
@@ -331,11 +401,7 @@ router_task_free(struct hsp_task *task)
 	if (router.tasks_in_flight > 0)
 		router.tasks_in_flight--;
 	service_instance_work_end(task->connector);
-	json_decref(task->request);
-	free(task->request_id);
-	free(task->requester);
-	free(task->correlation_id);
-	free(task->reply_topic);
+	json_decref(task->parameters);
 	free(task);
 }
 
@@ -348,39 +414,56 @@ static void
 router_task_done(struct hsp_task *task, const char *status, json_t *payload,
     const char *error_code, const char *error_message)
 {
-	char	 result_id[37], when[40], *message = NULL;
-	json_t	*result, *errors = json_null();
+	struct envelope_head	 head = { router.ai_id, task->requester,
+				    task->correlation_id, "response",
+				    "medium", false };
+	struct envelope_text	 t;
+	char			 result_id[37], when[40], *text;
+	size_t			 length = 0;
 
 	envelope_uuid4(result_id);
 	envelope_timestamp(when);
+	envelope_begin(&t, HSP_TASK_RESULT, &head);
+	ENVELOPE_TEXT_LITERAL(&t, "{\"result_id\":\"");
+	envelope_text_raw(&t, result_id, 36);
+	ENVELOPE_TEXT_LITERAL(&t, "\"");
+	envelope_text_key(&t, "request_id");
+	envelope_text_string(&t, task->request_id);
+	envelope_text_key(&t, "executing_ai_id");
+	envelope_text_string(&t, router.ai_id);
+	envelope_text_key(&t, "status");
+	envelope_text_string(&t, status);
+	envelope_text_key(&t, "payload");
+	if (payload == NULL && task->result_text != NULL)
+		envelope_text_raw(&t, task->result_text, task->result_length);
+	else
+		envelope_text_json(&t, payload);
+	envelope_text_key(&t, "error_details");
 	if (error_code != NULL) {
 		/*
 		 * The message may quote the request or a back end, cut at a
-		 * byte count; jansson refuses a string that is not UTF-8,
-		 * and then no result at all would reach the requester.
+		 * byte count: envelope_text_string writes valid UTF-8
+		 * whatever it is given.
 		 */
-		if (error_message != NULL &&
-		    (message = strdup(error_message)) != NULL)
-			str_utf8_repair(message);
-		errors = json_pack("{s:s, s:s, s:n}", "error_code", error_code,
-		    "error_message", message != NULL ? message : "",
-		    "error_context");
-		free(message);
-	}
-	result = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:{s:I}}",
-	    "result_id", result_id,
-	    "request_id", task->request_id,
-	    "executing_ai_id", router.ai_id,
-	    "status", status,
-	    "payload", payload != NULL ? payload : json_null(),
-	    "error_details", errors,
-	    "timestamp_completed", when,
-	    "execution_metadata",
-		"time_taken_ms",
-		(json_int_t)(timespec_elapsed_s(&task->started) * 1e3));
-	if (router_publish(task->reply_topic, envelope_new(HSP_TASK_RESULT,
-	    router.ai_id, task->requester, task->correlation_id, "response",
-	    "medium", false, result)) == 0)
+		ENVELOPE_TEXT_LITERAL(&t, "{");
+		envelope_text_key(&t, "error_code");
+		envelope_text_string(&t, error_code);
+		envelope_text_key(&t, "error_message");
+		envelope_text_string(&t, error_message != NULL ?
+		    error_message : "");
+		ENVELOPE_TEXT_LITERAL(&t, ",\"error_context\":null}");
+	} else
+		ENVELOPE_TEXT_LITERAL(&t, "null");
+	envelope_text_key(&t, "timestamp_completed");
+	envelope_text_string(&t, when);
+	ENVELOPE_TEXT_LITERAL(&t, ",\"execution_metadata\":"
+	    "{\"time_taken_ms\":");
+	envelope_text_number(&t, (unsigned long long)
+	    (timespec_elapsed_s(&task->started) * 1e3));
+	ENVELOPE_TEXT_LITERAL(&t, "}}");
+	json_decref(payload);
+	text = envelope_end(&t, &length);
+	if (router_publish(task->reply_topic, text, length) == 0)
 		router.results_sent++;
 	router_task_free(task);
 }
@@ -398,13 +481,12 @@ router_malformed(const char *topic, enum hsp_malformed kind, const char *why)
 	    why != NULL ? why : "?", hsp_malformed_names[kind]);
 }
 
-/* A copy of string member KEY of OBJECT cut to MAX bytes, or null. */
+/* A copy of VALUE (NULL: null) cut to MAX bytes. */
 static json_t *
-router_cut_string(json_t *object, const char *key, size_t max)
+router_cut(const char *value, size_t max)
 {
-	const char	*value = json_string_value(json_object_get(object, key));
-	char		*copy;
-	json_t		*cut;
+	char	*copy;
+	json_t	*cut;
 
 	if (value == NULL)
 		return (json_null());
@@ -414,6 +496,14 @@ router_cut_string(json_t *object, const char *key, size_t max)
 	cut = json_string(copy);
 	free(copy);
 	return (cut != NULL ? cut : json_null());
+}
+
+/* A copy of string member KEY of OBJECT cut to MAX bytes, or null. */
+static json_t *
+router_cut_string(json_t *object, const char *key, size_t max)
+{
+	return (router_cut(json_string_value(json_object_get(object, key)),
+	    max));
 }
 
 /*
@@ -428,8 +518,7 @@ router_fact(struct hsp_message *msg)
 	json_array_append_new(router.recent_facts, json_pack("{s:o, s:o, "
 	    "s:o}",
 	    "id", router_cut_string(msg->payload, "id", ROUTER_FACT_ID_MAX),
-	    "source_ai_id", router_cut_string(msg->root, "sender_ai_id",
-		ROUTER_FACT_ID_MAX),
+	    "source_ai_id", router_cut(msg->sender, ROUTER_FACT_ID_MAX),
 	    "statement_nl", router_cut_string(msg->payload, "statement_nl",
 		ROUTER_FACT_TEXT_MAX)));
 }
@@ -542,8 +631,7 @@ router_handle(struct service_instance *from, const char *topic,
 		envelope_clear(&msg);
 		return;
 	}
-	recipient = json_string_value(json_object_get(msg.root,
-	    "recipient_ai_id"));
+	recipient = msg.recipient;
 	/* Also the request topic itself, as existing agents send it. */
 	for_us = recipient == NULL || strcmp(recipient, router.ai_id) == 0 ||
 	    strcmp(recipient, "all") == 0 ||
@@ -600,9 +688,11 @@ router_publish_adverts(const struct router_publisher *via, const char *ai_id,
     const char *status, bool all)
 {
 	struct hsp_publish_options	 options = { .retain = true };
-	json_t				*adverts, *payload, *advert;
-	char				*topic;
-	size_t				 i;
+	struct envelope_head		 head = { ai_id, "all", NULL,
+					    "publish", "low", false };
+	json_t				*adverts, *payload;
+	char				*topic, *text;
+	size_t				 i, length;
 
 	if (strcmp(status, "offline") != 0)
 		options.expiry_s = 2 * (unsigned int)router.advert_interval_s;
@@ -610,12 +700,11 @@ router_publish_adverts(const struct router_publisher *via, const char *ai_id,
 	json_array_foreach(adverts, i, payload) {
 		if ((topic = router_advert_topic(ai_id, payload)) == NULL)
 			continue;
-		advert = envelope_new(HSP_CAPABILITY_ADVERTISEMENT,
-		    ai_id, "all", NULL, "publish", "low", false,
-		    json_incref(payload));
-		if (via->publish(via->arg, topic, advert, &options) == 0)
+		text = envelope_json(HSP_CAPABILITY_ADVERTISEMENT, &head,
+		    payload, &length);
+		if (text != NULL && via->publish(via->arg, topic, text, length,
+		    &options) == 0)
 			router.adverts_sent++;
-		json_decref(advert);
 		free(topic);
 	}
 	json_decref(adverts);
@@ -679,18 +768,18 @@ router_advertise_offline(void)
 int
 router_will(const char *ai_id, size_t index, char **topic, char **text)
 {
-	json_t	*adverts, *payload, *advert;
-	int	 rc = -1;
+	struct envelope_head	 head = { ai_id, "all", NULL, "publish", "low",
+				    false };
+	json_t			*adverts, *payload;
+	size_t			 length;
+	int			 rc = -1;
 
 	*topic = *text = NULL;
 	adverts = dispatcher_adverts(router.registry, ai_id, "offline", true);
 	if ((payload = json_array_get(adverts, index)) != NULL &&
 	    (*topic = router_advert_topic(ai_id, payload)) != NULL) {
-		advert = envelope_new(HSP_CAPABILITY_ADVERTISEMENT, ai_id,
-		    "all", NULL, "publish", "low", false,
-		    json_incref(payload));
-		*text = json_dumps(advert, JSON_COMPACT);
-		json_decref(advert);
+		*text = envelope_json(HSP_CAPABILITY_ADVERTISEMENT, &head,
+		    payload, &length);
 		rc = *text != NULL ? 0 : -1;
 	}
 	if (rc == -1) {

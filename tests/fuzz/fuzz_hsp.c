@@ -68,24 +68,25 @@ static bool			 fuzz_trace;	/* $FUZZ_HSP_TRACE set */
 /* The connector's publish: check what the router hands over, count it. */
 static int
 fuzz_publish(__attribute__((unused)) void *arg, const char *topic,
-    json_t *envelope,
+    char *text, size_t length,
     __attribute__((unused)) const struct hsp_publish_options *options)
 {
-	char	*text;
+	json_t	*envelope;
 
 	FUZZ_CHECK(topic != NULL && *topic != '\0');
 	/* Never the broker's topics, another agent's requests, a filter. */
 	FUZZ_CHECK(strncmp(topic, "hsp/acks/", 9) == 0 ||
 	    strncmp(topic, "hsp/results/", 12) == 0);
+	/* The text is one JSON object, whatever the input held. */
+	FUZZ_CHECK(text != NULL && strlen(text) == length);
+	if (fuzz_trace)
+		fprintf(stderr, "publish %s %s\n", topic, text);
+	envelope = json_loadb(text, length, 0, NULL);
 	FUZZ_CHECK(json_is_object(envelope));
 	FUZZ_CHECK(json_is_string(json_object_get(envelope, "message_id")));
 	FUZZ_CHECK(json_is_string(json_object_get(envelope, "message_type")));
 	FUZZ_CHECK(json_is_object(json_object_get(envelope, "payload")));
-	/* What hsp.c does with it before mosquitto_publish(). */
-	text = json_dumps(envelope, JSON_COMPACT);
-	FUZZ_CHECK(text != NULL);
-	if (fuzz_trace)
-		fprintf(stderr, "publish %s %s\n", topic, text);
+	json_decref(envelope);
 	free(text);
 	fuzz_published++;
 	return (0);
@@ -302,16 +303,27 @@ fuzz_hsp_message(const uint8_t *payload, size_t length)
 	}
 	if (envelope_parse(payload, length, &msg, &kind, &why) == 0) {
 		FUZZ_CHECK(why == NULL);
-		FUZZ_CHECK(msg.root != NULL && (int)msg.type >= 0 &&
+		FUZZ_CHECK(msg.strings != NULL && (int)msg.type >= 0 &&
 		    msg.type < HSP_TYPE_COUNT);
 		FUZZ_CHECK(msg.message_id != NULL && *msg.message_id != '\0');
 		FUZZ_CHECK(msg.sender != NULL && *msg.sender != '\0');
-		FUZZ_CHECK(json_is_object(msg.payload));
+		/* A request: its ids, and parameters that are an object;
+		 * any other kind: its payload as a tree. */
+		if (msg.type == HSP_TASK_REQUEST) {
+			FUZZ_CHECK(msg.request_id != NULL &&
+			    *msg.request_id != '\0');
+			FUZZ_CHECK(msg.requester != NULL &&
+			    *msg.requester != '\0');
+			FUZZ_CHECK(msg.parameters != NULL &&
+			    msg.parameters[0] == '{' &&
+			    msg.parameters[msg.parameters_length - 1] == '}');
+		} else
+			FUZZ_CHECK(json_is_object(msg.payload));
 		envelope_clear(&msg);
 	} else {
 		FUZZ_CHECK(why != NULL && (int)kind >= 0 &&
 		    kind < HSP_MALFORMED_COUNT);
-		FUZZ_CHECK(msg.root == NULL);
+		FUZZ_CHECK(msg.strings == NULL && msg.payload == NULL);
 		free(why);
 	}
 	router_handle(fuzz_connector, fuzz_intake[fuzz_intake_index].topic,

@@ -20,7 +20,7 @@ stubs_hsp_ready(__attribute__((unused)) void *arg)
  * current connector.  Call it after each router_init().
  */
 void
-stubs_hsp_use_publisher(int (*publish)(void *, const char *, json_t *,
+stubs_hsp_use_publisher(int (*publish)(void *, const char *, char *, size_t,
     const struct hsp_publish_options *))
 {
 	struct router_publisher	publisher = {

@@ -14,6 +14,6 @@ struct service_instance;
 
 struct service_instance	*stubs_hsp_connector_create(void);
 void			 stubs_hsp_use_publisher(int (*)(void *, const char *,
-			    json_t *, const struct hsp_publish_options *));
+			    char *, size_t, const struct hsp_publish_options *));
 
 #endif /* HOTRELOAD_STUBS_HSP_H */

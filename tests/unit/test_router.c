@@ -20,15 +20,26 @@ static struct registry	*reg;
 static json_t		*published;	/* [{topic, message, retain}] */
 static struct config	*config;
 
-/* The connector's publish, recorded. */
+/*
+ * The connector's publish, recorded: the text (taken) must be one JSON
+ * object of exactly LENGTH bytes, NUL-terminated, as jansson reads it.
+ */
 static int
 test_publish(__attribute__((unused)) void *arg, const char *topic,
-    json_t *envelope, const struct hsp_publish_options *options)
+    char *text, size_t length, const struct hsp_publish_options *options)
 {
-	json_array_append_new(published, json_pack("{s:s, s:O, s:b, s:i}",
+	json_error_t	 error;
+	json_t		*envelope;
+
+	ck_assert_uint_eq(strlen(text), length);
+	envelope = json_loadb(text, length, 0, &error);
+	ck_assert_msg(json_is_object(envelope), "published %s: %s", text,
+	    error.text);
+	json_array_append_new(published, json_pack("{s:s, s:o, s:b, s:i}",
 	    "topic", topic, "message", envelope, "retain",
 	    options != NULL && options->retain, "expiry_s",
 	    options != NULL ? (int)options->expiry_s : 0));
+	free(text);
 	return (0);
 }
 
@@ -206,8 +217,13 @@ END_TEST
 
 START_TEST(envelope_built_canonical)
 {
-	json_t		*e = envelope_new(HSP_TASK_RESULT, "me", "you", "c",
-			    "response", "medium", false, json_object());
+	struct envelope_head head = { "me", "you", "c", "response", "medium",
+			    false };
+	json_t		*payload = json_object();
+	size_t		 length;
+	char		*text = envelope_json(HSP_TASK_RESULT, &head, payload,
+			    &length);
+	json_t		*e = json_loadb(text, length, 0, NULL);
 	const char	*keys[] = { "hsp_envelope_version", "message_id",
 			    "correlation_id", "sender_ai_id", "recipient_ai_id",
 			    "timestamp_sent", "message_type", "protocol_version",
@@ -223,6 +239,8 @@ START_TEST(envelope_built_canonical)
 	ck_assert_uint_eq(strlen(json_string_value(json_object_get(e,
 	    "message_id"))), 36);
 	json_decref(e);
+	json_decref(payload);
+	free(text);
 }
 END_TEST
 
@@ -355,6 +373,68 @@ START_TEST(unknown_capability_long_utf8_name_answered)
 	    "error_details"), "error_message"));
 	ck_assert_ptr_nonnull(message);
 	ck_assert_ptr_nonnull(strstr(message, "xxx?"));
+}
+END_TEST
+
+/*
+ * A request written with escapes and odd spacing, as any JSON writer may:
+ * escaped keys and ids, an escaped slash in the callback_address, and
+ * parameters holding quotes, brackets and non-ASCII text.  The fields are
+ * read decoded (the ACK and result go where they should, with the ids
+ * decoded), and echo answers with the parameters as they were sent.
+ */
+START_TEST(escaped_request_read_decoded)
+{
+	static const char	 text[] =
+	    "{ \"message\\u005fid\" : \"m-\\u00e9\", "
+	    "\"sender_ai_id\":\"did:hsp:peer\", \"correlation_id\": null, "
+	    "\"recipient_ai_id\":\"did:hsp:me\",\"message_type\":"
+	    "\"HSP::TaskRequest_v0.1\",\"qos_parameters\":{\"requires_ack\":"
+	    "true},\"payload\":{\"request_id\":\"r\\\"1\",\"requester_ai_id\":"
+	    "\"did:hsp:peer\",\"callback_address\":\"hsp\\/results\\/x\","
+	    "\"parameters\": {\"s\":\"}]\\\"\\u00e9\", "
+	    "\"a\":[1, {\"b\":null}]}}}";
+	json_t			*ack, *result, *expected;
+
+	router_handle(connector, "hsp/requests/did:hsp:me", text,
+	    strlen(text), false);
+	ck_assert_uint_eq(json_array_size(published), 2);
+	ck_assert_str_eq(sent_topic(0), "hsp/acks/did:hsp:peer");
+	ack = json_object_get(sent(0), "payload");
+	ck_assert_str_eq(json_string_value(json_object_get(ack,
+	    "target_message_id")), "m-\xc3\xa9");
+	ck_assert_str_eq(json_string_value(json_object_get(sent(0),
+	    "correlation_id")), "m-\xc3\xa9");
+	ck_assert_str_eq(sent_topic(1), "hsp/results/x");
+	result = json_object_get(sent(1), "payload");
+	ck_assert_str_eq(json_string_value(json_object_get(result,
+	    "request_id")), "r\"1");
+	ck_assert_str_eq(json_string_value(json_object_get(result,
+	    "status")), "success");
+	expected = json_pack("{s:s, s:[i, {s:n}]}", "s", "}]\"\xc3\xa9", "a",
+	    1, "b");
+	ck_assert(json_equal(json_object_get(result, "payload"), expected));
+	json_decref(expected);
+}
+END_TEST
+
+/*
+ * A failure whose message holds control characters and quotes: the result
+ * is still one valid JSON text (test_publish reads every one) with the
+ * message as it was.
+ */
+START_TEST(error_message_escaped)
+{
+	char	name[] = "a\"b\\c\n\x01\x7f";
+	json_t	*details;
+
+	feed(request("m-1", "c", false, "capability_name_filter", name));
+	ck_assert_uint_eq(json_array_size(published), 1);
+	details = json_object_get(json_object_get(sent(0), "payload"),
+	    "error_details");
+	ck_assert_str_eq(json_string_value(json_object_get(details,
+	    "error_message")), "no capability named \"a\"b\\c\n\x01\x7f\"");
+	ck_assert(json_is_null(json_object_get(details, "error_context")));
 }
 END_TEST
 
@@ -655,6 +735,8 @@ router_suite(void)
 	tcase_add_test(rt, draining_rejects);
 	tcase_add_test(rt, unknown_capability_fails);
 	tcase_add_test(rt, unknown_capability_long_utf8_name_answered);
+	tcase_add_test(rt, escaped_request_read_decoded);
+	tcase_add_test(rt, error_message_escaped);
 	tcase_add_test(rt, malformed_counted_never_answered);
 	tcase_add_test(rt, ack_without_correlation_id);
 	tcase_add_test(rt, advert_without_availability_is_online);
