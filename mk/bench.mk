@@ -14,7 +14,7 @@
 # The bench programs are built like the daemon (ALL_CFLAGS: the project's
 # WARNINGS and WERROR).
 
-BENCH_PROGS	= bench/ctlbench bench/echo-responder
+BENCH_PROGS	= bench/ctlbench bench/echo-responder bench/raw-responder
 BENCH		?=
 # A run of every benchmark rewrites bench/RESULTS.md; a run of some does not.
 BENCH_ARGS	?= $(if $(BENCH),,--write bench/RESULTS.md)
@@ -29,6 +29,11 @@ bench/ctlbench: $(B)/bench/ctlbench.o $(B)/tests/support/tool.o
 bench/echo-responder: $(B)/bench/echo-responder.o $(B)/src/hsp-envelope.o \
 		$(B)/src/util.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# Nothing from src/ and no JSON library: the ceiling of the throughput
+# benchmark is what libmosquitto and the protocol cost.
+bench/raw-responder: $(B)/bench/raw-responder.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libmosquitto)
 
 -include $(wildcard $(B)/bench/*.d)
 
