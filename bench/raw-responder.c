@@ -92,6 +92,7 @@ stop_cb(int sig)
 	stop_requested = 1;
 }
 
+/* Past the white space at P. */
 static const char *
 json_skip_space(const char *p, const char *end)
 {
@@ -224,6 +225,7 @@ json_string_text(struct span v, struct span *text)
 	return true;
 }
 
+/* True if V is exactly the text LITERAL. */
 static bool
 json_span_is(struct span v, const char *literal)
 {
@@ -251,6 +253,7 @@ json_escape(const char *s)
 	return out;
 }
 
+/* Start an empty topic. */
 static void
 topic_reset(struct topic *t)
 {
@@ -258,6 +261,7 @@ topic_reset(struct topic *t)
 	t->bad = false;
 }
 
+/* Append LEN bytes of TEXT; a topic longer than MQTT allows is bad. */
 static void
 topic_add(struct topic *t, const char *text, size_t len)
 {
@@ -457,8 +461,8 @@ uuid4_text(unsigned char b[16], char out[37])
 	*out = '\0';
 }
 
-/* The three UUIDs a request needs (ack id, result id, result envelope id),
- * from one getrandom. */
+/* The three UUIDs a request needs (the Acknowledgement's message id, the
+ * TaskResult's message id and its result_id), from one getrandom. */
 static void
 uuid4_three(char ids[3][37])
 {
@@ -481,6 +485,11 @@ uuid4_three(char ids[3][37])
 		uuid4_text(b + 16 * i, ids[i]);
 }
 
+/*
+ * A request: find its fields, drop it if one it needs is missing, publish
+ * the Acknowledgement it asks for and the TaskResult that echoes its
+ * parameters.
+ */
 static void
 on_message_cb(struct mosquitto *mosq, void *arg,
     const struct mosquitto_message *message, const mosquitto_property *props)
