@@ -234,8 +234,7 @@ char	*hsp_connack_cause(const struct hsp_conn *, int rc);
 
 /* hsp-loop.c: libmosquitto on the daemon's libevent loop */
 const char	*hsp_strerror(int rc);
-void	 hsp_on_log(struct mosquitto *mosq, void *obj, int level,
-		    const char *text);
+void	 hsp_log_callback(struct mosquitto *);
 void	 hsp_events_free(struct event **read_event,
 		    struct event **write_event, int *fd);
 bool	 hsp_events_follow(struct event_base *, struct mosquitto *mosq,

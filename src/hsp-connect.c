@@ -180,7 +180,7 @@ hsp_conn_new_mosq(struct hsp_conn *c, char **cause)
 	mosquitto_subscribe_v5_callback_set(c->mosq, hsp_on_subscribe);
 	mosquitto_unsubscribe_v5_callback_set(c->mosq, hsp_on_unsubscribe);
 	mosquitto_message_v5_callback_set(c->mosq, hsp_on_message);
-	mosquitto_log_callback_set(c->mosq, hsp_on_log);
+	hsp_log_callback(c->mosq);
 	hsp_set_will(c, c->mosq, 0);
 	if (c->cfg->username != NULL &&
 	    (rc = mosquitto_username_pw_set(c->mosq, c->cfg->username,

@@ -23,13 +23,27 @@ hsp_strerror(int rc)
 	return (mosquitto_strerror(rc));
 }
 
-/* Log libmosquitto's own messages at debug level. */
-void
+/* libmosquitto's own messages, at debug level. */
+static void
 hsp_on_log(__attribute__((unused)) struct mosquitto *mosq,
     __attribute__((unused)) void *obj, int level, const char *text)
 {
 	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
 		log_debug("hsp: libmosquitto: %s", text);
+}
+
+/*
+ * Log libmosquitto's messages through M when the daemon logs debug (-v,
+ * fixed at start).  Only then: with a log callback set, libmosquitto
+ * formats a line with vsnprintf for every packet it sends or receives,
+ * about six per echo request and a seventh of the daemon's work
+ * (issue 19), to have all but its warnings thrown away here.
+ */
+void
+hsp_log_callback(struct mosquitto *m)
+{
+	if (log_get_verbosity() >= 1)
+		mosquitto_log_callback_set(m, hsp_on_log);
 }
 
 /* Free the events of a socket we watched (either connection). */

@@ -322,7 +322,7 @@ hsp_pub_new_mosq(struct hsp_conn *c, char **cause)
 	mosquitto_connect_v5_callback_set(m, hsp_pub_on_connect);
 	mosquitto_disconnect_v5_callback_set(m, hsp_pub_on_disconnect);
 	mosquitto_publish_v5_callback_set(m, hsp_on_publish);
-	mosquitto_log_callback_set(m, hsp_on_log);
+	hsp_log_callback(m);
 	hsp_set_will(c, m, 1);
 	if (c->cfg->username != NULL &&
 	    (rc = mosquitto_username_pw_set(m, c->cfg->username,

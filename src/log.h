@@ -29,11 +29,6 @@ size_t	log_escape(char *dst, size_t size, const char *src);
 
 /* An error or warning with ": strerror(errno)" appended. */
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
-/*
- * SRC with control characters and invalid UTF-8 escaped (\n, \x1b,
- * \u009b), into DST of SIZE bytes; returns the length written.
- */
-size_t	log_escape(char *dst, size_t size, const char *src);
 
 /* An error or warning without errno. */
 void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
