@@ -22,42 +22,21 @@
 #define _GNU_SOURCE
 #endif
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <mosquitto.h>
-#include <mqtt_protocol.h>
 
 #include "hsp.h"
-
-struct responder {
-	const char	*ai_id;
-	char		*request_topic;
-	const char	*ready_file;
-	unsigned long	 received;
-	unsigned long	 results;
-	unsigned long	 acks;
-	unsigned long	 dropped;
-};
-
-static volatile sig_atomic_t	stop_requested;
-
-static void
-stop_cb(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
+#include "responder.h"
 
 /* Publish an envelope of TYPE around PAYLOAD (taken) on TOPIC, QoS 1. */
 static int
-publish(struct mosquitto *mosq, const char *topic, enum hsp_type type,
+publish(struct responder_shell *r, const char *topic, enum hsp_type type,
     const struct envelope_head *head, json_t *payload)
 {
 	char	*text;
@@ -68,10 +47,9 @@ publish(struct mosquitto *mosq, const char *topic, enum hsp_type type,
 	json_decref(payload);
 	if (text == NULL)
 		return -1;
-	rc = mosquitto_publish(mosq, NULL, topic, (int)length, text, 1,
-	    false);
+	rc = responder_publish(r, topic, text, (int)length);
 	free(text);
-	return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
+	return rc;
 }
 
 /* A non-empty string member, or NULL. */
@@ -84,10 +62,9 @@ member(const json_t *object, const char *key)
 }
 
 static void
-on_message_cb(struct mosquitto *mosq, void *arg,
-    const struct mosquitto_message *message, const mosquitto_property *props)
+on_message(struct responder_shell *r, const struct mosquitto_message *message,
+    __attribute__((unused)) void *arg)
 {
-	struct responder	*r = arg;
 	json_t			*root, *payload, *parameters, *result;
 	const char		*message_id, *sender, *correlation_id,
 				*request_id, *requester, *callback;
@@ -95,9 +72,7 @@ on_message_cb(struct mosquitto *mosq, void *arg,
 	struct timespec		 started, ended;
 	struct envelope_head	 head;
 
-	(void)props;
 	clock_gettime(CLOCK_MONOTONIC, &started);
-	r->received++;
 	root = json_loadb(message->payload, (size_t)message->payloadlen, 0,
 	    NULL);
 	payload = json_object_get(root, "payload");
@@ -123,7 +98,7 @@ on_message_cb(struct mosquitto *mosq, void *arg,
 			goto out;
 		head = (struct envelope_head){ r->ai_id, sender,
 		    correlation_id, "acknowledgement", "low", false };
-		if (publish(mosq, topic, HSP_ACKNOWLEDGEMENT, &head,
+		if (publish(r, topic, HSP_ACKNOWLEDGEMENT, &head,
 		    json_pack("{s:s, s:s, s:s}", "status", "received",
 		    "ack_timestamp", when, "target_message_id",
 		    message_id)) == 0)
@@ -152,115 +127,20 @@ on_message_cb(struct mosquitto *mosq, void *arg,
 	    1000 + (ended.tv_nsec - started.tv_nsec) / 1000000));
 	head = (struct envelope_head){ r->ai_id, requester, correlation_id,
 	    "response", "medium", false };
-	if (publish(mosq, topic, HSP_TASK_RESULT, &head, result) == 0)
+	if (publish(r, topic, HSP_TASK_RESULT, &head, result) == 0)
 		r->results++;
 out:
 	free(topic);
 	json_decref(root);
 }
 
-static void
-on_connect_cb(struct mosquitto *mosq, void *arg, int rc, int flags,
-    const mosquitto_property *props)
-{
-	struct responder	*r = arg;
-
-	(void)flags;
-	(void)props;
-	if (rc != 0) {
-		fprintf(stderr, "echo-responder: connection refused: %s\n",
-		    mosquitto_reason_string(rc));
-		stop_requested = 1;
-		return;
-	}
-	mosquitto_subscribe(mosq, NULL, r->request_topic, 1);
-}
-
-static void
-on_subscribe_cb(struct mosquitto *mosq, void *arg, int mid, int count,
-    const int *granted, const mosquitto_property *props)
-{
-	struct responder	*r = arg;
-	FILE			*f;
-
-	(void)mosq;
-	(void)mid;
-	(void)props;
-	if (count < 1 || granted[0] > 1) {
-		fprintf(stderr, "echo-responder: subscription refused\n");
-		stop_requested = 1;
-		return;
-	}
-	if (r->ready_file != NULL && (f = fopen(r->ready_file, "w")) != NULL)
-		fclose(f);
-}
-
 int
 main(int argc, char **argv)
 {
-	struct responder	 r;
-	struct mosquitto	*mosq;
-	struct sigaction	 sa;
-	const char		*host = "127.0.0.1";
-	char			 client_id[64];
-	int			 port = 0, i, rc;
+	struct responder_shell	r;
+	int			rc;
 
-	memset(&r, 0, sizeof r);
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-p") == 0 && i + 1 < argc)
-			port = atoi(argv[++i]);
-		else if (strcmp(argv[i], "-h") == 0 && i + 1 < argc)
-			host = argv[++i];
-		else if (strcmp(argv[i], "--id") == 0 && i + 1 < argc)
-			r.ai_id = argv[++i];
-		else if (strcmp(argv[i], "--ready-file") == 0 && i + 1 < argc)
-			r.ready_file = argv[++i];
-		else {
-			fprintf(stderr, "usage: echo-responder -p PORT "
-			    "[-h HOST] --id AI_ID [--ready-file FILE]\n");
-			return 2;
-		}
-	}
-	if (port <= 0 || r.ai_id == NULL) {
-		fprintf(stderr, "echo-responder: -p and --id are required\n");
-		return 2;
-	}
-	if (asprintf(&r.request_topic, "hsp/requests/%s", r.ai_id) == -1)
-		return 1;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = stop_cb;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-
-	mosquitto_lib_init();
-	snprintf(client_id, sizeof client_id, "echo-responder-%ld",
-	    (long)getpid());
-	if ((mosq = mosquitto_new(client_id, true, &r)) == NULL)
-		return 1;
-	mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
-	mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1);
-	mosquitto_connect_v5_callback_set(mosq, on_connect_cb);
-	mosquitto_subscribe_v5_callback_set(mosq, on_subscribe_cb);
-	mosquitto_message_v5_callback_set(mosq, on_message_cb);
-	if ((rc = mosquitto_connect(mosq, host, port, 60)) != MOSQ_ERR_SUCCESS) {
-		fprintf(stderr, "echo-responder: connect %s:%d: %s\n", host,
-		    port, mosquitto_strerror(rc));
-		return 69;
-	}
-	while (!stop_requested) {
-		rc = mosquitto_loop(mosq, 100, 1);
-		if (rc != MOSQ_ERR_SUCCESS && !stop_requested) {
-			fprintf(stderr, "echo-responder: %s\n",
-			    mosquitto_strerror(rc));
-			break;
-		}
-	}
-	printf("{\"received\":%lu,\"results\":%lu,\"acks\":%lu,"
-	    "\"dropped\":%lu}\n", r.received, r.results, r.acks, r.dropped);
-	mosquitto_disconnect(mosq);
-	mosquitto_destroy(mosq);
-	mosquitto_lib_cleanup();
-	free(r.request_topic);
-	return 0;
+	if ((rc = responder_args(&r, "echo-responder", argc, argv)) != 0)
+		return rc;
+	return responder_run(&r, on_message, NULL);
 }

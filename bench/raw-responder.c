@@ -32,7 +32,6 @@
 
 #include <sys/random.h>
 
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -40,10 +39,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <mosquitto.h>
-#include <mqtt_protocol.h>
+
+#include "responder.h"
 
 #define nitems(a)	(sizeof (a) / sizeof (a)[0])
 
@@ -70,27 +69,12 @@ struct topic {
 };
 
 struct responder {
-	const char	*ai_id;
-	char		*ai_id_json;	/* ai_id escaped for a JSON string */
-	char		*request_topic;
-	const char	*ready_file;
-	char		*reply;		/* the reply being formatted */
-	size_t		 reply_size;
-	struct topic	 topic;
-	unsigned long	 received;
-	unsigned long	 results;
-	unsigned long	 acks;
-	unsigned long	 dropped;
+	struct responder_shell	 shell;	/* bench/responder.c */
+	char			*ai_id_json;	/* escaped for a JSON string */
+	char			*reply;		/* the reply being formatted */
+	size_t			 reply_size;
+	struct topic		 topic;
 };
-
-static volatile sig_atomic_t	stop_requested;
-
-static void
-stop_cb(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
 
 /* Past the white space at P. */
 static const char *
@@ -420,13 +404,12 @@ reply_format(struct responder *r, const char *fmt, ...)
 
 /* Publish the reply (N bytes) on R's topic at QoS 1. */
 static int
-reply_publish(struct mosquitto *mosq, struct responder *r, int n)
+reply_publish(struct responder *r, int n)
 {
 	if (n < 0 || r->topic.bad)
 		return -1;
 	r->topic.text[r->topic.len] = '\0';
-	return mosquitto_publish(mosq, NULL, r->topic.text, n, r->reply, 1,
-	    false) == MOSQ_ERR_SUCCESS ? 0 : -1;
+	return responder_publish(&r->shell, r->topic.text, r->reply, n);
 }
 
 /* Now as ISO-8601 UTC with microseconds, as the daemon writes it. */
@@ -491,8 +474,8 @@ uuid4_three(char ids[3][37])
  * parameters.
  */
 static void
-on_message_cb(struct mosquitto *mosq, void *arg,
-    const struct mosquitto_message *message, const mosquitto_property *props)
+on_message(__attribute__((unused)) struct responder_shell *shell,
+    const struct mosquitto_message *message, void *arg)
 {
 	struct responder	*r = arg;
 	struct span		 root, message_id, sender, correlation, qos,
@@ -517,9 +500,7 @@ on_message_cb(struct mosquitto *mosq, void *arg,
 	long			 taken_ms;
 	int			 n;
 
-	(void)props;
 	clock_gettime(CLOCK_MONOTONIC, &started);
-	r->received++;
 	root.p = message->payload;
 	root.len = message->payloadlen > 0 ? (size_t)message->payloadlen : 0;
 	if (json_object_scan(root, root_members,
@@ -566,8 +547,8 @@ on_message_cb(struct mosquitto *mosq, void *arg,
 		    ids[0], (int)correlation.len, correlation.p, r->ai_id_json,
 		    (int)sender.len, sender.p, when, when,
 		    (int)message_id.len, message_id.p);
-		if (reply_publish(mosq, r, n) == 0)
-			r->acks++;
+		if (reply_publish(r, n) == 0)
+			r->shell.acks++;
 	}
 
 	topic_reset(&r->topic);
@@ -603,125 +584,33 @@ on_message_cb(struct mosquitto *mosq, void *arg,
 	    (int)requester.len, requester.p, when, ids[2],
 	    (int)request_id.len, request_id.p, r->ai_id_json,
 	    (int)parameters.len, parameters.p, when, taken_ms);
-	if (reply_publish(mosq, r, n) == 0)
-		r->results++;
+	if (reply_publish(r, n) == 0)
+		r->shell.results++;
 	return;
 
 drop:
-	r->dropped++;
-}
-
-static void
-on_connect_cb(struct mosquitto *mosq, void *arg, int rc, int flags,
-    const mosquitto_property *props)
-{
-	struct responder	*r = arg;
-
-	(void)flags;
-	(void)props;
-	if (rc != 0) {
-		fprintf(stderr, "raw-responder: connection refused: %s\n",
-		    mosquitto_reason_string(rc));
-		stop_requested = 1;
-		return;
-	}
-	mosquitto_subscribe(mosq, NULL, r->request_topic, 1);
-}
-
-static void
-on_subscribe_cb(struct mosquitto *mosq, void *arg, int mid, int count,
-    const int *granted, const mosquitto_property *props)
-{
-	struct responder	*r = arg;
-	FILE			*f;
-
-	(void)mosq;
-	(void)mid;
-	(void)props;
-	if (count < 1 || granted[0] > 1) {
-		fprintf(stderr, "raw-responder: subscription refused\n");
-		stop_requested = 1;
-		return;
-	}
-	if (r->ready_file != NULL && (f = fopen(r->ready_file, "w")) != NULL)
-		fclose(f);
+	r->shell.dropped++;
 }
 
 int
 main(int argc, char **argv)
 {
 	struct responder	*r;
-	struct mosquitto	*mosq;
-	struct sigaction	 sa;
-	const char		*host = "127.0.0.1";
-	char			 client_id[64];
-	int			 port = 0, i, rc;
+	int			 rc;
 
 	/* On the heap: the topic buffer is 64 KiB. */
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		return 1;
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-p") == 0 && i + 1 < argc)
-			port = atoi(argv[++i]);
-		else if (strcmp(argv[i], "-h") == 0 && i + 1 < argc)
-			host = argv[++i];
-		else if (strcmp(argv[i], "--id") == 0 && i + 1 < argc)
-			r->ai_id = argv[++i];
-		else if (strcmp(argv[i], "--ready-file") == 0 && i + 1 < argc)
-			r->ready_file = argv[++i];
-		else {
-			fprintf(stderr, "usage: raw-responder -p PORT "
-			    "[-h HOST] --id AI_ID [--ready-file FILE]\n");
-			return 2;
-		}
-	}
-	if (port <= 0 || r->ai_id == NULL) {
-		fprintf(stderr, "raw-responder: -p and --id are required\n");
-		return 2;
-	}
-	if (asprintf(&r->request_topic, "hsp/requests/%s", r->ai_id) == -1 ||
-	    (r->ai_id_json = json_escape(r->ai_id)) == NULL ||
+	if ((rc = responder_args(&r->shell, "raw-responder", argc,
+	    argv)) != 0)
+		return rc;
+	if ((r->ai_id_json = json_escape(r->shell.ai_id)) == NULL ||
 	    (r->reply = malloc(4096)) == NULL)
 		return 1;
 	r->reply_size = 4096;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = stop_cb;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-
-	mosquitto_lib_init();
-	snprintf(client_id, sizeof client_id, "raw-responder-%ld",
-	    (long)getpid());
-	if ((mosq = mosquitto_new(client_id, true, r)) == NULL)
-		return 1;
-	mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
-	mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1);
-	mosquitto_connect_v5_callback_set(mosq, on_connect_cb);
-	mosquitto_subscribe_v5_callback_set(mosq, on_subscribe_cb);
-	mosquitto_message_v5_callback_set(mosq, on_message_cb);
-	if ((rc = mosquitto_connect(mosq, host, port, 60)) != MOSQ_ERR_SUCCESS) {
-		fprintf(stderr, "raw-responder: connect %s:%d: %s\n", host,
-		    port, mosquitto_strerror(rc));
-		return 69;
-	}
-	while (!stop_requested) {
-		rc = mosquitto_loop(mosq, 100, 1);
-		if (rc != MOSQ_ERR_SUCCESS && !stop_requested) {
-			fprintf(stderr, "raw-responder: %s\n",
-			    mosquitto_strerror(rc));
-			break;
-		}
-	}
-	printf("{\"received\":%lu,\"results\":%lu,\"acks\":%lu,"
-	    "\"dropped\":%lu}\n", r->received, r->results, r->acks,
-	    r->dropped);
-	mosquitto_disconnect(mosq);
-	mosquitto_destroy(mosq);
-	mosquitto_lib_cleanup();
-	free(r->request_topic);
+	rc = responder_run(&r->shell, on_message, r);
 	free(r->ai_id_json);
 	free(r->reply);
 	free(r);
-	return 0;
+	return rc;
 }

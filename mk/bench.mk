@@ -29,13 +29,14 @@ CLEAN_EXTRA	+= $(BENCH_PROGS)
 bench/ctlbench: $(B)/bench/ctlbench.o $(B)/tests/support/tool.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-bench/echo-responder: $(B)/bench/echo-responder.o $(B)/src/hsp-envelope.o $(B)/src/jscan.o \
-		$(B)/src/util.o
+# Both responders share bench/responder.c (the MQTT shell).
+bench/echo-responder: $(B)/bench/echo-responder.o $(B)/bench/responder.o \
+		$(B)/src/hsp-envelope.o $(B)/src/jscan.o $(B)/src/util.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # Nothing from src/ and no JSON library: the ceiling of the throughput
 # benchmark is what libmosquitto and the protocol cost.
-bench/raw-responder: $(B)/bench/raw-responder.o
+bench/raw-responder: $(B)/bench/raw-responder.o $(B)/bench/responder.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libmosquitto)
 
 -include $(wildcard $(B)/bench/*.d)
