@@ -87,9 +87,24 @@ PKG_LIBS	:= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS	:= $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
+# The daemon is not linked with libcurl: it loads it when its first LLM
+# transfer needs it (src/llm-curl-load.c), so that an idle daemon does not
+# carry the 25 libraries libcurl brings.  CURL_SONAME is the file it loads:
+# the one the libcurl pkg-config found links to (libcurl.so.4 for Debian's
+# libcurl4-openssl-dev).  A package of the daemon must depend on that
+# library itself (dpkg-shlibdeps does not see it).
+ifeq ($(origin CURL_SONAME),undefined)
+CURL_SONAME	:= $(or $(shell readelf -d "$$($(PKG_CONFIG) --variable=libdir \
+		   libcurl 2>/dev/null)/libcurl.so" 2>/dev/null | \
+		   sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p'),libcurl.so.4)
+endif
+DAEMON_LIBS	:= $(shell $(PKG_CONFIG) --libs $(filter-out libcurl,$(PKGS)) \
+		   2>/dev/null) -lm -ldl
+
 DEFS		= -DHOTRELOAD_VERSION='"$(VERSION)"' \
 		  -DHR_DEFAULT_CONFIG='"$(SYSCONFDIR)/hotreloadd/hotreloadd.conf"' \
 		  -DHR_DEFAULT_SOCKET='"$(RUNSTATEDIR)/hotreloadd/control.sock"' \
+		  -DHR_CURL_SONAME='"$(CURL_SONAME)"' \
 		  $(if $(HAVE_SYSTEMD),-DHAVE_SYSTEMD)
 ALL_CFLAGS	= -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(WERROR) -Iinclude -Isrc $(DEFS) \
 		  $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
@@ -170,7 +185,7 @@ tests/support/llmserver: $(B)/tests/support/llmserver.o \
 all: hotreloadd hotreloadctl $(SYSTEMD_FILES)
 
 hotreloadd: $(DAEMON_OBJS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJS) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJS) $(DAEMON_LIBS)
 
 hotreloadctl: $(CTL_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(CTL_OBJS) $(PKG_LIBS)

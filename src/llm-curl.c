@@ -5,7 +5,8 @@
  * watched by libevent events (CURLMOPT_SOCKETFUNCTION) and its timeouts by
  * one libevent timer (CURLMOPT_TIMERFUNCTION); finished transfers are
  * collected with curl_multi_info_read() and handed to the callback the
- * LLM service gave llm_curl_init().  curl is set up at the first transfer.
+ * LLM service gave llm_curl_init().  curl is loaded (llm-curl-load.c) and
+ * set up at the first transfer.
  */
 #include <stdlib.h>
 
@@ -139,10 +140,10 @@ llm_curl_init(struct event_base *base, llm_curl_done_cb done)
 
 /*
  * Set up curl the first time a transfer needs it, not when the service is
- * built: curl_global_init() initialises OpenSSL (its configuration and
- * providers, some 2 MiB resident), which a daemon whose back ends get no
- * request yet does not need.  After a failure the next transfer tries
- * again.
+ * built: curl_global_init() loads libcurl and its libraries (3.7 MiB
+ * resident) and initialises OpenSSL (its configuration and providers, 2
+ * MiB more), which a daemon whose back ends get no request yet does not
+ * need.  After a failure the next transfer tries again.
  */
 static int
 llm_curl_start(void)
