@@ -9,6 +9,9 @@
 
 #include <errno.h>
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,14 @@ static int		 main_term_signals;
 /* Services whose first start has not reported yet; READY=1 waits for them. */
 static unsigned int	 main_starting;
 static json_t		*main_start_error;	/* {code, message} */
+
+/*
+ * Seconds without work (no task started or ended, no command finished)
+ * before the heap's free memory goes back to the system.
+ */
+#define MAIN_TRIM_QUIET_S	2
+static struct event	*main_trim_timer;
+static bool		 main_trim_busy;	/* work since the timer was set */
 
 #ifdef HAVE_SYSTEMD
 #define MAIN_SYSTEMD_HELP \
@@ -181,6 +192,63 @@ main_print_problems(struct config_problems *problems, bool plain)
 	return (problems->errors > 0);
 }
 
+/*
+ * The timer of main_trim_after_work(): trim once no work came for a whole
+ * MAIN_TRIM_QUIET_S and nothing is in flight (the end of what is in flight
+ * sets the timer again).
+ *
+ * Why: a burst of requests leaves glibc's heap full of free chunks, which
+ * stay resident: free() gives back only the top of the heap, and blocks
+ * still in use sit above them (fixed M_TRIM_THRESHOLD and M_MMAP_THRESHOLD
+ * change nothing).  After 62,000 echo requests the heap held 4.1 MB free
+ * and 0.2 MB in use; malloc_trim(0) hands the free pages back (madvise)
+ * and the daemon's RSS went from 11.5 to 7.8 MiB (issue 19).  It walks
+ * every free chunk (0.6 ms and some 30 madvise calls there), so it runs
+ * once per quiet spell, never per message, and not during a burst, where
+ * the pages would be taken again at once.
+ */
+static void
+main_trim_timer_cb(__attribute__((unused)) evutil_socket_t fd,
+    __attribute__((unused)) short events, __attribute__((unused)) void *arg)
+{
+	struct timeval	tv = { MAIN_TRIM_QUIET_S, 0 };
+
+	if (main_trim_busy) {
+		main_trim_busy = false;
+		evtimer_add(main_trim_timer, &tv);
+		return;
+	}
+	if (registry_in_flight(hr->registry) > 0)
+		return;
+#ifdef __GLIBC__
+	if (malloc_trim(0))
+		log_debug("the heap's free pages went back to the system");
+#endif
+}
+
+/*
+ * Work started or ended, or a command finished: trim the heap once things
+ * are quiet again (main_trim_timer_cb).  Called for every task, so it only
+ * sets a flag, and the timer when it is not set.
+ */
+static void
+main_trim_after_work(void)
+{
+	struct timeval	tv = { MAIN_TRIM_QUIET_S, 0 };
+
+	main_trim_busy = true;
+	if (main_trim_timer != NULL && !evtimer_pending(main_trim_timer, NULL))
+		evtimer_add(main_trim_timer, &tv);
+}
+
+/* The registry's work_changed hook: systemd's STATUS= line, the trim. */
+static void
+main_work_changed(void)
+{
+	notify_status_changed();
+	main_trim_after_work();
+}
+
 /* A state-changing command starts: watchers see it. */
 static void
 main_item_started(struct cmdq_item *item)
@@ -194,6 +262,8 @@ main_item_finished(struct cmdq_item *item)
 {
 	watch_command(item, false);
 	history_record(item);
+	/* A reload's retired generation is freed meanwhile. */
+	main_trim_after_work();
 }
 
 /*
@@ -407,7 +477,10 @@ main(int argc, char **argv)
 	registry_set_ops(hr->registry, SERVICE_SERVICE_DISCOVERY,
 	    &discovery_service_ops);
 	hr->registry->swapped = main_swapped;
-	hr->registry->work_changed = notify_status_changed;
+	hr->registry->work_changed = main_work_changed;
+	if ((main_trim_timer = evtimer_new(hr->base, main_trim_timer_cb,
+	    NULL)) == NULL)
+		fatalx("out of memory");
 	if (notify_init(hr->base, &cause) == -1) {
 		log_warnx("%s", cause != NULL ? cause : "systemd watchdog");
 		free(cause);
@@ -458,6 +531,7 @@ main(int argc, char **argv)
 	mosquitto_lib_cleanup();
 	for (i = 0; i < sizeof signals / sizeof signals[0]; i++)
 		event_free(main_signal_events[i]);
+	event_free(main_trim_timer);
 	config_free(hr->config);
 	config_free(hr->previous_config);
 	free(hr->config_source);
