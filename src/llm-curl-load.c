@@ -169,9 +169,22 @@ curl_easy_init(void)
 }
 
 /*
- * curl_easy_setopt(3): the one argument goes on as the type the option's
- * number says (curl.h's CURLOPTTYPE_* ranges), as libcurl reads it.
+ * Call SETOPT (libcurl's curl_easy_setopt or curl_multi_setopt) on HANDLE
+ * with OPTION and the one argument in AP, passed on as the type the
+ * option's number says (curl.h's CURLOPTTYPE_* ranges), as libcurl reads
+ * it; the same ranges number the multi options.
  */
+#define LLM_CURL_SETOPT(setopt, handle, option, ap)			\
+	((option) < CURLOPTTYPE_OBJECTPOINT ?				\
+	    (setopt)((handle), (option), va_arg((ap), long)) :		\
+	    (option) < CURLOPTTYPE_FUNCTIONPOINT ||			\
+	    (option) >= CURLOPTTYPE_BLOB ?				\
+	    (setopt)((handle), (option), va_arg((ap), void *)) :	\
+	    (option) < CURLOPTTYPE_OFF_T ?				\
+	    (setopt)((handle), (option), va_arg((ap), llm_curl_function)) : \
+	    (setopt)((handle), (option), va_arg((ap), curl_off_t)))
+
+/* curl_easy_setopt(3). */
 CURLcode
 curl_easy_setopt(CURL *easy, CURLoption option, ...)
 {
@@ -179,18 +192,7 @@ curl_easy_setopt(CURL *easy, CURLoption option, ...)
 	CURLcode	rc;
 
 	va_start(ap, option);
-	if (option < CURLOPTTYPE_OBJECTPOINT)
-		rc = llm_curl_api.easy_setopt(easy, option, va_arg(ap, long));
-	else if (option < CURLOPTTYPE_FUNCTIONPOINT ||
-	    option >= CURLOPTTYPE_BLOB)
-		rc = llm_curl_api.easy_setopt(easy, option,
-		    va_arg(ap, void *));
-	else if (option < CURLOPTTYPE_OFF_T)
-		rc = llm_curl_api.easy_setopt(easy, option,
-		    va_arg(ap, llm_curl_function));
-	else
-		rc = llm_curl_api.easy_setopt(easy, option,
-		    va_arg(ap, curl_off_t));
+	rc = LLM_CURL_SETOPT(llm_curl_api.easy_setopt, easy, option, ap);
 	va_end(ap);
 	return (rc);
 }
@@ -234,7 +236,7 @@ curl_multi_init(void)
 	return (llm_curl_api.multi_init());
 }
 
-/* curl_multi_setopt(3): as curl_easy_setopt(). */
+/* curl_multi_setopt(3). */
 CURLMcode
 curl_multi_setopt(CURLM *multi, CURLMoption option, ...)
 {
@@ -242,19 +244,7 @@ curl_multi_setopt(CURLM *multi, CURLMoption option, ...)
 	CURLMcode	rc;
 
 	va_start(ap, option);
-	if (option < CURLOPTTYPE_OBJECTPOINT)
-		rc = llm_curl_api.multi_setopt(multi, option,
-		    va_arg(ap, long));
-	else if (option < CURLOPTTYPE_FUNCTIONPOINT ||
-	    option >= CURLOPTTYPE_BLOB)
-		rc = llm_curl_api.multi_setopt(multi, option,
-		    va_arg(ap, void *));
-	else if (option < CURLOPTTYPE_OFF_T)
-		rc = llm_curl_api.multi_setopt(multi, option,
-		    va_arg(ap, llm_curl_function));
-	else
-		rc = llm_curl_api.multi_setopt(multi, option,
-		    va_arg(ap, curl_off_t));
+	rc = LLM_CURL_SETOPT(llm_curl_api.multi_setopt, multi, option, ap);
 	va_end(ap);
 	return (rc);
 }
