@@ -37,6 +37,11 @@
 #define HSP_PENDING_BUCKETS	256
 /* Paused: how often to look again. */
 #define HSP_PAUSED_CHECK_MS	100
+/*
+ * Retiring: how long no message may have come on the receiving connection
+ * before it disconnects (hsp_conn_flush_check).
+ */
+#define HSP_FLUSH_QUIET_MS	100
 /* Packets read at most per turn of the loop while not paused. */
 #define HSP_READ_BATCH		64
 /* Paused: packets read at most per look (for the keep-alive). */
@@ -184,6 +189,8 @@ struct hsp_conn {
 	bool			 reading;	/* read event added */
 	struct event		*intake_timer;
 	struct timespec		 last_read;
+	struct event		*flush_timer;	/* retiring: quiet yet? */
+	struct timespec		 last_message;	/* or the UNSUBACK */
 	struct hsp_held_list	 held;
 	size_t			 held_count;
 	size_t			 held_bytes;

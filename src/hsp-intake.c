@@ -188,6 +188,9 @@ hsp_on_message(__attribute__((unused)) struct mosquitto *mosq, void *obj,
 	if (c->inst->dead)
 		return;
 	c->received++;
+	if (c->state == HSP_STATE_FLUSHING || c->state ==
+	    HSP_STATE_UNSUBSCRIBING)
+		clock_gettime(CLOCK_MONOTONIC, &c->last_message);
 	if (!c->paused && c->held_count == 0) {
 		router_handle(c->inst, m->topic, m->payload,
 		    (size_t)m->payloadlen, m->retain);
