@@ -453,8 +453,30 @@ jscan_skip_space(const char *s)
 }
 
 /*
- * Find the members KEYS (NULL-terminated, at most JSCAN_MAX_KEYS, each
- * at most JSCAN_MAX_KEY_LENGTH bytes) of
+ * Does the escaped key KEY (its JSON text, quotes included, KEY_LENGTH
+ * bytes: "message\u005fid") say WANTED (of WANTED_LENGTH bytes) once
+ * decoded?
+ */
+static bool
+jscan_escaped_key_is(const char *key, size_t key_length, const char *wanted,
+    size_t wanted_length)
+{
+	char		 small[64], *decoded;
+	bool		 same;
+	struct jscan_value v = { JSCAN_STRING, key, key_length };
+
+	decoded = key_length <= sizeof small ? small : malloc(key_length);
+	if (decoded == NULL)
+		return (false);
+	same = jscan_decode(&v, decoded) == wanted_length &&
+	    memcmp(decoded, wanted, wanted_length) == 0;
+	if (decoded != small)
+		free(decoded);
+	return (same);
+}
+
+/*
+ * Find the members KEYS (NULL-terminated, at most JSCAN_MAX_KEYS) of
  * OBJECT, a value of a checked text: VALUES[i] is the last member named
  * KEYS[i], or of type JSCAN_NONE.  Not an object: every one absent.
  */
@@ -462,17 +484,10 @@ void
 jscan_members(const struct jscan_value *object, const char *const *keys,
     struct jscan_value *values)
 {
-	const char		*s, *key, *value, *name;
+	const char		*s, *key, *value;
 	enum jscan_type		 type;
 	size_t			 i, count, lengths[JSCAN_MAX_KEYS], n;
-	/*
-	 * An escaped key ("message\u005fid") is compared decoded, once per
-	 * member.  An escape is at most 6 bytes for 1, so a key longer than
-	 * this decodes to more than JSCAN_MAX_KEY_LENGTH bytes and matches
-	 * no key asked for.
-	 */
-	char			 decoded[6 * JSCAN_MAX_KEY_LENGTH + 2];
-	struct jscan_value	 raw;
+	bool			 escaped;
 
 	for (count = 0; keys[count] != NULL; count++) {
 		memset(&values[count], 0, sizeof values[count]);
@@ -481,25 +496,16 @@ jscan_members(const struct jscan_value *object, const char *const *keys,
 	}
 	if (object->type != JSCAN_OBJECT || count > JSCAN_MAX_KEYS)
 		return;
-	for (i = 0; i < count; i++) {
-		if (lengths[i] > JSCAN_MAX_KEY_LENGTH)
-			return;
-	}
 	s = jscan_skip_space(object->text + 1);
 	while (*s != '}') {
 		key = s;
 		s = jscan_skip_string(s);
-		/* The key's name and length, without its quotes. */
-		name = key + 1;
-		n = (size_t)(s - key) - 2;
-		if (memchr(name, '\\', n) != NULL) {
-			raw = (struct jscan_value){ JSCAN_STRING, key, n + 2 };
-			name = decoded;
-			n = n + 2 <= sizeof decoded ? jscan_decode(&raw,
-			    decoded) : SIZE_MAX;
-		}
+		n = (size_t)(s - key);
+		escaped = memchr(key, '\\', n) != NULL;
 		for (i = 0; i < count; i++) {
-			if (n == lengths[i] && memcmp(name, keys[i], n) == 0)
+			if (escaped ? jscan_escaped_key_is(key, n, keys[i],
+			    lengths[i]) : n == lengths[i] + 2 &&
+			    memcmp(key + 1, keys[i], lengths[i]) == 0)
 				break;
 		}
 		s = jscan_skip_space(jscan_skip_space(s) + 1);

@@ -12,8 +12,6 @@
 #define JSCAN_MAX_DEPTH		2048
 /* The most keys one jscan_members() call looks for. */
 #define JSCAN_MAX_KEYS		16
-/* The longest key jscan_members() looks for. */
-#define JSCAN_MAX_KEY_LENGTH	64
 
 enum jscan_type {
 	JSCAN_NONE,		/* absent */
